@@ -1,0 +1,44 @@
+"""The `rsoil-couple` command line: one sub-command per module, imported only when used."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command -> module; each module defines `configure_parser(parser)` and `run(args) -> int`.
+COMMANDS = {
+    "mi": ("rsoil_couple.mi", "lagged mutual information between Rsoil and its drivers (Fig. 2A)"),
+    "train": ("rsoil_couple.train", "train one model from a TOML config and export it"),
+    "experiment": ("rsoil_couple.experiment", "run a set of training cases and baselines (Table 1, Figs. 3-6)"),
+    "predict": ("rsoil_couple.predict", "NetCDF/CSV batch prediction through the C++ core"),
+    "validate": ("rsoil_couple.validate", "compare predictions, Q10 baselines and CLM output with observations"),
+    "demo": ("rsoil_couple.demo", "run the whole chain on a real or the synthetic site"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only `command`'s module is imported (torch is slow to import)."""
+    parser = argparse.ArgumentParser(prog="rsoil-couple", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == command:
+            importlib.import_module(module).configure_parser(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        # Bad input is reported in one line naming the problem, not as a traceback.
+        print(f"rsoil-couple {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
