@@ -13,6 +13,7 @@ COMMANDS = {
     "predict": ("rsoil_couple.predict", "NetCDF/CSV batch prediction through the C++ core"),
     "validate": ("rsoil_couple.validate", "compare predictions, Q10 baselines and CLM output with observations"),
     "demo": ("rsoil_couple.demo", "run the whole chain on a real or the synthetic site"),
+    "config": ("rsoil_couple.buildinfo", "print compile/link flags for C and Fortran hosts"),
 }
 
 
