@@ -144,17 +144,21 @@ def layer_interfaces(nodes: Sequence[float]) -> np.ndarray:
 
     CLM5's layer structures define nodes as layer mid-points (`initVerticalMod.F90`:
     `zsoi(j) = 0.5*(zisoi(j-1) + zisoi(j))`), so `zisoi(j) = 2 zsoi(j) - zisoi(j-1)` recovers them.
-    CLM4.5's exponential nodes are not mid-points; there the interfaces lie half-way between nodes
-    (`zisoi(j) = (zsoi(j) + zsoi(j+1))/2`), which is used when the mid-point inversion fails.
+    CLM4.5's exponential nodes (`zsoi(j) = 0.025*(exp(0.5*(j-0.5)) - 1)`) are not mid-points; they
+    are recognised and their interfaces put half-way between nodes, as CLM4.5 does.
     """
     z = np.asarray(nodes, dtype="float64")
     zi = np.zeros(len(z) + 1)
+    clm45 = 0.025 * (np.exp(0.5 * (np.arange(1, len(z) + 1) - 0.5)) - 1.0)
+    if len(z) > 1 and np.allclose(z, clm45, rtol=1e-3, atol=1e-5):
+        zi[1:-1] = 0.5 * (z[:-1] + z[1:])
+        zi[-1] = z[-1] + 0.5 * (z[-1] - z[-2])
+        return zi
     for j, zj in enumerate(z):
         zi[j + 1] = 2.0 * zj - zi[j]
-    if np.all(np.diff(zi) > 0) and np.all((zi[:-1] < z) & (z < zi[1:])):
-        return zi
-    zi[1:-1] = 0.5 * (z[:-1] + z[1:])
-    zi[-1] = z[-1] + 0.5 * (z[-1] - z[-2])
+    if not np.all(np.diff(zi) > 0):
+        raise ValueError(f"soil node depths {z.tolist()} are neither CLM5 layer mid-points nor "
+                         "CLM4.5 exponential nodes; give the layer thicknesses (DZSOI)")
     return zi
 
 
