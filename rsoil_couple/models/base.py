@@ -1,0 +1,106 @@
+"""Base class of every rsoil_couple model: raw drivers in physical units in, Rsoil out.
+
+Every model takes ``forward(past, future)`` with raw drivers (see docs/model_format.md) and does its
+own input transformation and normalisation, so callers (the C++ core, the Fortran host) only ever pass
+raw drivers. Normalisation statistics live in buffers and are set once from the training data with
+:meth:`RsoilModel.set_normalization`; they travel inside the TorchScript file.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+#: variables whose raw values are log1p-transformed before standardisation (heavy-tailed, >= 0)
+LOG_VARS = ("precip",)
+
+
+class RsoilModel(nn.Module):
+    """Common plumbing: input transforms, normalisation buffers, output de-normalisation.
+
+    Parameters
+    ----------
+    past_vars, future_vars : canonical variable names (``tsoil``, ``swc``, ``precip``) in input order.
+    past_steps, future_steps : window lengths [steps]; ``future_steps == 0`` iff ``future_vars == []``.
+    """
+
+    def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str],
+                 past_steps: int, future_steps: int):
+        super().__init__()
+        if past_steps < 1:
+            raise ValueError(f"past_steps must be >= 1, got {past_steps}")
+        if (future_steps == 0) != (len(future_vars) == 0):
+            raise ValueError(f"future_steps ({future_steps}) must be 0 exactly when future_vars "
+                             f"({list(future_vars)}) is empty")
+        self.n_past = len(past_vars)
+        self.n_future = len(future_vars)
+        self.past_steps = int(past_steps)
+        self.future_steps = int(future_steps)
+        nf = max(self.n_future, 1)
+        self.register_buffer("past_log", torch.tensor([v in LOG_VARS for v in past_vars], dtype=torch.bool))
+        self.register_buffer("future_log", torch.tensor([v in LOG_VARS for v in future_vars] or [False],
+                                                        dtype=torch.bool))
+        self.register_buffer("past_mean", torch.zeros(self.n_past))
+        self.register_buffer("past_std", torch.ones(self.n_past))
+        self.register_buffer("future_mean", torch.zeros(nf))
+        self.register_buffer("future_std", torch.ones(nf))
+        self.register_buffer("y_mean", torch.zeros(()))
+        self.register_buffer("y_std", torch.ones(()))
+
+    # -- transforms (used by forward and, on the training rows, by set_normalization) -------------
+    def transform_past(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw past drivers ``[..., n_past_vars]`` -> transformed (log1p for rain), not yet standardised."""
+        return torch.where(self.past_log, torch.log1p(x.clamp(min=0.0)), x)
+
+    def transform_future(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw future drivers ``[..., n_future_vars]`` -> transformed, not yet standardised."""
+        if self.n_future == 0:
+            return x
+        return torch.where(self.future_log, torch.log1p(x.clamp(min=0.0)), x)
+
+    def norm_past(self, past: torch.Tensor) -> torch.Tensor:
+        return (self.transform_past(past) - self.past_mean) / self.past_std
+
+    def norm_future(self, future: torch.Tensor) -> torch.Tensor:
+        return (self.transform_future(future) - self.future_mean) / self.future_std
+
+    @torch.jit.ignore
+    def set_normalization(self, past_rows: torch.Tensor, future_rows: torch.Tensor | None,
+                          y: torch.Tensor) -> None:
+        """Set the normalisation buffers from training data.
+
+        past_rows : [n, n_past_vars] raw driver rows of the training windows.
+        future_rows : [n, n_future_vars] or None when the model has no future inputs.
+        y : [n_samples] training targets [µmol m-2 s-1].
+        """
+        with torch.no_grad():
+            t = self.transform_past(past_rows.float())
+            self.past_mean.copy_(t.mean(0))
+            self.past_std.copy_(t.std(0).clamp(min=1e-6))
+            if self.n_future and future_rows is not None:
+                f = self.transform_future(future_rows.float())
+                self.future_mean.copy_(f.mean(0))
+                self.future_std.copy_(f.std(0).clamp(min=1e-6))
+            self.y_mean.fill_(float(y.float().mean()))
+            self.y_std.fill_(float(y.float().std().clamp(min=1e-6)))
+        self.after_normalization()
+
+    @torch.jit.ignore
+    def after_normalization(self) -> None:
+        """Hook for models that derive more state from the training data (kg_lstm)."""
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def mlp_head(n_in: int, hidden: int, layers: int, dropout: float, n_out: int = 1) -> nn.Sequential:
+    """``layers`` dense ReLU layers of width ``hidden`` followed by a linear output layer."""
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        mods += [nn.Linear(n_in, hidden), nn.ReLU()]
+        if dropout > 0:
+            mods.append(nn.Dropout(dropout))
+        n_in = hidden
+    mods.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*mods)
