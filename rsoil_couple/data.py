@@ -289,6 +289,7 @@ def _build(time: pd.DatetimeIndex, columns: Sequence[str], fields: Mapping[str, 
     """Validate, convert, QC and re-grid raw fields into the canonical Dataset."""
     fname = Path(path).name
     where_t = f"{path}: time"
+    time = _ns(time)
     if "tsoil" not in fields:
         raise DataError(f"{path}: no soil temperature (tsoil) found; every file needs one "
                         f"[{CANONICAL_VARS['tsoil'].units}]")
