@@ -93,7 +93,7 @@ def load_sites(sites: Sequence[SiteConfig]) -> list[SiteArrays]:
     from . import data
     out = []
     for sc in sites:
-        ds = data.read(sc.path)
+        ds = data.read_site(sc.path)
         s = site_from_dataset(ds, name=sc.name or str(ds.attrs.get("site", Path(sc.path).stem)), source=sc.path)
         s.depth_m = sc.depth_m
         out.append(s)
@@ -443,25 +443,21 @@ class RunResult:
 
 
 def regression_metrics(obs: np.ndarray, sim: np.ndarray) -> dict:
-    """mse, nse, cc, kge and n via rsoil_couple.metrics."""
+    """``{"mse", "nse", "cc", "kge", "n"}`` via rsoil_couple.metrics (the metrics.json test entry)."""
     from . import metrics
-    obs, sim = np.asarray(obs, np.float64), np.asarray(sim, np.float64)
-    return {"mse": float(metrics.mse(obs, sim)), "nse": float(metrics.nse(obs, sim)),
-            "cc": float(metrics.cc(obs, sim)), "kge": float(metrics.kge(obs, sim)), "n": int(len(obs))}
+    m = metrics.all_metrics(np.asarray(obs, np.float64), np.asarray(sim, np.float64))
+    return {k: (int(m[k]) if k == "n" else float(m[k])) for k in ("mse", "nse", "cc", "kge", "n")}
 
 
 def fit_fallback_q10(ws: WindowSet, idx: np.ndarray) -> dict:
-    """Fallback Q10 of the model file, fitted (rsoil_couple.q10, LM) on the training samples' rows."""
+    """Fallback Q10 of the model file, fitted (rsoil_couple.q10, LM) on the training samples at t:
+    ``q10_swc`` when swc is an input, else ``q10``."""
     from . import q10
     t = ws.X[idx, ws.past_vars.index("tsoil")].astype(np.float64)
     y = ws.y[idx].astype(np.float64)
-    if "swc" in ws.past_vars:
-        swc = ws.X[idx, ws.past_vars.index("swc")].astype(np.float64)
-        res = q10.fit("q10_swc", t, y, swc=swc)
-    else:
-        res = q10.fit("q10", t, y)
-    return {"form": res.form, "params": {k: float(v) for k, v in res.params.items()},
-            "tref_c": float(res.tref_c), "swc_units": "m3 m-3", "fitted_on": "training split"}
+    swc = ws.X[idx, ws.past_vars.index("swc")].astype(np.float64) if "swc" in ws.past_vars else None
+    res = q10.fit("q10_swc" if swc is not None else "q10", t, swc, y, fitted_on="training split")
+    return res.to_meta()
 
 
 def _periods(ws: WindowSet, idx: np.ndarray) -> tuple[list[str], list[list[str]]]:
@@ -518,7 +514,7 @@ def train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None) -> RunR
     model, search = search_and_fit(cfg, ws, split)
     search["train_idx"] = _subsample(split.train, cfg.train.max_train_samples, cfg.run.seed)
     if cfg.model.kind == "kg_lstm":
-        search["model_q10"] = float(model.q10())
+        search["model_q10"] = float(model.q10().detach())
     pred = predict(model, ws, split.test)
     obs = ws.y[split.test]
     tm = regression_metrics(obs, pred)
@@ -528,9 +524,11 @@ def train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None) -> RunR
 
 
 def synthetic_sites(step_seconds: int = 1800, days: int = 40, seed: int = 0) -> list[SiteArrays]:
-    """The synthetic dryland site of rsoil_couple.data as one :class:`SiteArrays` (labelled synthetic)."""
-    from . import data
-    ds = data.synthetic_site(days=days, step_seconds=step_seconds, seed=seed)
+    """The synthetic dryland site of rsoil_couple.synthetic as one :class:`SiteArrays` (labelled synthetic)."""
+    from .synthetic import synthetic_site
+    if step_seconds % 60:
+        raise ValueError(f"synthetic site: step_seconds = {step_seconds} must be whole minutes")
+    ds = synthetic_site(days=days, step_minutes=step_seconds // 60, seed=seed)
     s = site_from_dataset(ds, name=str(ds.attrs.get("site", "synthetic")), source="synthetic")
     return [s]
 
