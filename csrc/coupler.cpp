@@ -1,0 +1,515 @@
+#include "coupler.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace rsc {
+
+namespace {
+
+// Per stored driver value: how it stands against the metadata's ranges. Larger = worse; a window's
+// status comes from its worst value.
+enum Class : uint8_t { kOk = 0, kOutsideEnvelope = 1, kImpossible = 2, kMissing = 3 };
+
+// Physical range of a variable the model does not take (only the Q10 fallback may read it).
+const Range kDefaultPhysical[kNVars] = {{-50.0, 70.0}, {0.0, 1.0}, {0.0, 500.0}};
+
+std::string first_line(const std::string& s) {
+  const size_t n = s.find('\n');
+  return n == std::string::npos ? s : s.substr(0, n);
+}
+
+std::string fmt(double x) {
+  std::ostringstream o;
+  o.precision(6);
+  o << x;
+  return o.str();
+}
+
+}  // namespace
+
+struct Coupler::Impl {
+  std::string path;
+  Options opt;
+  ModelMeta meta;
+  torch::jit::Module module;
+
+  int P = 0, F = 0, day_steps = 0;
+  int cap = 0;        // ring length [steps]
+  int spinup = 0;     // rows needed before the network runs
+  int lag = 0;        // LAGGED: F
+  std::array<Range, kNVars> phys{};  // physical ranges, defaults for variables the model does not take
+  std::array<bool, kNVars> future_used{};
+
+  // Ring buffers, layout [ncol][cap][kNVars]; the value of step s sits in slot s % cap.
+  std::vector<double> buf;
+  std::vector<uint8_t> cls;  // Class of each stored value, same layout
+  std::vector<int> mask;     // 1 = network, 0 = Q10
+  int64_t steps = 0;
+  std::array<int64_t, RSC_NSTATUS> counts{};
+  std::string diag;
+  double forward_s = 0.0;
+
+  // Scratch reused across steps.
+  std::vector<int> active;
+  std::vector<uint8_t> fut_cls;  // SUPPLIED: worst Class of each column's future drivers
+
+  size_t at(int c, int64_t s, int v) const {
+    return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
+  }
+
+  uint8_t classify(int v, double x) const {
+    if (!std::isfinite(x)) return kMissing;
+    if (x < phys[v].min || x > phys[v].max) return kImpossible;
+    if (meta.used[v] && (x < meta.envelope[v].min || x > meta.envelope[v].max)) return kOutsideEnvelope;
+    return kOk;
+  }
+
+  // Worst class in rows [s0, s1] of column c over variables `vars`.
+  uint8_t worst(int c, int64_t s0, int64_t s1, const std::vector<int>& vars) const {
+    uint8_t w = kOk;
+    for (int64_t s = s0; s <= s1; ++s)
+      for (int v : vars) w = std::max(w, cls[at(c, s, v)]);
+    return w;
+  }
+
+  void load(const std::string& model_path);
+  void check_against_module();
+  torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
+  void describe_problem(int c, int v, double x, uint8_t k, int ncol_bad);
+};
+
+void Coupler::Impl::load(const std::string& model_path) {
+  path = model_path;
+  {
+    std::ifstream f(model_path, std::ios::binary);
+    if (!f.good()) throw CoreError(RSC_E_FILE, "model file not found or unreadable: " + model_path);
+  }
+  torch::jit::ExtraFilesMap extra{{"rsoil_meta.json", ""}};
+  try {
+    module = torch::jit::load(model_path, torch::kCPU, extra);
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_MODEL, "not a TorchScript model file: " + model_path + ": " +
+                                     first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw CoreError(RSC_E_MODEL, "not a TorchScript model file: " + model_path + ": " + first_line(e.what()));
+  }
+  module.eval();
+  const std::string& text = extra["rsoil_meta.json"];
+  if (text.empty())
+    throw CoreError(RSC_E_METADATA, "model file " + model_path +
+                                        " has no rsoil_meta.json (not written by rsoil_couple.export?)");
+  try {
+    meta = parse_model_meta(text);
+  } catch (const MetaError& e) {
+    throw CoreError(RSC_E_METADATA, model_path + ": " + e.what());
+  }
+}
+
+torch::Tensor Coupler::Impl::forward(const torch::Tensor& past, const torch::Tensor& future) {
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::Tensor out = module.forward({past, future}).toTensor();
+  forward_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+// The metadata must describe the module: a dry forward with zero tensors of the declared shapes must
+// return [batch] values; where the module records its own window lengths / variable counts as
+// attributes, they must equal the metadata's.
+void Coupler::Impl::check_against_module() {
+  const struct { const char* attr; int value; const char* field; } facts[] = {
+      {"past_steps", P, "past_steps"},
+      {"future_steps", F, "future_steps"},
+      {"n_past_vars", static_cast<int>(meta.past_vars.size()), "past_vars"},
+      {"n_future_vars", static_cast<int>(meta.future_vars.size()), "future_vars"},
+  };
+  for (const auto& f : facts) {
+    if (!module.hasattr(f.attr)) continue;
+    const c10::IValue v = module.attr(f.attr);
+    if (v.isInt() && v.toInt() != f.value)
+      throw CoreError(RSC_E_METADATA, path + ": rsoil_meta.json: " + f.field +
+                                          ": metadata inconsistent with the module (module." + f.attr + " = " +
+                                          std::to_string(v.toInt()) + ", metadata gives " +
+                                          std::to_string(f.value) + ")");
+  }
+  const int64_t nb = 2;
+  const int64_t npv = static_cast<int64_t>(meta.past_vars.size());
+  const int64_t nfv = static_cast<int64_t>(meta.future_vars.size());
+  torch::Tensor past = torch::zeros({nb, P, npv}, torch::kFloat32);
+  torch::Tensor future = torch::zeros({nb, F, F > 0 ? nfv : 0}, torch::kFloat32);
+  // Zero precipitation and a mid-envelope state: a module that normalises might divide by zero
+  // inputs of other variables otherwise; fill each variable with its envelope midpoint.
+  auto fill = [&](torch::Tensor& t, const std::vector<int>& vars) {
+    for (size_t k = 0; k < vars.size(); ++k)
+      t.select(2, static_cast<int64_t>(k)).fill_(0.5 * (meta.envelope[vars[k]].min + meta.envelope[vars[k]].max));
+  };
+  fill(past, meta.past_vars);
+  if (F > 0) fill(future, meta.future_vars);
+  std::ostringstream shapes;
+  shapes << "forward(past [" << nb << ", " << P << ", " << npv << "], future [" << nb << ", " << F << ", "
+         << (F > 0 ? nfv : 0) << "])";
+  torch::Tensor out;
+  try {
+    c10::InferenceMode guard;
+    out = forward(past, future);
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_METADATA, path + ": metadata inconsistent with the module's inputs (past_steps, "
+                                           "past_vars, future_steps, future_vars): " + shapes.str() +
+                                           " failed: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw CoreError(RSC_E_METADATA, path + ": metadata inconsistent with the module's inputs: " + shapes.str() +
+                                           " failed: " + first_line(e.what()));
+  }
+  if (out.dim() != 1 || out.size(0) != nb || !out.is_floating_point())
+    throw CoreError(RSC_E_METADATA, path + ": module output inconsistent with metadata output: " + shapes.str() +
+                                           " returned shape " + c10::str(out.sizes()) + ", expected [" +
+                                           std::to_string(nb) + "] floating point");
+  forward_s = 0.0;
+}
+
+Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new Impl) {
+  Impl& m = *impl_;
+  if (opt.ncol < 1) throw CoreError(RSC_E_INVALID_ARGUMENT, "ncol must be >= 1, got " + std::to_string(opt.ncol));
+  if (opt.policy < RSC_POLICY_LAGGED || opt.policy > RSC_POLICY_SUPPLIED)
+    throw CoreError(RSC_E_INVALID_ARGUMENT, "policy must be 0 (lagged), 1 (persistence) or 2 (supplied), got " +
+                                                std::to_string(opt.policy));
+  if (opt.chunk_size < 0)
+    throw CoreError(RSC_E_INVALID_ARGUMENT, "chunk_size must be >= 0, got " + std::to_string(opt.chunk_size));
+  if (opt.num_threads < 0)
+    throw CoreError(RSC_E_INVALID_ARGUMENT, "num_threads must be >= 0, got " + std::to_string(opt.num_threads));
+  m.opt = opt;
+  m.load(model_path);
+  m.P = m.meta.past_steps;
+  m.F = m.meta.future_steps;
+  m.day_steps = static_cast<int>(std::lround(86400.0 / m.meta.step_seconds));
+  if (m.day_steps < 1) m.day_steps = 1;
+  switch (opt.policy) {
+    case RSC_POLICY_LAGGED: m.spinup = m.P + m.F; m.lag = m.F; break;
+    case RSC_POLICY_PERSISTENCE: m.spinup = std::max(m.P, m.F > 0 ? m.day_steps + 1 : 0); break;
+    default: m.spinup = m.P; break;
+  }
+  m.cap = m.spinup;
+  for (int v = 0; v < kNVars; ++v) m.phys[v] = m.meta.used[v] ? m.meta.physical_range[v] : kDefaultPhysical[v];
+  for (int v : m.meta.future_vars) m.future_used[v] = true;
+  if (opt.num_threads > 0) at::set_num_threads(opt.num_threads);
+  m.check_against_module();
+  const size_t n = static_cast<size_t>(opt.ncol) * m.cap * kNVars;
+  m.buf.assign(n, 0.0);
+  m.cls.assign(n, kMissing);
+  m.mask.assign(opt.ncol, 1);
+  m.fut_cls.assign(opt.ncol, kOk);
+}
+
+Coupler::~Coupler() = default;
+
+const ModelMeta& Coupler::meta() const { return impl_->meta; }
+const Options& Coupler::options() const { return impl_->opt; }
+int Coupler::spinup_steps() const { return impl_->spinup; }
+int Coupler::lag_steps() const { return impl_->lag; }
+int Coupler::capacity() const { return impl_->cap; }
+int64_t Coupler::steps_taken() const { return impl_->steps; }
+const std::array<int64_t, RSC_NSTATUS>& Coupler::counters() const { return impl_->counts; }
+const std::string& Coupler::diagnostic() const { return impl_->diag; }
+double Coupler::forward_seconds() const { return impl_->forward_s; }
+std::vector<int> Coupler::mask() const { return impl_->mask; }
+
+void Coupler::set_mask(const int* use_model) {
+  if (!use_model) throw CoreError(RSC_E_NULL_POINTER, "set_mask: use_model is NULL");
+  for (int c = 0; c < impl_->opt.ncol; ++c) impl_->mask[c] = use_model[c] != 0 ? 1 : 0;
+}
+
+void Coupler::Impl::describe_problem(int c, int v, double x, uint8_t k, int ncol_bad) {
+  std::ostringstream o;
+  o << "step " << steps << ": " << ncol_bad << " column(s) with input problems; first: column " << c << " "
+    << kVarNames[v] << " = " << fmt(x) << " " << kVarUnits[v];
+  if (k == kMissing) {
+    o << " is " << (std::isnan(x) ? "NaN" : "infinite") << " (missing input)";
+  } else {
+    const Range& r = k == kImpossible ? phys[v] : meta.envelope[v];
+    o << " outside the " << (k == kImpossible ? "physical range" : "training envelope") << " [" << fmt(r.min)
+      << ", " << fmt(r.max) << "] " << kVarUnits[v];
+    if (k == kImpossible && v == kTsoil && x > 150.0) o << " (temperature in K given where degC is declared?)";
+    if (k == kImpossible && v == kTsoil && x < -150.0) o << " (temperature in degC given where K is expected?)";
+    if (k == kImpossible && v == kPrecip && x < 0.0) o << " (negative precipitation)";
+    if (k == kImpossible && v == kSwc && x > 1.0) o << " (soil water in percent given where m3 m-3 is declared?)";
+  }
+  diag = o.str();
+}
+
+void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
+                   const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
+                   double* rsoil_gc_m2_s, double* resp_scalar, int* status) {
+  Impl& m = *impl_;
+  const int ncol = m.opt.ncol;
+  const char* names[] = {"tsoil", "swc", "precip"};
+  const double* now[kNVars] = {tsoil_c, swc_m3m3, precip_mm};
+  for (int v = 0; v < kNVars; ++v)
+    if (!now[v]) throw CoreError(RSC_E_NULL_POINTER, std::string("step: ") + names[v] + " is NULL");
+  if (!rsoil_umol_m2_s || !rsoil_gc_m2_s || !resp_scalar || !status)
+    throw CoreError(RSC_E_NULL_POINTER, std::string("step: output array ") +
+                                            (!rsoil_umol_m2_s ? "rsoil_umol_m2_s" : !rsoil_gc_m2_s ? "rsoil_gc_m2_s"
+                                             : !resp_scalar ? "resp_scalar" : "status") + " is NULL");
+  for (int v = 0; v < kNVars; ++v) {
+    const bool needed = m.opt.policy == RSC_POLICY_SUPPLIED && m.future_used[v];
+    if (needed && !future[v])
+      throw CoreError(RSC_E_NULL_POINTER, std::string("step: policy supplied needs future_") + names[v] +
+                                              " [ncol][future_steps] (the model takes it as a future input)");
+    if (!needed && future[v])
+      throw CoreError(RSC_E_INVALID_ARGUMENT, std::string("step: future_") + names[v] + " given but " +
+                                                  (m.opt.policy != RSC_POLICY_SUPPLIED
+                                                       ? "the policy is not supplied"
+                                                       : "the model takes no future " + std::string(names[v])));
+  }
+
+  // 1. Store this step's drivers and classify them.
+  const int64_t t = m.steps;
+  int nbad = 0;
+  m.diag.clear();
+  for (int c = 0; c < ncol; ++c) {
+    bool bad = false;
+    for (int v = 0; v < kNVars; ++v) {
+      const double x = now[v][c];
+      const size_t i = m.at(c, t, v);
+      m.buf[i] = x;
+      m.cls[i] = m.classify(v, x);
+      if (m.cls[i] != kOk && (m.meta.used[v] || m.cls[i] >= kImpossible)) {
+        if (!bad && nbad == 0) m.describe_problem(c, v, x, m.cls[i], 0);
+        bad = true;
+      }
+    }
+    nbad += bad;
+  }
+  const int P = m.P, F = m.F;
+  const int64_t n = t + 1;           // rows stored
+  const int64_t ref = t - m.lag;     // the step the outputs refer to
+  const bool spun_up = n >= m.spinup;
+
+  // SUPPLIED: classify the host's future drivers.
+  if (m.opt.policy == RSC_POLICY_SUPPLIED && F > 0) {
+    for (int c = 0; c < ncol; ++c) {
+      uint8_t w = kOk;
+      for (int v : m.meta.future_vars)
+        for (int k = 0; k < F; ++k) w = std::max(w, m.classify(v, future[v][static_cast<size_t>(c) * F + k]));
+      m.fut_cls[c] = w;
+    }
+  }
+
+  // 2. Status per column.
+  m.active.clear();
+  for (int c = 0; c < ncol; ++c) {
+    int st;
+    if (!m.mask[c]) {
+      st = RSC_STATUS_MASKED;
+    } else if (!spun_up) {
+      st = RSC_STATUS_SPINUP;
+    } else {
+      uint8_t w = m.worst(c, ref - P + 1, ref, m.meta.past_vars);
+      if (F > 0) {
+        if (m.opt.policy == RSC_POLICY_LAGGED) w = std::max(w, m.worst(c, ref + 1, ref + F, m.meta.future_vars));
+        else if (m.opt.policy == RSC_POLICY_PERSISTENCE) w = std::max(w, m.worst(c, t - m.day_steps, t, m.meta.future_vars));
+        else w = std::max(w, m.fut_cls[c]);
+      }
+      switch (w) {
+        case kMissing: st = RSC_STATUS_MISSING; break;
+        case kImpossible: st = RSC_STATUS_IMPOSSIBLE; break;
+        case kOutsideEnvelope: st = m.opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING; break;
+        default: st = RSC_STATUS_ACTIVE;
+      }
+    }
+    status[c] = st;
+    if (st == RSC_STATUS_ACTIVE || st == RSC_STATUS_EXTRAPOLATING) m.active.push_back(c);
+  }
+  if (nbad > 0) {  // rewrite the count into the message now that it is known
+    const std::string key = ": 0 column(s)";
+    const size_t p = m.diag.find(key);
+    if (p != std::string::npos) m.diag.replace(p, key.size(), ": " + std::to_string(nbad) + " column(s)");
+  }
+
+  // 3. Q10 at the reference step's drivers for every column (fallback value and scalar reference).
+  const bool q10_swc = m.meta.q10.form != Q10Form::Q10;
+  for (int c = 0; c < ncol; ++c) {
+    const int64_t s = ref >= 0 ? ref : t;  // LAGGED before the first reference step: current drivers
+    const double T = m.buf[m.at(c, s, kTsoil)], W = m.buf[m.at(c, s, kSwc)];
+    const bool unusable = m.cls[m.at(c, s, kTsoil)] >= kImpossible || (q10_swc && m.cls[m.at(c, s, kSwc)] >= kImpossible);
+    rsoil_umol_m2_s[c] = unusable ? std::nan("") : q10_predict(m.meta.q10, T, W);
+    resp_scalar[c] = 1.0;
+  }
+
+  // 4. One batched forward per chunk over the active columns.
+  const int nact = static_cast<int>(m.active.size());
+  if (nact > 0) {
+    const int npv = static_cast<int>(m.meta.past_vars.size());
+    const int nfv = static_cast<int>(m.meta.future_vars.size());
+    const int chunk = m.opt.chunk_size > 0 ? std::min(m.opt.chunk_size, nact) : nact;
+    c10::InferenceMode guard;
+    for (int b0 = 0; b0 < nact; b0 += chunk) {
+      const int nb = std::min(chunk, nact - b0);
+      torch::Tensor past = torch::empty({nb, P, npv}, torch::kFloat32);
+      torch::Tensor fut = torch::empty({nb, F, F > 0 ? nfv : 0}, torch::kFloat32);
+      float* pp = past.data_ptr<float>();
+      float* fp = fut.data_ptr<float>();
+      for (int b = 0; b < nb; ++b) {
+        const int c = m.active[b0 + b];
+        for (int i = 0; i < P; ++i) {
+          const size_t row = m.at(c, ref - P + 1 + i, 0);
+          for (int k = 0; k < npv; ++k) *pp++ = static_cast<float>(m.buf[row + m.meta.past_vars[k]]);
+        }
+        for (int i = 1; i <= F; ++i) {
+          for (int k = 0; k < nfv; ++k) {
+            const int v = m.meta.future_vars[k];
+            double x;
+            if (m.opt.policy == RSC_POLICY_LAGGED) {
+              x = m.buf[m.at(c, ref + i, v)];
+            } else if (m.opt.policy == RSC_POLICY_SUPPLIED) {
+              x = future[v][static_cast<size_t>(c) * F + (i - 1)];
+            } else {  // PERSISTENCE: yesterday's cycle shifted to today's level
+              const int64_t src = t - m.day_steps + ((i - 1) % m.day_steps) + 1;
+              x = m.buf[m.at(c, src, v)];
+              if (v != kPrecip) {
+                x += m.buf[m.at(c, t, v)] - m.buf[m.at(c, t - m.day_steps, v)];
+                x = std::min(std::max(x, m.phys[v].min), m.phys[v].max);
+              }
+            }
+            *fp++ = static_cast<float>(x);
+          }
+        }
+      }
+      torch::Tensor out;
+      try {
+        out = m.forward(past, fut).to(torch::kFloat64).contiguous();
+      } catch (const c10::Error& e) {
+        throw CoreError(RSC_E_MODEL, "step: the model's forward failed: " + first_line(e.what_without_backtrace()));
+      }
+      if (out.dim() != 1 || out.size(0) != nb)
+        throw CoreError(RSC_E_MODEL, "step: the model returned shape " + c10::str(out.sizes()) + ", expected [" +
+                                         std::to_string(nb) + "]");
+      const double* o = out.data_ptr<double>();
+      for (int b = 0; b < nb; ++b) {
+        const int c = m.active[b0 + b];
+        const double q = rsoil_umol_m2_s[c];
+        rsoil_umol_m2_s[c] = o[b];
+        resp_scalar[c] = (std::isfinite(q) && q > kQ10RefMin) ? o[b] / q : 1.0;
+      }
+    }
+  }
+  for (int c = 0; c < ncol; ++c) {
+    rsoil_gc_m2_s[c] = rsoil_umol_m2_s[c] * kGcPerUmol;
+    m.counts[status[c]] += 1;
+  }
+  m.steps = n;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Restart state, layout version 1 (little-endian as the host writes it; a blob is for the same
+// machine kind):
+//   char[8] "RSCSTATE" | u32 layout_version | u32 header bytes (=112) | char[64] model_id (NUL padded)
+//   | i32 ncol | i32 policy | i32 strict | i32 capacity | i32 past_steps | i32 future_steps
+//   | i64 steps_taken | i64 counts[7] | i32 mask[ncol] | f64 buffer[ncol][capacity][3] (tsoil, swc,
+//   precip; slot = step % capacity) | u64 FNV-1a checksum of all preceding bytes.
+// Value classes are recomputed from the buffer on put (they depend only on values and metadata).
+// ---------------------------------------------------------------------------------------------------
+namespace {
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 64 + 6 * 4 + 8;
+uint64_t fnv1a(const uint8_t* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) { h ^= p[i]; h *= 1099511628211ull; }
+  return h;
+}
+struct Writer {
+  std::vector<uint8_t>& out;
+  template <class T> void put(const T& x) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&x);
+    out.insert(out.end(), p, p + sizeof(T));
+  }
+  void bytes(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    out.insert(out.end(), b, b + n);
+  }
+};
+}  // namespace
+
+size_t Coupler::state_size() const {
+  const Impl& m = *impl_;
+  const size_t ncol = static_cast<size_t>(m.opt.ncol);
+  return kHeaderBytes + 8 * RSC_NSTATUS + 4 * ncol + 8 * ncol * m.cap * kNVars + 8;
+}
+
+std::vector<uint8_t> Coupler::state_get() const {
+  const Impl& m = *impl_;
+  std::vector<uint8_t> out;
+  out.reserve(state_size());
+  Writer w{out};
+  w.bytes("RSCSTATE", 8);
+  w.put(kStateLayoutVersion);
+  w.put(static_cast<uint32_t>(kHeaderBytes));
+  char id[64] = {0};
+  std::memcpy(id, m.meta.model_id.data(), std::min<size_t>(m.meta.model_id.size(), 64));
+  w.bytes(id, 64);
+  for (int32_t x : {m.opt.ncol, m.opt.policy, static_cast<int>(m.opt.strict), m.cap, m.P, m.F}) w.put(x);
+  w.put(static_cast<int64_t>(m.steps));
+  for (int64_t c : m.counts) w.put(c);
+  for (int x : m.mask) w.put(static_cast<int32_t>(x));
+  w.bytes(m.buf.data(), m.buf.size() * sizeof(double));
+  w.put(fnv1a(out.data(), out.size()));
+  return out;
+}
+
+void Coupler::state_put(const uint8_t* data, size_t nbytes) {
+  Impl& m = *impl_;
+  auto fail = [](const std::string& what) { throw CoreError(RSC_E_STATE, "state_put: " + what); };
+  if (!data) throw CoreError(RSC_E_NULL_POINTER, "state_put: buffer is NULL");
+  if (nbytes < kHeaderBytes + 8) fail("blob of " + std::to_string(nbytes) + " bytes is too short for a header");
+  if (std::memcmp(data, "RSCSTATE", 8) != 0) fail("magic: not an rsoil_couple state blob");
+  size_t off = 8;
+  auto get = [&](auto& x) { std::memcpy(&x, data + off, sizeof(x)); off += sizeof(x); };
+  uint32_t version = 0, header = 0;
+  get(version);
+  get(header);
+  if (version != kStateLayoutVersion)
+    fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) + ")");
+  if (header != kHeaderBytes) fail("header size " + std::to_string(header) + " does not match layout version");
+  char id[65] = {0};
+  std::memcpy(id, data + off, 64);
+  off += 64;
+  if (m.meta.model_id != id) fail(std::string("model_id: blob is for model ") + id + ", this coupler runs " + m.meta.model_id);
+  int32_t ncol, policy, strict, cap, P, F;
+  get(ncol); get(policy); get(strict); get(cap); get(P); get(F);
+  if (ncol != m.opt.ncol) fail("ncol: blob has " + std::to_string(ncol) + " columns, this coupler " + std::to_string(m.opt.ncol));
+  if (policy != m.opt.policy) fail("policy: blob has " + std::to_string(policy) + ", this coupler " + std::to_string(m.opt.policy));
+  if ((strict != 0) != m.opt.strict) fail("strict: blob has " + std::to_string(strict) + ", this coupler " + std::to_string(m.opt.strict));
+  if (cap != m.cap || P != m.P || F != m.F) fail("capacity/past_steps/future_steps differ from this coupler's");
+  if (nbytes != state_size()) fail("size: blob has " + std::to_string(nbytes) + " bytes, expected " + std::to_string(state_size()));
+  uint64_t sum;
+  std::memcpy(&sum, data + nbytes - 8, 8);
+  if (sum != fnv1a(data, nbytes - 8)) fail("checksum mismatch (blob corrupted or truncated)");
+  int64_t steps;
+  get(steps);
+  if (steps < 0) fail("steps_taken is negative");
+  std::array<int64_t, RSC_NSTATUS> counts;
+  for (auto& c : counts) get(c);
+  std::vector<int> mask(ncol);
+  for (auto& x : mask) { int32_t v; get(v); x = v != 0; }
+  std::vector<double> buf(m.buf.size());
+  std::memcpy(buf.data(), data + off, buf.size() * sizeof(double));
+  // Commit (nothing above touched the coupler).
+  m.steps = steps;
+  m.counts = counts;
+  m.mask = std::move(mask);
+  m.buf = std::move(buf);
+  for (int c = 0; c < m.opt.ncol; ++c)
+    for (int s = 0; s < m.cap; ++s)
+      for (int v = 0; v < kNVars; ++v) {
+        const size_t i = (static_cast<size_t>(c) * m.cap + s) * kNVars + v;
+        m.cls[i] = m.classify(v, m.buf[i]);
+      }
+  m.diag.clear();
+}
+
+}  // namespace rsc

@@ -1,0 +1,79 @@
+// The coupler: per-column driver ring buffers, batched TorchScript inference, future-driver policies,
+// Q10 fallback with per-column status codes, counters, and restart state (DESIGN.md "Coupling
+// semantics"). Canonical units throughout: tsoil °C, swc m3 m-3, precip mm per step, Rsoil µmol m-2 s-1.
+//
+// This header has no libtorch include (pimpl), so the pybind11 module compiles against it quickly and
+// with pip's pybind11 only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model_meta.hpp"
+#include "rsoil_couple.h"
+
+namespace rsc {
+
+// Every error the core raises: an RSC_E_* code and a message naming the problem.
+struct CoreError : std::runtime_error {
+  int code;
+  CoreError(int code_, const std::string& msg) : std::runtime_error(msg), code(code_) {}
+};
+
+constexpr double kGcPerUmol = 12.011e-6;  // gC m-2 s-1 per µmol CO2 m-2 s-1
+constexpr double kQ10RefMin = 1e-12;      // below this Q10 reference the respiration scalar is 1
+constexpr uint32_t kStateLayoutVersion = 1;
+
+struct Options {
+  int ncol = 1;
+  int policy = RSC_POLICY_SUPPLIED;
+  bool strict = false;
+  int chunk_size = 0;   // columns per forward; 0 = all active columns at once
+  int num_threads = 0;  // > 0: at::set_num_threads (process-wide); 0: unchanged
+};
+
+class Coupler {
+ public:
+  // Loads `model_path`, validates its metadata and checks it against the module (dry forward).
+  Coupler(const std::string& model_path, const Options& opt);
+  ~Coupler();
+  Coupler(const Coupler&) = delete;
+  Coupler& operator=(const Coupler&) = delete;
+
+  const ModelMeta& meta() const;
+  const Options& options() const;
+  int spinup_steps() const;   // steps before the first network output
+  int lag_steps() const;      // future_steps for LAGGED, else 0
+  int capacity() const;       // ring buffer length [steps]
+  int64_t steps_taken() const;
+  const std::array<int64_t, RSC_NSTATUS>& counters() const;
+  const std::string& diagnostic() const;  // the last step's input problems ("" if none)
+
+  // use_model[ncol]: nonzero = network, 0 = Q10 (status MASKED).
+  void set_mask(const int* use_model);
+  std::vector<int> mask() const;
+
+  // One time step for all columns. Inputs [ncol] in canonical units; future[v] is
+  // [ncol][future_steps] (C order) for each future variable v under SUPPLIED, nullptr otherwise.
+  // Outputs [ncol]. Throws CoreError (state unchanged) on bad arguments.
+  void step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
+            const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
+            double* rsoil_gc_m2_s, double* resp_scalar, int* status);
+
+  size_t state_size() const;
+  std::vector<uint8_t> state_get() const;
+  void state_put(const uint8_t* data, size_t nbytes);  // throws CoreError(RSC_E_STATE) naming the field
+
+  // Seconds spent inside the module's forward over all steps (for the benchmark's overhead figure).
+  double forward_seconds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rsc
