@@ -1,0 +1,110 @@
+!> Restart file: the host's state (last completed step, its time, the soil carbon pool per column)
+!> and each rank's rsoil_couple state blob (opaque bytes from `rsoil_coupler%get_state`).
+!> Written by rank 0 from gathered data, read by every rank for its own columns and blob. The coupler
+!> state is per rank, so a restart needs the same number of ranks (checked).
+module host_restart_mod
+  use, intrinsic :: iso_fortran_env, only: real64, int8
+  use netcdf
+  use host_forcing_mod, only: nc_check
+  use host_parallel_mod, only: par_abort, nranks, myrank
+  implicit none
+  private
+  public :: restart_write, restart_read
+
+  integer, parameter :: r8 = real64
+
+contains
+
+  !> Write (rank 0): nstep completed steps ending at `time` [days, forcing units], totsomc(ncol)
+  !> [gC m-2], blobs(maxlen, nranks) with lengths nbytes(nranks) [bytes]; `attrs` (name, value).
+  subroutine restart_write(path, nstep, time, totsomc, blobs, nbytes, attrs)
+    character(len=*), intent(in) :: path
+    integer, intent(in) :: nstep, nbytes(:)
+    real(r8), intent(in) :: time, totsomc(:)
+    integer(int8), intent(in) :: blobs(:, :)
+    character(len=*), intent(in) :: attrs(:, :)
+    integer :: ncid, d_col, d_rank, d_byte, id_nstep, id_time, id_c, id_blob, id_n, i
+    call ok(nf90_create(trim(path), ior(nf90_clobber, nf90_netcdf4), ncid))
+    call ok(nf90_def_dim(ncid, 'column', size(totsomc), d_col))
+    call ok(nf90_def_dim(ncid, 'rank', size(nbytes), d_rank))
+    call ok(nf90_def_dim(ncid, 'state_byte', size(blobs, 1), d_byte))
+    call ok(nf90_def_var(ncid, 'nstep', nf90_int, id_nstep))
+    call ok(nf90_put_att(ncid, id_nstep, 'long_name', 'number of completed time steps (forcing index)'))
+    call ok(nf90_def_var(ncid, 'time', nf90_double, id_time))
+    call ok(nf90_put_att(ncid, id_time, 'long_name', 'end of the last completed step [forcing time units]'))
+    call ok(nf90_def_var(ncid, 'TOTSOMC', nf90_double, [d_col], id_c))
+    call ok(nf90_put_att(ncid, id_c, 'units', 'gC/m^2'))
+    call ok(nf90_def_var(ncid, 'rsc_state_nbytes', nf90_int, [d_rank], id_n))
+    call ok(nf90_put_att(ncid, id_n, 'long_name', 'length of each rank''s rsoil_couple state (0: no coupler)'))
+    call ok(nf90_def_var(ncid, 'rsc_state', nf90_byte, [d_byte, d_rank], id_blob))
+    call ok(nf90_put_att(ncid, id_blob, 'long_name', 'rsoil_couple coupler state blob per rank (opaque)'))
+    do i = 1, size(attrs, 2)
+       call ok(nf90_put_att(ncid, nf90_global, trim(attrs(1, i)), trim(attrs(2, i))))
+    end do
+    call ok(nf90_enddef(ncid))
+    call ok(nf90_put_var(ncid, id_nstep, nstep))
+    call ok(nf90_put_var(ncid, id_time, time))
+    call ok(nf90_put_var(ncid, id_c, totsomc))
+    call ok(nf90_put_var(ncid, id_n, nbytes))
+    call ok(nf90_put_var(ncid, id_blob, blobs))
+    call ok(nf90_close(ncid))
+  contains
+    subroutine ok(status)
+      integer, intent(in) :: status
+      call nc_check(status, 'restart file ''' // trim(path) // '''')
+    end subroutine ok
+  end subroutine restart_write
+
+  !> Read (every rank): nstep, time, this rank's totsomc(begc:begc+size-1) and its blob (size 0 if
+  !> the file holds none). Stops with one line if the file does not match this run.
+  subroutine restart_read(path, ncol, begc, nstep, time, totsomc, blob)
+    character(len=*), intent(in) :: path
+    integer, intent(in) :: ncol, begc
+    integer, intent(out) :: nstep
+    real(r8), intent(out) :: time, totsomc(:)
+    integer(int8), allocatable, intent(out) :: blob(:)
+    integer :: ncid, n, nr, id
+    integer, allocatable :: nbytes(:)
+    character(len=32) :: a, b
+    call ok(nf90_open(trim(path), nf90_nowrite, ncid))
+    n = dim_len('column')
+    if (n /= ncol) then
+       write (a, '(i0)') n; write (b, '(i0)') ncol
+       call par_abort('restart file ''' // trim(path) // ''' has ' // trim(a) // &
+            ' columns; this run has ' // trim(b))
+    end if
+    nr = dim_len('rank')
+    allocate(nbytes(nr))
+    call ok(nf90_inq_varid(ncid, 'rsc_state_nbytes', id))
+    call ok(nf90_get_var(ncid, id, nbytes))
+    if (nr /= nranks .and. any(nbytes > 0)) then
+       write (a, '(i0)') nr; write (b, '(i0)') nranks
+       call par_abort('restart file ''' // trim(path) // ''' holds the coupler state of ' // trim(a) &
+            // ' MPI ranks; this run has ' // trim(b) // ' (restart with the same number of ranks)')
+    end if
+    call ok(nf90_inq_varid(ncid, 'nstep', id)); call ok(nf90_get_var(ncid, id, nstep))
+    call ok(nf90_inq_varid(ncid, 'time', id)); call ok(nf90_get_var(ncid, id, time))
+    call ok(nf90_inq_varid(ncid, 'TOTSOMC', id))
+    call ok(nf90_get_var(ncid, id, totsomc, start=[begc], count=[size(totsomc)]))
+    n = 0
+    if (nr == nranks) n = nbytes(myrank + 1)
+    allocate(blob(n))
+    if (n > 0) then
+       call ok(nf90_inq_varid(ncid, 'rsc_state', id))
+       call ok(nf90_get_var(ncid, id, blob, start=[1, myrank + 1], count=[n, 1]))
+    end if
+    call ok(nf90_close(ncid))
+  contains
+    integer function dim_len(name)
+      character(len=*), intent(in) :: name
+      integer :: dimid
+      call ok(nf90_inq_dimid(ncid, name, dimid))
+      call ok(nf90_inquire_dimension(ncid, dimid, len=dim_len))
+    end function dim_len
+    subroutine ok(status)
+      integer, intent(in) :: status
+      call nc_check(status, 'restart file ''' // trim(path) // '''')
+    end subroutine ok
+  end subroutine restart_read
+
+end module host_restart_mod
