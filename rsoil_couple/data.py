@@ -285,10 +285,10 @@ class _Field:
 def _build(time: pd.DatetimeIndex, columns: Sequence[str], fields: Mapping[str, _Field], *,
            path: str | Path, site: str, depth_m: Sequence[float] | float,
            extra_qc: np.ndarray | None = None, attrs: Mapping | None = None,
-           expected_step_seconds: int | None = None) -> xr.Dataset:
+           expected_step_seconds: int | None = None, time_source: str = "time") -> xr.Dataset:
     """Validate, convert, QC and re-grid raw fields into the canonical Dataset."""
     fname = Path(path).name
-    where_t = f"{path}: time"
+    where_t = f"{path}: column '{time_source}'"
     time = _ns(time)
     if "tsoil" not in fields:
         raise DataError(f"{path}: no soil temperature (tsoil) found; every file needs one "
@@ -310,7 +310,8 @@ def _build(time: pd.DatetimeIndex, columns: Sequence[str], fields: Mapping[str, 
     qc[inserted, :] |= _bit("time_inserted")
     if extra_qc is not None:
         qc[pos, :] |= extra_qc.astype(np.uint8) & ~np.uint8(_DERIVED_BITS)
-    counts: dict[str, int] = {"n_time": nt, "n_time_inserted": int(inserted.sum())}
+    counts: dict[str, int] = {"n_time": nt, "n_time_inserted": int(
+        ((qc & _bit("time_inserted")) > 0).any(axis=1).sum())}
     data_vars: dict[str, xr.DataArray] = {}
     rank = {v: i for i, v in enumerate(CANONICAL_VARS)}
     for var, field in sorted(fields.items(), key=lambda kv: rank.get(kv[0], -1)):
@@ -522,7 +523,7 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
     t = _parse_time(df["TIMESTAMP_END"], f"{path}: column 'TIMESTAMP_END'", "%Y-%m-%d %H:%M:%S")
     site = site or "US-Hn1"
     return _build(t, [site], fields, path=path, site=site, depth_m=0.15, extra_qc=qc,
-                  attrs=extra, expected_step_seconds=1800)
+                  attrs=extra, expected_step_seconds=1800, time_source="TIMESTAMP_END")
 
 
 _BI1_COLUMNS = {"tsoil": ("TS_F_MDS_4", "degC"), "swc": ("SWC_F_MDS_1", "m3 m-3"),
@@ -546,7 +547,7 @@ def read_us_bi1(path: str | Path, *, site: str | None = None,
     site = site or "US-Bi1"
     return _build(t, [site], fields, path=path, site=site, depth_m=float("nan"),
                   attrs={"depth_note": "sensor depth not stated in the file"},
-                  expected_step_seconds=1800)
+                  expected_step_seconds=1800, time_source="TIMESTAMP_END")
 
 
 _COSORE_COLUMNS = {"rsoil": ("Rs_umol_m2_s", "umol m-2 s-1"), "tsoil": ("CSR_T5", "degC"),
@@ -571,7 +572,8 @@ def read_cosore(path: str | Path, *, site: str | None = None,
                     "%Y-%m-%d %H:%M:%S")
     site = site or re.sub(r"_\d+min$", "", path.stem)
     return _build(t, [site], fields, path=path, site=site, depth_m=0.05,
-                  attrs={"database": "COSORE (Bond-Lamberty et al. 2020, doi 10.1111/gcb.15353)"})
+                  attrs={"database": "COSORE (Bond-Lamberty et al. 2020, doi 10.1111/gcb.15353)"},
+                  time_source="TIMESTAMP_END_LST")
 
 
 # AmeriFlux BASE: variable -> (column prefix, units fixed by the AmeriFlux conventions).
@@ -631,7 +633,7 @@ def read_ameriflux_base(path: str | Path, *, mapping: Mapping[str, tuple[str, st
         site = m.group(1) if m else path.stem
     return _build(t, [site], fields, path=path, site=site, depth_m=depth_m,
                   expected_step_seconds=int(d[0] // 1_000_000_000),
-                  attrs={"format": "AmeriFlux BASE"})
+                  attrs={"format": "AmeriFlux BASE"}, time_source="TIMESTAMP_END")
 
 
 def _check_mapping(mapping: Mapping, path: Path) -> dict[str, tuple[str, str]]:
@@ -674,7 +676,8 @@ def read_csv_mapped(path: str | Path, mapping: Mapping[str, tuple[str, str]], *,
         t = t + _regular_step(t, f"{path}: column '{tcol}'")
     fields = _fields_from(df, path, _check_mapping(mapping, path), None)
     return _build(t, [site or path.stem], fields, path=path, site=site or path.stem,
-                  depth_m=depth_m, attrs={"format": "CSV with explicit column mapping"})
+                  depth_m=depth_m, attrs={"format": "CSV with explicit column mapping"},
+                  time_source=tcol)
 
 
 def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None = None
@@ -724,6 +727,10 @@ def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None =
                 site=str(src.attrs.get("site", path.stem)), depth_m=depth, extra_qc=qc,
                 attrs=keep)
     ds.attrs["source"] = str(src.attrs.get("source", path.name))
+    # values removed when the file was first read are NaN now: keep those counts
+    for k, v in src.attrs.items():
+        if re.fullmatch(r"n_\w+_(out_of_range|spike)_removed", k):
+            ds.attrs[k] = int(v) + int(ds.attrs.get(k, 0))
     return ds
 
 
