@@ -772,6 +772,9 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
         return read_canonical_netcdf(path, units=units)
     cols = set(_header(path))
     if mapping is not None and "time" in mapping:
+        if units:
+            raise DataError(f"{path}: give units inside the mapping ({{var: (column, units)}}), "
+                            "not as units=")
         return read_csv_mapped(path, mapping, site=site)
     if {"TIMESTAMP_START", "TIMESTAMP_END"} <= cols:
         return read_ameriflux_base(path, mapping=mapping, site=site, units=units)

@@ -132,6 +132,11 @@ def test_missing_and_minus_9999_are_nan_not_filled(tmp_path):
     assert ds.qc.values[3, 0] & QC_FLAGS["rsoil_missing"]
 
 
+def test_non_numeric_cell(tmp_path):
+    msg = _err(tmp_path, flux=lambda s: s.astype(object).where(s.index != 4, "n/a?"))
+    assert "'flux'" in msg and "non-numeric value 'n/a?'" in msg and "row 5" in msg
+
+
 def test_unrecognised_csv_without_mapping(tmp_path):
     path = _mapped_csv(tmp_path)
     with pytest.raises(DataError, match=re.escape(str(path)) + ".*unrecognised format"):
