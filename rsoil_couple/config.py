@@ -112,7 +112,6 @@ class ExperimentSection:
     future_hours: float = 24.0
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     ablation: bool = True               # future-branch ablation (true / persistence / flat)
-    extra_seeds: list[int] = field(default_factory=list)  # added for the best model per scenario
     clm_sand: float = 80.0              # CLM-structure baseline soil texture [%]
     clm_clay: float = 5.0
     mi: bool = True                     # Fig. 2A via rsoil_couple.mi
