@@ -180,8 +180,12 @@ def convert_units(values: np.ndarray, units: str, var: str, *, step_seconds: flo
 # The shared data folder and the registry of real files
 # --------------------------------------------------------------------------------------------
 def shared_data_dir() -> Path:
-    """The real-data folder: ``$RSOIL_SHARED_DATA`` or ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("RSOIL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    """The real-data folder: ``$RSOIL_SHARED_DATA``, else ``../shared/data`` beside the source
+    tree, else (an installed package) ``../shared/data`` beside the working directory."""
+    if "RSOIL_SHARED_DATA" in os.environ:
+        return Path(os.environ["RSOIL_SHARED_DATA"])
+    candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    return next((c for c in candidates if (c / "README.md").is_file()), candidates[0])
 
 
 @dataclass(frozen=True)
@@ -582,19 +586,23 @@ _AMF_VARS = {"tsoil": ("TS", "degC"), "swc": ("SWC", "%"), "precip": ("P", "mm")
 
 
 def _amf_column(cols: Sequence[str], prefix: str) -> str | None:
-    """The shallowest / first replicate of an AmeriFlux variable: ``TS`` < ``TS_1`` <
-    ``TS_1_1_1`` < ``TS_1_2_1`` ... (qualifiers _H_V_R: horizontal, vertical, replicate)."""
+    """The shallowest plain column of an AmeriFlux variable. Qualifiers: ``TS`` (none),
+    ``TS_<n>`` (layer n, averaged over positions), ``TS_<h>_<v>_<r>`` (horizontal position,
+    vertical index — 1 is shallowest —, replicate). Preference: ``TS``, ``TS_1``, ``TS_2`` ...,
+    then ``TS_<h>_<v>_<r>`` by (v, h, r). Gap-filled ``_F`` / ``_PI`` variants never match."""
     pat = re.compile(rf"^{re.escape(prefix)}((?:_\d+){{0,3}})$")
-    found = []
+    ranked = []
     for c in cols:
         m = pat.match(c)
-        if m:
-            q = [int(x) for x in m.group(1).split("_") if x]
-            # sort by vertical index first (shallowest), then horizontal, then replicate
-            key = (len(q) not in (0, 1), q[1] if len(q) == 3 else (q[0] if q else 0),
-                   q[0] if len(q) == 3 else 0, q[2] if len(q) == 3 else 0)
-            found.append((key, c))
-    return min(found)[1] if found else None
+        if not m:
+            continue
+        q = [int(x) for x in m.group(1).split("_") if x]
+        if len(q) == 3:
+            h, v, r = q
+            ranked.append(((1, v, h, r), c))
+        elif len(q) <= 1:
+            ranked.append(((0, q[0] if q else 0, 0, 0), c))
+    return min(ranked)[1] if ranked else None
 
 
 def read_ameriflux_base(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None = None,

@@ -172,9 +172,11 @@ def plot_mi(result: dict, path: str | Path) -> Path:
         (line,) = ax.plot(lags, r["mi"], label=f"{_LABELS.get(name, name)} "
                           f"(peak {r['peak_lag_hours']:+.1f} h)")
         ax.plot([r["peak_lag_hours"]], [r["peak_mi"]], "o", color=line.get_color())
+        if np.isfinite(r["mi_shuffled"]):
+            ax.axhline(r["mi_shuffled"], color=line.get_color(), lw=0.8, ls=":")
     ax.axvline(0.0, color="0.5", lw=0.8, ls="--")
     ax.set_xlabel("lag τ [h]  (MI of Rsoil(t) with driver(t+τ); τ > 0: future driver)")
-    ax.set_ylabel(f"mutual information [{result['units']}]")
+    ax.set_ylabel(f"mutual information [{result['units']}]\n(dotted: same pairs shuffled)")
     title = f"{result['site']}: lagged mutual information with Rsoil ({result['bins']} bins)"
     if result.get("synthetic") == "yes":
         title = "SYNTHETIC DATA — " + title

@@ -339,7 +339,8 @@ def test_cosore_sites(real):
     assert real["Haibei"].attrs["step_seconds"] == 3600 and float(real["Haibei"].tsoil.min()) < 0
 
 
-def test_registered_name_and_clm_history_refused(shared_data):
+def test_registered_name_and_clm_history_refused(shared_data, monkeypatch):
+    monkeypatch.setenv("RSOIL_SHARED_DATA", str(shared_data))
     assert read_site("US-Wkg").attrs["site"] == "US-Wkg"
     clm = shared_data / "clm" / "fortran_clm5_bow_2009.nc"
     with pytest.raises(DataError, match=re.escape(str(clm)) + ".*'tsoil' not found.*CLM"):
