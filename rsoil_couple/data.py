@@ -243,6 +243,8 @@ def _parse_time(raw: pd.Series, where: str, fmt: str | None) -> pd.DatetimeIndex
         raise DataError(f"{where}: cannot parse timestamps ({exc}); expected "
                         f"{fmt or 'ISO dates like 2019-06-01 00:30:00'}") from None
     t = _ns(t)
+    if t.tz is not None:  # keep the clock time as written; the file's offset goes unused
+        t = t.tz_localize(None)
     if t.isna().any():
         i = int(np.flatnonzero(t.isna())[0])
         raise DataError(f"{where}: empty or unparsable timestamp in data row {i + 1}")
