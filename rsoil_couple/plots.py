@@ -52,7 +52,7 @@ def hysteresis_loops(ax, time, tsoil, series: dict, event: np.datetime64) -> Non
     day = np.timedelta64(1, "D")
     for k, (label, r) in enumerate(series.items()):
         for (a, b), ls, when in (((event - day, event), "--", "day before"), ((event + day, event + 2 * day), "-", "day after")):
-            m = (t > a) & (t <= b) & np.isfinite(r) & np.isfinite(tsoil)
+            m = (t >= a) & (t < b) & np.isfinite(r) & np.isfinite(tsoil)
             if m.sum() < 3:
                 continue
             ax.plot(tsoil[m], r[m], ls, color=COLORS.get(label, f"C{k}" if label != "observed" else "k"),

@@ -269,12 +269,13 @@ def make_split(ws: WindowSet, scfg, seed: int) -> Split:
     val, train = np.sort(pool[:n_va]), np.sort(pool[n_va:])
     other, note = 0, ""
     if scfg.scenario == "months" and scfg.test_below_train_min:
+        # threshold from every row of the training months (independent of the window length)
         j = ws.past_vars.index(scfg.test_below_train_min)
-        lo = np.nanmin(ws.X[ws.covered_rows(np.concatenate([train, val])), j])
+        lo = np.nanmin(ws.X[pool_row, j])
         keep = ws.X[test, j] < lo
         other = int((~keep).sum())
         test = test[keep]
-        note = f"test restricted to {scfg.test_below_train_min} < {lo:.3g} (training minimum)"
+        note = f"test restricted to {scfg.test_below_train_min} < {lo:.3g} (minimum over the training months)"
     if len(test) == 0 or len(train) == 0 or len(val) == 0:
         raise ValueError(f"split.{scfg.scenario}: empty split (train {len(train)}, val {len(val)}, "
                          f"test {len(test)}); check split.test_start/test_end or the months")
