@@ -127,8 +127,8 @@ void Coupler::Impl::check_against_module() {
   const struct { const char* attr; int value; const char* field; } facts[] = {
       {"past_steps", P, "past_steps"},
       {"future_steps", F, "future_steps"},
-      {"n_past_vars", static_cast<int>(meta.past_vars.size()), "past_vars"},
-      {"n_future_vars", static_cast<int>(meta.future_vars.size()), "future_vars"},
+      {"n_past", static_cast<int>(meta.past_vars.size()), "past_vars"},
+      {"n_future", static_cast<int>(meta.future_vars.size()), "future_vars"},
   };
   for (const auto& f : facts) {
     if (!module.hasattr(f.attr)) continue;
