@@ -158,6 +158,10 @@ def _build(cls, d: Any, where: str):
 def _run_config(d: dict, where_prefix: str = "") -> RunConfig:
     sections = {"run": RunSection, "data": DataSection, "split": SplitSection, "model": ModelConfig,
                 "train": TrainSection, "search": SearchSection}
+    unknown = sorted(set(d) - set(sections))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} at the top level; allowed sections: "
+                         f"{sorted(sections)} (+ experiment, models in an experiment config)")
     if "data" not in d:
         raise ValueError("missing required section [data]")
     kw = {}

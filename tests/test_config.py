@@ -1,0 +1,108 @@
+"""rsoil_couple.config: TOML -> dataclasses, unknown keys and missing keys by name, case configs."""
+from __future__ import annotations
+
+import pytest
+
+from rsoil_couple.config import case_config, load_experiment_config, load_run_config
+
+RUN = """
+[run]
+seed = 3
+[data]
+sites = [{ path = "x.csv" }]
+past_hours = 12
+future_hours = 24
+[split]
+scenario = "extrapolation"
+test_start = "2019-08-20"
+test_end = "2019-09-14"
+[model]
+kind = "kg_lstm"
+hidden = 16
+"""
+
+
+def _write(tmp_path, text, name="c.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_run_config_reads_values(tmp_path):
+    cfg = load_run_config(_write(tmp_path, RUN))
+    assert cfg.run.seed == 3 and cfg.data.past_hours == 12.0 and cfg.model.kind == "kg_lstm"
+    assert cfg.data.sites[0].path == "x.csv" and cfg.data.sites[0].depth_m == 0.15
+    assert cfg.train.epochs > 0 and cfg.split.test_end == "2019-09-14"
+
+
+@pytest.mark.parametrize("text, msg", [
+    (RUN.replace("hidden = 16", "hiden = 16"), r"unknown key\(s\) model.hiden"),
+    (RUN.replace('sites = [{ path = "x.csv" }]', 'sites = [{ path = "x.csv", colour = 1 }]'), r"data.sites\[0\].colour"),
+    (RUN.replace('sites = [{ path = "x.csv" }]', ""), "data.sites"),
+    (RUN.replace('[data]', '[dat]'), r"unknown key\(s\) dat"),
+    (RUN.replace('test_end = "2019-09-14"', ""), "split.test_end"),
+    (RUN.replace('kind = "kg_lstm"', 'kind = "gru"'), "model.kind = 'gru'"),
+    (RUN.replace("past_hours = 12", "past_hours = -1"), "data.past_hours"),
+    (RUN.replace("past_hours = 12", "past_hours = 'twelve'"), "data.past_hours must be a number"),
+    (RUN.replace("future_hours = 24", "future_hours = 0"), "data.future_hours"),
+    (RUN.replace('[model]', '[data2]\n[model]'), r"unknown key\(s\) data2"),
+    (RUN + '\n[train]\nepochs = 2.5\n', "train.epochs must be an integer"),
+    (RUN.replace('scenario = "extrapolation"', 'scenario = "random"'), "split.scenario = 'random'"),
+])
+def test_bad_run_configs_name_file_and_key(tmp_path, text, msg):
+    p = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=msg) as exc:
+        load_run_config(p)
+    assert "c.toml" in str(exc.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.toml"):
+        load_run_config(tmp_path / "nope.toml")
+    with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
+        load_run_config(_write(tmp_path, "[run\n", "bad.toml"))
+
+
+EXP = """
+[experiment]
+models = ["lstm", "unilstm", "kg_lstm"]
+scenarios = ["interpolation", "extrapolation"]
+past_hours = [12, 48]
+seeds = [0, 1, 2]
+""" + RUN.replace("[run]\nseed = 3\n", "") + """
+[models.kg_lstm.model]
+q10_init = 2.5
+[models.unilstm.train]
+epochs = 3
+"""
+
+
+def test_experiment_config_and_cases(tmp_path):
+    e = load_experiment_config(_write(tmp_path, EXP))
+    assert e.experiment.seeds == [0, 1, 2]
+    c = case_config(e, "unilstm", "interpolation", 48, 2)
+    assert c.data.future_vars == [] and c.data.future_hours == 0.0 and c.data.past_hours == 48.0
+    assert c.train.epochs == 3 and c.run.seed == 2 and c.split.scenario == "interpolation"
+    k = case_config(e, "kg_lstm", "extrapolation", 12, 0)
+    assert k.model.q10_init == 2.5 and k.data.future_vars == ["tsoil"] and k.data.future_hours == 24.0
+    assert case_config(e, "lstm", "extrapolation", 12, 0).model.q10_init == 2.0
+
+
+@pytest.mark.parametrize("old, new, msg", [
+    ('models = ["lstm", "unilstm", "kg_lstm"]', 'models = ["lstm", "gru"]', "experiment.models: unknown model 'gru'"),
+    ("seeds = [0, 1, 2]", "", "experiment.seeds"),
+    ("q10_init = 2.5", "q10_start = 2.5", "models.kg_lstm.model.q10_start"),
+    ('scenarios = ["interpolation", "extrapolation"]', 'scenarios = ["winter"]', "unknown scenario 'winter'"),
+])
+def test_bad_experiment_configs(tmp_path, old, new, msg):
+    with pytest.raises(ValueError, match=msg):
+        load_experiment_config(_write(tmp_path, EXP.replace(old, new)))
+
+
+def test_shipped_configs_parse(repo_root):
+    for p in sorted((repo_root / "configs").glob("*.toml")):
+        if "[experiment]" in p.read_text():
+            e = load_experiment_config(p)
+            assert len(e.experiment.seeds) >= 3
+        else:
+            load_run_config(p)
