@@ -67,13 +67,13 @@ contains
     integer, allocatable :: nbytes(:)
     character(len=32) :: a, b
     call ok(nf90_open(trim(path), nf90_nowrite, ncid))
-    n = dim_len('column')
+    n = dim_len(ncid, 'column', path)
     if (n /= ncol) then
        write (a, '(i0)') n; write (b, '(i0)') ncol
        call par_abort('restart file ''' // trim(path) // ''' has ' // trim(a) // &
             ' columns; this run has ' // trim(b))
     end if
-    nr = dim_len('rank')
+    nr = dim_len(ncid, 'rank', path)
     allocate(nbytes(nr))
     call ok(nf90_inq_varid(ncid, 'rsc_state_nbytes', id))
     call ok(nf90_get_var(ncid, id, nbytes))
@@ -95,16 +95,18 @@ contains
     end if
     call ok(nf90_close(ncid))
   contains
-    integer function dim_len(name)
-      character(len=*), intent(in) :: name
-      integer :: dimid
-      call ok(nf90_inq_dimid(ncid, name, dimid))
-      call ok(nf90_inquire_dimension(ncid, dimid, len=dim_len))
-    end function dim_len
     subroutine ok(status)
       integer, intent(in) :: status
       call nc_check(status, 'restart file ''' // trim(path) // '''')
     end subroutine ok
   end subroutine restart_read
+
+  integer function dim_len(ncid, name, path)
+    integer, intent(in) :: ncid
+    character(len=*), intent(in) :: name, path
+    integer :: dimid
+    call nc_check(nf90_inq_dimid(ncid, name, dimid), 'restart file ''' // trim(path) // '''')
+    call nc_check(nf90_inquire_dimension(ncid, dimid, len=dim_len), 'restart file ''' // trim(path) // '''')
+  end function dim_len
 
 end module host_restart_mod

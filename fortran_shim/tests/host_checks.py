@@ -1,0 +1,366 @@
+"""CTest checks of the CLM-like host (fortran_shim/host): each case runs the host and checks numbers.
+
+    python host_checks.py CASE --work DIR --host EXE --model MODEL [--mpiexec MPIEXEC] [--shared-data D]
+
+Cases: setup (drivers + forcing files), agree_lagged / agree_persistence / agree_supplied (LSTM
+columns == rsoil_couple.emulate, Q10 columns == rsoil_couple.q10.clm_structure), scalar
+(mass-conserving coupling), swap (a mask over half the columns changes exactly those columns),
+restart (stopped halfway + restarted == unbroken, bit for bit), mpi (2 ranks == 1 rank), errors
+(missing model, bad namelist value, forcing without TSOI; the Q10 fallback), and
+`expect-fail --match REGEX -- CMD...` (CMD exits non-zero and prints one line matching REGEX).
+Every case prints the figures it checked; a failed check exits 1.
+
+Drivers: US-Hn1 2019 (``../shared/data``) through `rsoil_couple.data.read_site`, the first
+RSOIL_HOST_DAYS days (default 30), replicated to 8 columns with ±2 K / ±20 % perturbations
+(`rsoil_couple.forcing.replicate_columns`); the synthetic site when the real data are absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+GC_PER_UMOL = 12.011e-6
+NCOL = 8
+SOILC_INIT = 5000.0
+# Q10 columns: Fortran and Python evaluate the same double-precision formula on drivers that differ
+# only by the depth interpolation's rounding (~1e-16 relative).
+Q10_RTOL = 1e-12
+# LSTM columns: the core runs the network in float32 in both cases; the documented bound.
+LSTM_RTOL = 1e-5
+
+FAILURES: list[str] = []
+
+
+def check(ok: bool, what: str) -> None:
+    print(("ok    " if ok else "FAIL  ") + what, flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
+def max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max(|b|, tiny) over finite pairs; inf if the NaN patterns differ."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not np.array_equal(np.isfinite(a), np.isfinite(b)):
+        return float("inf")
+    ok = np.isfinite(a)
+    if not ok.any():
+        return 0.0
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-30)))
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs and runs
+class Case:
+    def __init__(self, args):
+        self.work = Path(args.work).resolve()
+        self.host = args.host
+        self.model = str(Path(args.model).resolve())
+        self.mpiexec = args.mpiexec
+        self.setup_file = self.work / "setup.json"
+
+    @property
+    def meta(self) -> dict:
+        return json.loads(self.setup_file.read_text())
+
+    def drivers(self) -> xr.Dataset:
+        """The canonical drivers the forcing file was written from."""
+        from rsoil_couple.data import read_canonical_netcdf
+        return read_canonical_netcdf(self.work / "drivers.nc").load()
+
+    def namelist(self, path: Path, **values) -> Path:
+        m = self.meta
+        nml = {"model_file": self.model, "forcing_file": str(self.work / "forcing.nc"),
+               "policy": "lagged", "coupling": "flux", "lstm_columns": "stride", "lstm_stride": 2,
+               "k_baseline": m["k"], "sand": m["sand"], "clay": m["clay"],
+               "soilc_init": SOILC_INIT, "num_threads": 1,
+               "hist_file": str(path.with_suffix(".h0.nc"))}
+        nml.update(values)
+        lines = ["&rsoil_host"]
+        for k, v in nml.items():
+            if isinstance(v, bool):
+                v = ".true." if v else ".false."
+            elif isinstance(v, str):
+                v = "'" + v + "'"
+            elif isinstance(v, float):
+                v = repr(v)
+            lines.append(f"  {k} = {v}")
+        path.write_text("\n".join(lines + ["/", ""]))
+        return path
+
+    def run(self, name: str, ranks: int = 0, expect_ok: bool = True, **values):
+        """Run the host with a namelist made of the defaults and `values`; returns (proc, history)."""
+        d = self.work / name
+        d.mkdir(parents=True, exist_ok=True)
+        nml = self.namelist(d / f"{name}.nml", **values)
+        cmd = [self.host, str(nml)]
+        if ranks:
+            cmd = [self.mpiexec, "--oversubscribe", "-np", str(ranks)] + cmd
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OMP_NUM_THREADS="1")
+        p = subprocess.run(cmd, cwd=d, capture_output=True, text=True, env=env)
+        if expect_ok and p.returncode != 0:
+            sys.exit(f"host run {name} failed (exit {p.returncode}):\n{p.stdout}\n{p.stderr}")
+        hist = Path(values.get("hist_file", d / f"{name}.h0.nc"))
+        return p, hist
+
+    def clm_q10_gc(self, ds: xr.Dataset) -> np.ndarray:
+        from rsoil_couple.q10 import clm_structure
+        m = self.meta
+        return clm_structure(ds["tsoil"].values, ds["swc"].values, m["k"], m["sand"], m["clay"]) * GC_PER_UMOL
+
+
+def read_hist(path: Path) -> dict[str, np.ndarray]:
+    """All variables of a history file as arrays (time, column) in the file's order, fill -> NaN."""
+    import netCDF4
+    out = {}
+    with netCDF4.Dataset(path) as nc:
+        nc.set_auto_mask(False)
+        for name, v in nc.variables.items():
+            a = v[...]
+            if a.dtype.kind == "f":
+                a = np.where(a >= 1e35, np.nan, a)
+            out[name] = a
+    return out
+
+
+def setup(case: Case, args) -> None:
+    """Drivers (canonical NetCDF), forcing files with and without TSOI, baseline parameters."""
+    from rsoil_couple import data, forcing, q10
+    case.work.mkdir(parents=True, exist_ok=True)
+    days = int(os.environ.get("RSOIL_HOST_DAYS", "30"))
+    src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
+    if src.is_file():
+        ds = data.read_site(src)
+    else:
+        from rsoil_couple.synthetic import synthetic_site
+        print(f"note: {src} not found; using the synthetic site")
+        ds = synthetic_site(days=days)
+    ds = ds.isel(time=slice(0, days * 48))[["tsoil", "swc", "precip", "rsoil", "qc"]]
+    fit = q10.fit_clm_structure(ds["tsoil"].values, ds["swc"].values, ds["rsoil"].values)
+    cols = forcing.replicate_columns(ds, NCOL, tsoil_spread_k=2.0, swc_spread=0.2)
+    data.write_canonical(cols, case.work / "drivers.nc")
+    forcing.write_forcing(cols, case.work / "forcing.nc", tsoi_gradient_k_per_m=-6.0)
+    no_tsoi = xr.open_dataset(case.work / "forcing.nc", decode_times=False).drop_vars("TSOI")
+    no_tsoi.to_netcdf(case.work / "forcing_no_tsoi.nc")
+    meta = {"source": str(ds.attrs.get("source")), "steps": int(ds.sizes["time"]), "ncol": NCOL,
+            "k": fit.k, "sand": fit.sand, "clay": fit.clay}
+    case.setup_file.write_text(json.dumps(meta, indent=1))
+    print(f"setup: {meta}")
+
+
+# ------------------------------------------------------------------------------------------------
+# cases
+def agree(case: Case, policy: str) -> None:
+    """LSTM columns == rsoil_couple.emulate (same policy); Q10 columns == q10.clm_structure."""
+    from rsoil_couple import emulate
+    ds = case.drivers()
+    _, hpath = case.run(f"agree_{policy}", policy=policy)
+    h = read_hist(hpath)
+    mask = h["RSC_MASK"].astype(bool)
+    em = emulate(case.model, ds, policy, mask=mask)
+    em_gc = em["rsoil"].transpose("time", "column").values * GC_PER_UMOL
+    em_status = em["status"].transpose("time", "column").values
+    status = h["RSC_STATUS"]
+    lstm = (status <= 1) & mask[None, :]
+    n_lstm = int(lstm.sum())
+    check(n_lstm > 0.5 * mask.sum() * status.shape[0],
+          f"{policy}: the LSTM ran in {n_lstm} column-steps of {int(mask.sum()) * status.shape[0]} masked-in")
+    check(np.array_equal(status, em_status), f"{policy}: status == emulate status in every column-step")
+    r = max_rel(h["RSC_RSOIL"][lstm], em_gc[lstm])
+    check(r <= LSTM_RTOL, f"{policy}: LSTM columns: host vs rsoil_couple.emulate max rel diff {r:.2e} "
+          f"(<= {LSTM_RTOL:g}) over {n_lstm} column-steps")
+    check(np.array_equal(h["HR"][lstm], h["RSC_RSOIL"][lstm]), f"{policy}: HR is the LSTM flux where it ran")
+    q10 = case.clm_q10_gc(ds)
+    r = max_rel(h["HR"][~lstm], q10[~lstm])
+    check(r <= Q10_RTOL, f"{policy}: Q10 column-steps: HR vs rsoil_couple.q10.clm_structure max rel "
+          f"diff {r:.2e} (<= {Q10_RTOL:g}) over {int((~lstm).sum())} column-steps")
+    r = max_rel(h["HR_Q10"], q10)
+    check(r <= Q10_RTOL, f"{policy}: HR_Q10 (all columns) vs clm_structure max rel diff {r:.2e}")
+    check(np.array_equal(h["SR"], h["HR"]), f"{policy}: SR == HR (no root respiration)")
+
+
+def scalar(case: Case) -> None:
+    """coupling='scalar': HR = CLM rate x the core's respiration scalar; carbon mass balance."""
+    from rsoil_couple import emulate
+    ds = case.drivers()
+    _, hpath = case.run("scalar", policy="persistence", coupling="scalar")
+    h = read_hist(hpath)
+    mask = h["RSC_MASK"].astype(bool)
+    em = emulate(case.model, ds, "persistence", mask=mask)
+    lstm = (h["RSC_STATUS"] <= 1) & mask[None, :]
+    check(lstm.sum() > 0, f"scalar: the LSTM ran in {int(lstm.sum())} column-steps")
+    r = max_rel(h["RSC_SCALAR"][lstm], em["resp_scalar"].transpose("time", "column").values[lstm])
+    check(r <= LSTM_RTOL, f"scalar: respiration scalar vs emulate max rel diff {r:.2e}")
+    r = max_rel(h["HR"][lstm], (h["HR_Q10"] * h["RSC_SCALAR"])[lstm])
+    check(r == 0.0, f"scalar: HR == HR_Q10 * RSC_SCALAR where the LSTM ran (max rel diff {r:.1e})")
+    check(np.array_equal(h["HR"][~lstm], h["HR_Q10"][~lstm]), "scalar: HR == HR_Q10 elsewhere")
+    dt = float(np.round((h["time_bounds"][0, 1] - h["time_bounds"][0, 0]) * 86400.0, 3))
+    expect = SOILC_INIT - np.cumsum(np.nan_to_num(h["HR"]) * dt, axis=0)
+    r = max_rel(h["TOTSOMC"], expect)
+    check(r <= 1e-12, f"scalar: carbon mass balance TOTSOMC == init - cumsum(HR dt), max rel diff {r:.1e}")
+
+
+def swap(case: Case) -> None:
+    """A mask over half of the columns changes exactly those columns (against an all-Q10 run)."""
+    _, hq = case.run("swap_none", lstm_columns="none", model_file="")
+    _, hh = case.run("swap_half", lstm_columns="stride", policy="persistence")
+    q, h = read_hist(hq), read_hist(hh)
+    mask = h["RSC_MASK"].astype(bool)
+    check(mask.sum() == NCOL // 2, f"swap: {int(mask.sum())} of {NCOL} columns on the LSTM: "
+          f"{list(np.flatnonzero(mask) + 1)}")
+    changed = np.any(q["HR"] != h["HR"], axis=0)
+    check(np.array_equal(changed, mask), f"swap: columns whose HR changed {list(np.flatnonzero(changed) + 1)} "
+          "== the masked-in columns")
+    frac = float(np.mean(q["HR"][:, mask] != h["HR"][:, mask]))
+    print(f"swap: masked-in columns differ in {100 * frac:.1f} % of their steps (the rest: spin-up)")
+    check(np.array_equal(q["HR"][:, ~mask], h["HR"][:, ~mask]),
+          "swap: the other columns are bit-for-bit the all-Q10 run")
+
+
+def compare_hist(a: dict, b: dict, what: str, skip: tuple = ()) -> None:
+    names = sorted(set(a) - set(skip))
+    bad = [n for n in names if n not in b or not np.array_equal(a[n], b[n], equal_nan=a[n].dtype.kind == "f")]
+    check(not bad, f"{what}: all {len(names)} history variables bit-for-bit equal"
+          + (f"; differ: {bad}" if bad else ""))
+
+
+def concat(parts: list[dict]) -> dict:
+    out = {}
+    for name, v in parts[0].items():
+        if name in ("levgrnd", "RSC_MASK"):
+            out[name] = v
+        else:   # time is the last Fortran = first NetCDF dimension
+            out[name] = np.concatenate([p[name] for p in parts], axis=0)
+    return out
+
+
+def restart(case: Case) -> None:
+    """Stop halfway, restart from the restart file: the history equals the unbroken run's."""
+    steps = case.meta["steps"]
+    half = steps // 2
+    for policy, coupling in (("lagged", "flux"), ("persistence", "scalar")):
+        tag = f"restart_{policy}"
+        _, full = case.run(f"{tag}_full", policy=policy, coupling=coupling)
+        rfile = str(case.work / f"{tag}_a" / "r.nc")
+        _, first = case.run(f"{tag}_a", policy=policy, coupling=coupling, stop_step=half,
+                            write_restart=True, restart_file_out=rfile)
+        _, second = case.run(f"{tag}_b", policy=policy, coupling=coupling, restart=True,
+                             restart_file_in=rfile)
+        a, b = read_hist(first), read_hist(second)
+        check(a["time"].size == half and b["time"].size == steps - half,
+              f"{tag}: {a['time'].size} + {b['time'].size} steps around the restart")
+        compare_hist(read_hist(full), concat([a, b]), f"{tag} ({coupling}): unbroken vs restarted at step {half}")
+
+
+def mpi(case: Case) -> None:
+    """2 MPI ranks (uneven split: 7 columns as 4 + 3) give the history of 1 rank.
+
+    Bit for bit with chunk_size = 1 (every column through the network alone). With the default
+    batching, each rank batches its own columns, and libtorch's CPU kernels round float32 results
+    differently for different batch sizes, so the decompositions agree to float32 rounding only.
+    """
+    if not case.mpiexec:
+        sys.exit("mpi: no --mpiexec")
+    common = dict(policy="persistence", ncol=7, chunk_size=1)
+    p1, one = case.run("mpi_1", **common)
+    p2, two = case.run("mpi_2", ranks=2, **common)
+    print(p1.stdout.strip()); print(p2.stdout.strip())
+    check("ranks=2" in p2.stdout, "mpi: the host ran on 2 ranks")
+    compare_hist(read_hist(one), read_hist(two), "mpi (chunk_size=1): 2 ranks vs 1 rank")
+    steps = case.meta["steps"]
+    rfile = str(case.work / "mpi_2r_a" / "r.nc")
+    _, a = case.run("mpi_2r_a", ranks=2, stop_step=steps // 2, write_restart=True, restart_file_out=rfile,
+                    **common)
+    _, b = case.run("mpi_2r_b", ranks=2, restart=True, restart_file_in=rfile, **common)
+    compare_hist(read_hist(one), concat([read_hist(a), read_hist(b)]),
+                 "mpi (chunk_size=1): 2 ranks stopped halfway + restarted vs 1 rank unbroken")
+    p, _ = case.run("mpi_1r", restart=True, restart_file_in=rfile, expect_ok=False, **common)
+    one_line_error(p, r"holds the coupler state of 2 MPI ranks; this run has 1", "mpi: restart with other rank count")
+    batched = dict(common, chunk_size=0)
+    _, one = case.run("mpi_1_batched", **batched)
+    _, two = case.run("mpi_2_batched", ranks=2, **batched)
+    h1, h2 = read_hist(one), read_hist(two)
+    r = max(max_rel(h2[n], h1[n]) for n in ("HR", "RSC_RSOIL", "RSC_SCALAR"))
+    n = int(np.sum(h1["HR"] != h2["HR"]))
+    check(r <= 1e-6 and np.array_equal(h1["RSC_STATUS"], h2["RSC_STATUS"]),
+          f"mpi (batched): 2 ranks vs 1 rank: statuses equal, HR differs in {n} of {h1['HR'].size} "
+          f"column-steps by at most {r:.2e} relative (float32 rounding of other batch sizes)")
+
+
+def one_line_error(p: subprocess.CompletedProcess, pattern: str, what: str) -> None:
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    ok = p.returncode != 0 and len(lines) == 1 and re.search(pattern, lines[0]) is not None
+    check(ok, f"{what}: exit {p.returncode}, stderr {lines!r}")
+
+
+def errors(case: Case) -> None:
+    """The three error cases end the host with one line naming the problem; the Q10 fallback runs."""
+    missing = str(case.work / "errors" / "no_such_model.pt")
+    p, _ = case.run("err_model", expect_ok=False, model_file=missing)
+    one_line_error(p, r"^clm_like_host: error: .*no_such_model\.pt", "missing model file")
+    p, _ = case.run("err_namelist", expect_ok=False, policy="sideways")
+    one_line_error(p, r"^clm_like_host: error: namelist &rsoil_host: policy = 'sideways' is not one of",
+                   "bad namelist value")
+    p, _ = case.run("err_namelist_key", expect_ok=False, polcy="lagged")
+    one_line_error(p, r"^clm_like_host: error: namelist file .*polcy", "unknown namelist key")
+    p, _ = case.run("err_tsoi", expect_ok=False, forcing_file=str(case.work / "forcing_no_tsoi.nc"))
+    one_line_error(p, r"^clm_like_host: error: forcing file .*forcing_no_tsoi\.nc' has no variable 'TSOI'",
+                   "forcing without TSOI")
+    # the same missing model with on_coupler_error = 'q10': a warning, then Q10 in every column
+    p, hpath = case.run("err_fallback", expect_ok=False, model_file=missing, on_coupler_error="q10")
+    warn = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    check(p.returncode == 0 and len(warn) == 1 and "no_such_model.pt" in warn[0] and "Q10" in warn[0],
+          f"fallback: exit {p.returncode}, one warning line {warn!r}")
+    if p.returncode == 0:
+        h = read_hist(hpath)
+        r = max_rel(h["HR"], case.clm_q10_gc(case.drivers()))
+        check(r <= Q10_RTOL and np.all(h["RSC_STATUS"] == -1),
+              f"fallback: every column on Q10 (status -1), HR vs clm_structure max rel diff {r:.2e}")
+
+
+def expect_fail(args) -> None:
+    p = subprocess.run(args.cmd, capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    check(p.returncode != 0, f"exit code {p.returncode} != 0")
+    check(re.search(args.match, out) is not None, f"output matches {args.match!r}: {out.strip().splitlines()[:1]}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("case")
+    ap.add_argument("--work")
+    ap.add_argument("--host")
+    ap.add_argument("--model")
+    ap.add_argument("--mpiexec")
+    ap.add_argument("--shared-data", default="../shared/data")
+    ap.add_argument("--match")
+    argv = sys.argv[1:] if argv is None else argv
+    cmd = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[:len(argv) - len(cmd) - (1 if cmd else 0)])
+    args.cmd = cmd
+    if args.case == "expect-fail":
+        expect_fail(args)
+    else:
+        case = Case(args)
+        if args.case == "setup":
+            setup(case, args)
+        elif args.case.startswith("agree_"):
+            agree(case, args.case.split("_", 1)[1])
+        else:
+            {"scalar": scalar, "swap": swap, "restart": restart, "mpi": mpi, "errors": errors}[args.case](case)
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
