@@ -135,7 +135,7 @@ def write_namelist(path: Path, **values) -> Path:
 
 def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     """Run the Fortran CLM-like host on `HOST_COLUMNS` copies of the site's drivers, every other
-    column on the LSTM (policy ``lagged``), and check the swap column by column."""
+    column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column."""
     import xarray as xr
 
     from .forcing import replicate_columns, write_forcing
@@ -143,7 +143,7 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     forcing = write_forcing(replicate_columns(ds, HOST_COLUMNS), workdir / "forcing.nc")
     common = dict(model_file=str(model_path.resolve()), forcing_file=str(forcing.resolve()),
-                  policy="lagged", coupling="flux", k_baseline=float(k_baseline),
+                  policy="persistence", coupling="flux", k_baseline=float(k_baseline),
                   rsoil_depth_m=float(ds.attrs.get("depth_m", 0.15)))
     runs = {}
     for name, lstm in (("swapped", "stride"), ("q10_only", "none")):
@@ -203,9 +203,9 @@ def run_demo(data: str | None, out: Path) -> dict:
               f"{len(res.split.test)} test samples)")
     baselines = fit_baselines(ds, test[0], res.ws.time[res.split.test])
 
-    prog.step("offline emulation through the C++ core (rsoil-couple predict, policies supplied and lagged)")
+    prog.step("offline emulation through the C++ core (rsoil-couple predict, policies supplied and persistence)")
     offline = {}
-    for policy in ("supplied", "lagged"):
+    for policy in ("supplied", "persistence"):
         p = out / f"offline_{policy}.nc"
         predict(model_path, obs_path, p, policy=policy, progress=False)
         offline[policy] = p
@@ -219,7 +219,7 @@ def run_demo(data: str | None, out: Path) -> dict:
     prog.step("validation against the observations (metrics, figures, report)")
     val_dir = out / "validation"
     train_end = str(np.datetime_as_string(np.datetime64(test[0]) - np.timedelta64(1, "D"), unit="D"))
-    validate(str(obs_path), [str(offline["supplied"]), str(offline["lagged"])], str(val_dir),
+    validate(str(obs_path), [str(offline["supplied"]), str(offline["persistence"])], str(val_dir),
              clm_paths=[host["history"]], q10=True, fit_period=(str(np.datetime_as_string(ds["time"].values[0], unit="D")), train_end),
              periods=[("test", test[0], test[1])])
 
@@ -260,13 +260,14 @@ Peak lags: {mi_lags}. Positive lag = the driver's FUTURE value (see `mi.json`).
 Model file: `{Path(summary['model']).name}` (model_id `{summary['model_id']}`).
 
 ## 3. The same model inside the Fortran CLM-like host
-{HOST_COLUMNS} columns, every other one switched to the LSTM (policy `lagged`); the others keep the
-CLM-structure Q10 respiration. Columns whose history changed against an all-Q10 run:
+{HOST_COLUMNS} columns, every other one switched to the LSTM (policy `persistence`); the others keep the
+CLM-structure Q10 respiration; the LSTM columns get their future soil temperature from the
+`persistence` forecast (yesterday's diel cycle shifted to today's level). Columns whose history changed against an all-Q10 run:
 {host['columns_changed']} (expected {host['columns_expected']}: {'exact' if host['swap_exact'] else 'MISMATCH'}).
 Host wall time: {host['seconds']}. Status counts in the swapped run: {host['status_counts']}.
 
 ## 4. Validation against the observations
-Offline core runs (`supplied`, `lagged`), the host's history (`SR`), the Q10 family and the
+Offline core runs (`supplied`: true future soil temperature; `persistence`: forecast), the host's history (`SR`), the Q10 family and the
 CLM-structure baseline: [validation/report.md](validation/report.md).
 """
     path = out / "report.md"
