@@ -3,7 +3,8 @@
 Writes ``DIR/metrics.json`` (``{"cases": [...]}``, one entry per deep-model run and per baseline),
 ``DIR/summary.md`` (tables, mean ± spread over seeds) and the figures. Baselines (Q10 family and the
 CLM-structure scalar model, fitted by LM/least squares on train+validation; the paper's published
-parameters as presets) are scored on the same test samples as the deep models of the longest window.
+parameters as presets) are scored, case by case, on the same test samples as the deep models that
+read the future window (uniLSTM, without one, has a few more samples at the record's end).
 The future-branch ablation scores every model that reads the future window again with the observed
 future soil temperature replaced by a persistence forecast (yesterday's diel cycle shifted to today's
 level) or held flat at the current value.
@@ -25,20 +26,22 @@ DEEP = ("lstm", "unilstm", "mlp", "kg_lstm")
 Q10_FORMS = ("q10", "q10_swc", "logistic_power")
 
 
-def _window_case(ecfg: ExperimentConfig, sites, scenario: str, seed: int):
-    """Windows and split of the longest past window with the future window: the baseline test set."""
-    b = ecfg.base
-    ph = max(ecfg.experiment.past_hours)
-    fh = ecfg.experiment.future_hours if b.data.future_vars else 0.0
-    ws = WindowSet(sites, b.data.past_vars, b.data.future_vars if fh else [], ph, fh)
+def _window_case(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float, seed: int):
+    """Windows and split of a ``past_hours`` case with the future window: the baselines' test set,
+    identical to that of the deep models with a future branch in the same case."""
     from dataclasses import replace
+    b = ecfg.base
+    fh = ecfg.experiment.future_hours if b.data.future_vars else 0.0
+    ws = WindowSet(sites, b.data.past_vars, b.data.future_vars if fh else [], past_hours, fh)
     return ws, make_split(ws, replace(b.split, scenario=scenario), seed)
 
 
-def baseline_cases(ecfg: ExperimentConfig, sites, scenario: str, seed: int) -> tuple[list[dict], dict]:
-    """Fit and score the configured baselines; returns the cases and test predictions by name."""
+def baseline_cases(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float,
+                   seed: int) -> tuple[list[dict], dict]:
+    """Fit (train+val) and score (test) the configured baselines on the samples of one case;
+    returns the cases and the test predictions by name."""
     from . import q10
-    ws, split = _window_case(ecfg, sites, scenario, seed)
+    ws, split = _window_case(ecfg, sites, scenario, past_hours, seed)
     fit_idx = np.concatenate([split.train, split.val])
     pv = ws.past_vars
     t_all = ws.X[:, pv.index("tsoil")].astype(np.float64)
@@ -102,11 +105,11 @@ def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | 
     cases: list[dict] = []
     keep: dict = {}          # (model, scenario, past_hours, seed) -> RunResult (for figures)
     for scenario in e.scenarios:
-        for seed in e.seeds:
-            bc, bl = baseline_cases(ecfg, sites, scenario, seed)
-            cases += bc
-            keep[("baselines", scenario, seed)] = bl
         for ph in e.past_hours:
+            for seed in e.seeds:
+                bc, bl = baseline_cases(ecfg, sites, scenario, float(ph), seed)
+                cases += bc
+                keep[("baselines", scenario, float(ph), seed)] = bl
             for kind in e.models:
                 for seed in e.seeds:
                     cfg = case_config(ecfg, kind, scenario, ph, seed)
@@ -180,12 +183,14 @@ def aggregate(cases: list[dict]) -> list[dict]:
 
 
 def best_check(rows: list[dict], scenario: str) -> dict | None:
-    """Best deep row (by mean NSE) against every baseline on NSE and CC."""
+    """Best deep row (by mean NSE) against every baseline scored on the same test samples (same
+    past_hours case) on NSE and CC."""
     deep = [r for r in rows if r["scenario"] == scenario and r["kind"] == "deep"]
     base = [r for r in rows if r["scenario"] == scenario and r["kind"] == "baseline"]
     if not deep:
         return None
     best = max(deep, key=lambda r: r["nse"][0])
+    base = [b for b in base if b["past_hours"] == best["past_hours"]]   # the same test samples
     return {"best": best, "beats_nse": all(best["nse"][0] > b["nse"][0] for b in base),
             "beats_cc": all(best["cc"][0] > b["cc"][0] for b in base),
             "best_baseline_nse": max((b["nse"][0] for b in base), default=float("nan")),
@@ -208,7 +213,7 @@ def summary_markdown(result: dict) -> str:
         lines += [f"## {sc}", "", "| model | past [h] | seeds | n test | MSE | NSE | CC | KGE | pred min..max |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in sorted([r for r in rows if r["scenario"] == sc], key=lambda r: (r["kind"], r["model"], r["past_hours"])):
-            ph = f"{r['past_hours']:g}" if r["kind"] == "deep" else "–"
+            ph = f"{r['past_hours']:g}"
             lines.append(f"| {r['model']} | {ph} | {r['n_seeds']} | {r['n_test']} | {f(r['mse'], 4)} | {f(r['nse'])} | "
                          f"{f(r['cc'])} | {f(r['kge'])} | {r['min_pred']:.2f}..{r['max_pred']:.2f} |")
         chk = best_check(rows, sc)

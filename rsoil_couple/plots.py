@@ -87,9 +87,11 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
                 if rr:
                     ax.errorbar([r["past_hours"] for r in rr], [r[met][0] for r in rr], [r[met][1] for r in rr],
                                 marker="o", capsize=3, color=COLORS.get(m), label=m)
-            for r in rows:
-                if r["scenario"] == sc and r["kind"] == "baseline" and not r["model"].startswith("paper_"):
-                    ax.axhline(r[met][0], ls=":", color=COLORS.get(r["model"], "0.5"), lw=1, label=r["model"])
+            for b in sorted({r["model"] for r in rows if r["kind"] == "baseline" and not r["model"].startswith("paper_")}):
+                rr = sorted([r for r in rows if r["scenario"] == sc and r["model"] == b], key=lambda r: r["past_hours"])
+                if rr:
+                    ax.plot([r["past_hours"] for r in rr], [r[met][0] for r in rr], ":", color=COLORS.get(b, "0.5"),
+                            lw=1.2, label=b)
             ax.set_xscale("log")
             ax.set_xlabel("past window [h]")
             ax.set_ylabel(met.upper())
@@ -102,7 +104,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
     for sc in cfg["scenarios"]:
         deep = {m: keep.get((m, sc, longest, seed0)) for m in cfg["models"]}
         deep = {m: r for m, r in deep.items() if r is not None}
-        bl = keep.get(("baselines", sc, seed0))
+        bl = keep.get(("baselines", sc, longest, seed0))
         if not deep:
             continue
         # Fig. 3: observed vs predicted time series on the test split
