@@ -27,12 +27,20 @@ import xarray as xr
 
 from . import __version__, clm
 
-#: Status codes of docs/model_format.md (same numbers in Python, C and Fortran).
+#: Status codes of docs/model_format.md (same numbers in Python, C and Fortran), from the core.
 STATUS_MEANINGS = ("active", "extrapolating", "spinup", "missing", "impossible", "masked",
-                   "extrapolation_fallback")
+                   "extrapolation_fallback")  # == [s.lower() for s in rsoil_couple.coupler.STATUS_NAMES] (tested)
 GC_PER_UMOL = clm.GC_PER_UMOL
 DEPTH_TOLERANCE_M = 0.005
-OUTPUT_VARS = ("rsoil", "rsoil_gc", "scalar", "status")
+# The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
+# workers read the input through xarray while this process writes the output, so every direct
+# netCDF4 call here holds the same lock xarray's netCDF4 backend takes.
+try:
+    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK as _NC_LOCK
+except ImportError:  # pragma: no cover - older/newer xarray layout
+    from xarray.backends.locks import HDF5_LOCK as _NC_LOCK
+CANONICAL_UNITS = {"tsoil": "degC", "swc": "m3 m-3", "precip": "mm"}
+OUTPUT_VARS = ("rsoil", "rsoil_gc", "resp_scalar", "status")
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ def _open_canonical(path: str) -> xr.Dataset:
         convert_units(np.zeros(1), units, v, step_seconds=float(step), where=f"{path}: variable '{v}'")
         out[v] = xr.apply_ufunc(convert_units, da, kwargs=dict(units=units, var=v,
                                 step_seconds=float(step), where=f"{path}: variable '{v}'"),
-                                dask="parallelized", output_dtypes=[np.float64])
+                                dask="parallelized", output_dtypes=[np.float64],
+                                keep_attrs=False).assign_attrs(units=CANONICAL_UNITS[v])
     res = xr.Dataset(out, coords={c: ds[c] for c in ds.coords if c != "time"})
     res = res.assign_coords(time=ds["time"])
     res.attrs = dict(ds.attrs)
@@ -167,21 +176,18 @@ def _as_indexer(idx: np.ndarray):
 
 
 def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 0) -> dict[str, np.ndarray]:
+                  strict: bool = False, threads: int = 1) -> dict[str, np.ndarray]:
     """Run the core on one block of columns; the same function serves one process and dask workers.
 
     columns : indices (into the input's columns) of this block.
-    Returns {'rsoil', 'rsoil_gc', 'scalar', 'status'}: numpy arrays [time, len(columns)].
+    Returns {'rsoil', 'rsoil_gc', 'resp_scalar', 'status'}: numpy arrays [time, len(columns)].
     """
-    from . import emulate
+    from .emulate import emulate
 
-    if threads:
-        import torch
-        torch.set_num_threads(int(threads))
     ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
     # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
     drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
-    res = emulate(model_path, drivers, policy=policy, strict=strict)
+    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads)
     return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
 
 
@@ -245,7 +251,7 @@ def create_output(path: str, ds: xr.Dataset, columns: np.ndarray, meta: dict, at
         "rsoil_gc": ("f4", {"units": "g m-2 s-1",
                             "long_name": "soil respiration as a carbon mass flux (gC m-2 s-1, CLM's unit)",
                             "cell_methods": "time: mean"}),
-        "scalar": ("f4", {"units": "1",
+        "resp_scalar": ("f4", {"units": "1",
                           "long_name": "respiration scalar rsoil_model / rsoil_q10_reference",
                           "cell_methods": "time: mean"}),
     }
@@ -280,7 +286,7 @@ class PredictResult:
 def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence, output: str | os.PathLike,
             *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
-            include_snow: bool = False, progress: bool = True, threads: int = 0,
+            include_snow: bool = False, progress: bool = True, threads: int = 1,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
@@ -290,7 +296,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     columns : '--columns' selection ('a:b' or 'i,j,k'); all when None.
     chunk_columns : columns per block; peak memory grows with it, not with the input size.
     scheduler : address of a dask distributed scheduler; None runs blocks in this process.
-    threads : torch threads per block (0: torch's default).
+    threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
     """
     from .export import load_model
@@ -334,7 +340,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         attrs["comment"] = "; ".join(notes)
 
     counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
-    nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
+    with _NC_LOCK:
+        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
     try:
         from tqdm import tqdm
         bar = tqdm(total=len(sel), unit="col", desc="predict", disable=not progress, file=sys.stderr)
@@ -342,11 +349,11 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
 
         def write(i: int, res: dict) -> None:
             a, b = int(offsets[i]), int(offsets[i + 1])
-            nc["rsoil"][:, a:b] = res["rsoil"].astype("float32")
-            nc["rsoil_gc"][:, a:b] = res["rsoil_gc"].astype("float32")
-            nc["scalar"][:, a:b] = res["scalar"].astype("float32")
             st = res["status"].astype("int8")
-            nc["status"][:, a:b] = st
+            with _NC_LOCK:
+                for v in ("rsoil", "rsoil_gc", "resp_scalar"):
+                    nc[v][:, a:b] = res[v].astype("float32")
+                nc["status"][:, a:b] = st
             counts[:] += np.bincount(st.ravel().astype("int64"), minlength=len(STATUS_MEANINGS))[:len(counts)]
             bar.update(b - a)
 
@@ -357,13 +364,15 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, write)
         bar.close()
         status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
-        for m, c in status_counts.items():
-            nc.setncattr(f"status_count_{m}", np.int64(c))
-        nc.close()
+        with _NC_LOCK:
+            for m, c in status_counts.items():
+                nc.setncattr(f"status_count_{m}", np.int64(c))
+            nc.close()
         os.replace(tmp, output)
     except BaseException:
-        if nc.isopen():
-            nc.close()
+        with _NC_LOCK:
+            if nc.isopen():
+                nc.close()
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
@@ -378,7 +387,7 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
     """
     from distributed import Client, as_completed
 
-    with Client(address, set_as_default=False) as client:
+    with Client(address) as client:
         nworkers = max(1, len(client.scheduler_info().get("workers", {})))
         limit = 2 * nworkers
         todo = list(enumerate(blocks))
@@ -403,6 +412,65 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
 
 
 # ----------------------------------------------------------------------------------------------
+# scale-test input
+def write_perturbed_columns(source: str | os.PathLike, path: str | os.PathLike, ncol: int, *,
+                            ntime: int | None = None, start: int = 0, seed: int = 0,
+                            block: int = 1000) -> Path:
+    """A canonical NetCDF of `ncol` columns made from one real site's drivers, each column perturbed.
+
+    source : a site file `rsoil_couple.data.read_site` reads (its first column is used).
+    ntime, start : the steps taken from the source ([start, start + ntime); all when None).
+    Column j gets: its own time shift (0..47 steps, a different phase of the same weather), a soil
+    temperature offset (uniform -4..+4 degC), a soil-water factor (0.7..1.3, kept in 0.01..0.6) and a
+    rain factor (0.5..1.5). Written block by block (float32, NetCDF chunks of 64 columns), so
+    building a 10,000-column file needs memory for `block` columns only. Reproducible for a seed.
+    """
+    from .data import read_site
+
+    src = read_site(source)
+    n = src.sizes["time"] - start if ntime is None else int(ntime)
+    pad = 48
+    if start + n + pad > src.sizes["time"]:
+        raise ValueError(f"{source}: {src.sizes['time']} steps; {start + n + pad} needed")
+    base = {v: src[v].isel(column=0).values[start:start + n + pad].astype("float64")
+            for v in ("tsoil", "swc", "precip")}
+    rng = np.random.default_rng(seed)
+    shift = rng.integers(0, pad, ncol)
+    dt = rng.uniform(-4.0, 4.0, ncol)
+    fw = rng.uniform(0.7, 1.3, ncol)
+    fp = rng.uniform(0.5, 1.5, ncol)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.createDimension("time", n)
+        nc.createDimension("column", ncol)
+        tnum, _, tunits, cal = _time_numbers(src["time"].values[start:start + n], 0.0, "standard")
+        v = nc.createVariable("time", "f8", ("time",))
+        v.setncatts({"units": tunits, "calendar": cal, "standard_name": "time",
+                     "long_name": "time at the END of each step"})
+        v[:] = tnum
+        v = nc.createVariable("column", "i8", ("column",))
+        v[:] = np.arange(ncol)
+        units = {"tsoil": "degC", "swc": "m3 m-3", "precip": "mm"}
+        for name, u in units.items():
+            var = nc.createVariable(name, "f4", ("time", "column"), chunksizes=(n, min(64, ncol)),
+                                    fill_value=np.float32(np.nan))
+            var.units = u
+        for a in range(0, ncol, block):
+            b = min(ncol, a + block)
+            idx = np.arange(n)[:, None] + (pad - shift[a:b])[None, :]
+            nc["tsoil"][:, a:b] = (base["tsoil"][idx] + dt[a:b]).astype("float32")
+            nc["swc"][:, a:b] = np.clip(base["swc"][idx] * fw[a:b], 0.01, 0.6).astype("float32")
+            nc["precip"][:, a:b] = (base["precip"][idx] * fp[a:b]).astype("float32")
+        nc.setncatts({"Conventions": "CF-1.10", "site": f"{src.attrs.get('site', 'site')} x {ncol} perturbed",
+                      "source": f"{Path(source).name}, per-column perturbations (seed {seed})",
+                      "step_seconds": float(src.attrs["step_seconds"]),
+                      "depth_m": float(src.attrs.get("depth_m", np.nan)), "synthetic": "perturbed real drivers"})
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
 # command line
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
@@ -417,7 +485,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="columns outside the training envelope fall back to Q10")
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per block (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
