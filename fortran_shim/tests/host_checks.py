@@ -11,7 +11,7 @@ restart (stopped halfway + restarted == unbroken, bit for bit), mpi (2 ranks == 
 Every case prints the figures it checked; a failed check exits 1.
 
 Drivers: US-Hn1 2019 (``../shared/data``) through `rsoil_couple.data.read_site`, the first
-RSOIL_HOST_DAYS days (default 30), replicated to 8 columns with ±2 K / ±20 % perturbations
+RSOIL_HOST_DAYS days (default 12; the whole season: 106), replicated to 8 columns with ±2 K / ±20 % perturbations
 (`rsoil_couple.forcing.replicate_columns`); the synthetic site when the real data are absent.
 """
 from __future__ import annotations
@@ -135,7 +135,7 @@ def setup(case: Case, args) -> None:
     """Drivers (canonical NetCDF), forcing files with and without TSOI, baseline parameters."""
     from rsoil_couple import data, forcing, q10
     case.work.mkdir(parents=True, exist_ok=True)
-    days = int(os.environ.get("RSOIL_HOST_DAYS", "30"))
+    days = int(os.environ.get("RSOIL_HOST_DAYS", "12"))
     src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
     if src.is_file():
         ds = data.read_site(src)

@@ -1,0 +1,152 @@
+"""Cost of the CLM-like Fortran host per time step: all columns on CLM-structure Q10 vs all on the LSTM.
+
+For 64 and 1,024 columns (US-Hn1 2019 drivers replicated with small perturbations), one run measures
+the host's wall time per step, interleaving the configurations (`--repeats` rounds, median):
+  q10   `lstm_columns = 'none'`: the host's own Q10 baseline, no coupler;
+  lstm  `lstm_columns = 'all'`: every column through rsoil_couple (one batched forward per step).
+Each timed run starts from a restart file written after the spin-up, so every timed step runs the
+network. Printed and written (JSON): seconds per step of the whole host step (forcing read,
+respiration, history write) and of its respiration part alone, and their lstm/q10 ratios.
+Quote the ratios, not the absolute times (shared 2-core machines).
+
+    python3 benchmarks/bench_host.py --host build/ctest/fortran_shim/clm_like_host
+    python3 benchmarks/bench_host.py --quick      # CI-sized: 64 and 256 columns, short runs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+STEP_LINE = re.compile(r"steps=(\d+) columns=(\d+) ranks=(\d+) seconds_per_step=\s*(\S+) "
+                       r"respiration_seconds_per_step=\s*(\S+)")
+
+
+def find_host(path: str | None) -> Path:
+    candidates = [Path(path)] if path else [ROOT / "build" / d / "fortran_shim" / "clm_like_host"
+                                            for d in ("ctest", "fshim", "dev")]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    sys.exit(f"clm_like_host not found (tried {[str(c) for c in candidates]}); build it with CMake "
+             "(see docs/fortran.md) or pass --host")
+
+
+def write_namelist(path: Path, **values) -> Path:
+    def fmt(v):
+        if isinstance(v, bool):
+            return ".true." if v else ".false."
+        return f"'{v}'" if isinstance(v, str) else repr(v)
+    path.write_text("&rsoil_host\n" + "".join(f"  {k} = {fmt(v)}\n" for k, v in values.items()) + "/\n")
+    return path
+
+
+def run_host(host: Path, nml: Path) -> tuple[float, float]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.run([str(host), str(nml)], cwd=nml.parent, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"host failed ({nml}):\n{p.stdout}{p.stderr}")
+    m = STEP_LINE.search(p.stdout)
+    return float(m.group(4)), float(m.group(5))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", help="clm_like_host executable (default: build/{ctest,fshim,dev}/...)")
+    ap.add_argument("--model", help="model file (default: rsoil_couple.export.example_model, "
+                    "past 168 h, future 24 h)")
+    ap.add_argument("--columns", type=int, nargs="+", default=[64, 1024])
+    ap.add_argument("--steps", type=int, default=48, help="timed steps per run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="libtorch intra-op threads")
+    ap.add_argument("--policy", default="persistence")
+    ap.add_argument("--quick", action="store_true", help="64 and 256 columns, 12 steps, 2 repeats")
+    ap.add_argument("--shared-data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--out", default=str(HERE / "results" / "bench_host.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.columns, args.steps, args.repeats = [64, 256], 12, 2
+
+    from rsoil_couple import data, forcing
+    from rsoil_couple.export import example_model, load_model
+
+    host = find_host(args.host)
+    work = Path(tempfile.mkdtemp(prefix="bench_host_"))
+    model = Path(args.model) if args.model else work / "model.pt"
+    if not args.model:
+        example_model(model, kind="lstm", past_hours=168, future_hours=24, step_seconds=1800, seed=0)
+    _, meta = load_model(model)
+    spinup = meta["past_steps"] + meta["future_steps"] + 1
+    src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
+    if src.is_file():
+        site = data.read_site(src)
+    else:
+        from rsoil_couple.synthetic import synthetic_site
+        site = synthetic_site(days=30)
+    site = site.isel(time=slice(0, spinup + args.steps))[["tsoil", "swc", "precip", "qc"]]
+
+    common = dict(model_file=str(model), policy=args.policy, num_threads=args.threads,
+                  k_baseline=1.5, hist_file="h.nc")
+    results = {}
+    plans = []
+    for ncol in args.columns:
+        d = work / f"c{ncol}"
+        d.mkdir()
+        cols = forcing.replicate_columns(site, ncol, tsoil_spread_k=2.0, swc_spread=0.2)
+        f = forcing.write_forcing(cols, d / "forcing.nc")
+        for mode, sel in (("q10", "none"), ("lstm", "all")):
+            m = d / mode
+            m.mkdir()
+            # spin-up once, then every timed run restarts after it
+            spin = write_namelist(m / "spin.nml", forcing_file=str(f), lstm_columns=sel, stop_step=spinup,
+                                  write_restart=True, restart_file_out="r.nc", **common)
+            run_host(host, spin)
+            timed = write_namelist(m / "timed.nml", forcing_file=str(f), lstm_columns=sel, restart=True,
+                                   restart_file_in="r.nc", **common)
+            plans.append((ncol, mode, timed))
+    samples = {(n, mode): [] for n, mode, _ in plans}
+    for _ in range(args.repeats):          # interleaved: q10 and lstm of every size in each round
+        for ncol, mode, nml in plans:
+            samples[(ncol, mode)].append(run_host(host, nml))
+
+    print(f"host time per step, median of {args.repeats} (policy {args.policy}, {args.threads} thread(s), "
+          f"model past {meta['past_steps']} / future {meta['future_steps']} steps, {args.steps} timed steps)")
+    print(f"{'columns':>8} {'q10 step [s]':>13} {'lstm step [s]':>14} {'ratio':>7} "
+          f"{'q10 resp [s]':>13} {'lstm resp [s]':>14} {'ratio':>8} {'lstm us/column-step':>20}")
+    for ncol in args.columns:
+        q = [statistics.median(x) for x in zip(*samples[(ncol, "q10")])]
+        lstm = [statistics.median(x) for x in zip(*samples[(ncol, "lstm")])]
+        results[str(ncol)] = {
+            "q10_seconds_per_step": q[0], "lstm_seconds_per_step": lstm[0],
+            "step_ratio_lstm_over_q10": lstm[0] / q[0],
+            "q10_respiration_seconds_per_step": q[1], "lstm_respiration_seconds_per_step": lstm[1],
+            "respiration_ratio_lstm_over_q10": lstm[1] / q[1],
+            "lstm_microseconds_per_column_step": 1e6 * lstm[1] / ncol,
+            "samples": {"q10": samples[(ncol, "q10")], "lstm": samples[(ncol, "lstm")]},
+        }
+        r = results[str(ncol)]
+        print(f"{ncol:>8} {q[0]:>13.3e} {lstm[0]:>14.3e} {r['step_ratio_lstm_over_q10']:>7.1f} "
+              f"{q[1]:>13.3e} {lstm[1]:>14.3e} {r['respiration_ratio_lstm_over_q10']:>8.0f} "
+              f"{r['lstm_microseconds_per_column_step']:>20.1f}")
+    out = {"benchmark": "bench_host", "host": str(host), "policy": args.policy, "threads": args.threads,
+           "timed_steps": args.steps, "repeats": args.repeats, "model": {k: meta[k] for k in (
+               "model_kind", "model_id", "past_steps", "future_steps", "step_seconds")},
+           "drivers": str(site.attrs.get("source")), "machine": platform.processor() or platform.machine(),
+           "cpu_count": os.cpu_count(), "results": results}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
