@@ -73,11 +73,28 @@ struct Coupler::Impl {
   }
 
   // Worst class in rows [s0, s1] of column c over variables `vars`.
+  // Worst class in rows [s0, s1] of column c over variables `vars`. The rows are walked as (at most
+  // two) contiguous slot ranges of the ring, without a modulo per row (this scan and the gather
+  // below are the core's own cost per step).
   uint8_t worst(int c, int64_t s0, int64_t s1, const std::vector<int>& vars) const {
     uint8_t w = kOk;
-    for (int64_t s = s0; s <= s1; ++s)
-      for (int v : vars) w = std::max(w, cls[at(c, s, v)]);
+    for_slots(c, s0, s1, [&](size_t i0, size_t n) {
+      const uint8_t* p = cls.data() + i0;
+      for (size_t r = 0; r < n; ++r, p += kNVars)
+        for (int v : vars) w = std::max(w, p[v]);
+    });
     return w;
+  }
+
+  // Calls f(first value index, number of rows) for the contiguous slot ranges of rows [s0, s1].
+  template <class Fn>
+  void for_slots(int c, int64_t s0, int64_t s1, Fn&& f) const {
+    if (s1 < s0) return;
+    const int64_t n = s1 - s0 + 1;
+    const int64_t first = s0 % cap;
+    const int64_t n1 = std::min<int64_t>(n, cap - first);
+    f(at(c, s0, 0), static_cast<size_t>(n1));
+    if (n1 < n) f(static_cast<size_t>(c) * cap * kNVars, static_cast<size_t>(n - n1));
   }
 
   void load(const std::string& model_path);
@@ -357,10 +374,11 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
       float* fp = fut.data_ptr<float>();
       for (int b = 0; b < nb; ++b) {
         const int c = m.active[b0 + b];
-        for (int i = 0; i < P; ++i) {
-          const size_t row = m.at(c, ref - P + 1 + i, 0);
-          for (int k = 0; k < npv; ++k) *pp++ = static_cast<float>(m.buf[row + m.meta.past_vars[k]]);
-        }
+        m.for_slots(c, ref - P + 1, ref, [&](size_t i0, size_t nrows) {
+          const double* row = m.buf.data() + i0;
+          for (size_t r = 0; r < nrows; ++r, row += kNVars)
+            for (int k = 0; k < npv; ++k) *pp++ = static_cast<float>(row[m.meta.past_vars[k]]);
+        });
         for (int i = 1; i <= F; ++i) {
           for (int k = 0; k < nfv; ++k) {
             const int v = m.meta.future_vars[k];

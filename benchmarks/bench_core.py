@@ -1,0 +1,247 @@
+"""Benchmark of the C++ core against calling the TorchScript module from Python; writes JSON.
+
+For 1 ... 4096 columns and the 7-day "new" LSTM (past 168 h, future 24 h, 30-min steps), one run
+measures column-steps per second of
+  core     rsoil_couple.Coupler.step (ring buffers, status, Q10, one batched forward per step),
+  python   Python holding the driver history and calling the module with the full window each step
+           (batched over columns),
+  percol   one module call per column per step (what a naive FTorch-style host does; timed on at
+           most --percol-max columns and scaled, since columns are independent),
+plus the core's own overhead outside the forward (fraction of the step), peak memory per column
+(max RSS of a subprocess with 4096 vs 1 columns), and the agreement of the TorchScript module,
+the pybind11 core and the cffi C API for 1, 7 and 1000 columns. Quote ratios, not absolute times.
+
+    python3 benchmarks/bench_core.py            # full (a few minutes on 2 cores)
+    python3 benchmarks/bench_core.py --quick    # CI-sized
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_model(path: Path, hidden: int) -> dict:
+    """The 7-day LSTM: trained by rsoil_couple.export.example_model (hidden 16), or with --hidden a
+    same-structure module of that width with the trained one's normalisation (untrained: timing only)."""
+    from rsoil_couple.config import ModelConfig
+    from rsoil_couple.export import example_model, export_model, load_model
+    from rsoil_couple.models import get_model
+
+    meta = example_model(path, kind="lstm", past_hours=168, future_hours=24, step_seconds=1800, seed=0)
+    if hidden:
+        trained, _ = load_model(path)
+        m = get_model(ModelConfig(kind="lstm", hidden=hidden), [v["name"] for v in meta["past_vars"]],
+                      [v["name"] for v in meta["future_vars"]], meta["past_steps"], meta["future_steps"],
+                      meta["step_seconds"])
+        bufs = dict(trained.named_buffers())
+        with torch.no_grad():
+            for name, b in m.named_buffers():
+                b.copy_(bufs[name])
+        meta = {k: v for k, v in meta.items() if k not in ("model_id", "torch_version", "rsoil_couple_version")}
+        meta["training"] = dict(meta["training"], note=f"hidden={hidden}, untrained weights: timing only")
+        meta = export_model(m, meta, path)
+    return meta
+
+
+def lstm_hidden(module) -> int | None:
+    """Hidden size of the module's (first) LSTM, from a weight_hh [4*hidden, hidden]."""
+    return next((int(p.shape[1]) for n, p in module.named_parameters() if n.endswith("weight_hh_l0")), None)
+
+
+def drivers(meta: dict, ntime: int, ncol: int) -> dict[str, np.ndarray]:
+    env = meta["envelope"]
+    t, c = np.arange(ntime)[:, None], np.arange(ncol)[None, :]
+    lo, hi = env["tsoil"]["min"], env["tsoil"]["max"]
+    slo, shi = env["swc"]["min"], env["swc"]["max"]
+    return {"tsoil": 0.5 * (lo + hi) + 0.25 * (hi - lo) * np.sin(2 * np.pi * (t / 48 + c / ncol)),
+            "swc": 0.5 * (slo + shi) + 0.2 * (shi - slo) * np.cos(2 * np.pi * (t / 400 + c / ncol)),
+            "precip": np.where((t + c) % 29 == 0, 0.3 * env["precip"]["max"], 0.0)}
+
+
+def windows(meta, x, t, cols=slice(None)):
+    P, F = meta["past_steps"], meta["future_steps"]
+    past = np.stack([x[v["name"]][t - P + 1:t + 1, cols].T for v in meta["past_vars"]], axis=-1)
+    fut = np.stack([x[v["name"]][t + 1:t + 1 + F, cols].T for v in meta["future_vars"]], axis=-1)
+    return torch.from_numpy(np.ascontiguousarray(past, dtype=np.float32)), \
+        torch.from_numpy(np.ascontiguousarray(fut, dtype=np.float32))
+
+
+def spin_up(c, x, F, steps):
+    for t in steps:
+        c.step(x["tsoil"][t], x["swc"][t], x["precip"][t], future_tsoil=x["tsoil"][t + 1:t + 1 + F].T)
+
+
+def bench_ncol(path, meta, module, ncol, nsteps, percol_max) -> dict:
+    from rsoil_couple import Coupler
+
+    P, F = meta["past_steps"], meta["future_steps"]
+    warm = 2
+    T = P + warm + nsteps
+    x = drivers(meta, T + F, ncol)
+    c = Coupler(path, ncol, "supplied")
+    spin_up(c, x, F, range(P - 1 + warm))
+    f0, t0 = c.forward_seconds, time.perf_counter()
+    spin_up(c, x, F, range(P - 1 + warm, T - 1))
+    core_s = time.perf_counter() - t0
+    fwd_s = c.forward_seconds - f0
+    n = T - 1 - (P - 1 + warm)
+    assert np.all(c.counters[2:] == [ncol * (P - 1), 0, 0, 0, 0]), c.counters
+
+    with torch.no_grad():
+        for t in range(P - 1, P - 1 + warm):
+            module(*windows(meta, x, t))
+        t0 = time.perf_counter()
+        for t in range(P - 1 + warm, T - 1):
+            module(*windows(meta, x, t))
+        py_s = time.perf_counter() - t0
+
+        k = min(ncol, percol_max)
+        for cc in range(min(k, 2)):
+            module(*windows(meta, x, P - 1, slice(cc, cc + 1)))
+        nper = max(1, min(n, 3))
+        t0 = time.perf_counter()
+        for t in range(P - 1 + warm, P - 1 + warm + nper):
+            for cc in range(k):
+                module(*windows(meta, x, t, slice(cc, cc + 1)))
+        per_s = (time.perf_counter() - t0) * (ncol / k) * (n / nper)
+    res = {
+        "ncol": ncol, "steps_timed": n,
+        "core_column_steps_per_s": ncol * n / core_s,
+        "python_full_window_column_steps_per_s": ncol * n / py_s,
+        "percol_column_steps_per_s": ncol * n / per_s,
+        "percol_columns_timed": k, "percol_steps_timed": nper,
+        "core_overhead_fraction": (core_s - fwd_s) / core_s,
+        "core_seconds_per_step": core_s / n, "core_forward_seconds_per_step": fwd_s / n,
+    }
+    res["core_vs_percol"] = res["core_column_steps_per_s"] / res["percol_column_steps_per_s"]
+    res["core_vs_python"] = res["core_column_steps_per_s"] / res["python_full_window_column_steps_per_s"]
+    return res
+
+
+def agreement(path, meta, module, ncols) -> list[dict]:
+    """Max relative difference, TorchScript module vs pybind11 core vs cffi C API, at one step."""
+    from rsoil_couple import Coupler, capi
+
+    P, F, dt = meta["past_steps"], meta["future_steps"], meta["step_seconds"]
+    out = []
+    for ncol in ncols:
+        x = drivers(meta, P + F, ncol)
+        pc, cc = Coupler(path, ncol, "supplied"), capi.CapiCoupler(path, ncol, "supplied")
+        for t in range(P):
+            fut = x["tsoil"][t + 1:t + 1 + F].T
+            rp = pc.step(x["tsoil"][t], x["swc"][t], x["precip"][t], future_tsoil=fut)
+            rc = cc.step(x["tsoil"][t] + 273.15, x["swc"][t], x["precip"][t] / dt,
+                         future_tsoil_k=np.ascontiguousarray(fut) + 273.15)
+        with torch.no_grad():
+            ref = module(*windows(meta, x, P - 1)).double().numpy()
+        rel = lambda a, b: float(np.max(np.abs(a - b) / np.abs(b)))  # noqa: E731
+        out.append({"ncol": ncol, "statuses": sorted(set(rp.status.tolist())),
+                    "max_rel_pybind11_vs_torchscript": rel(rp.rsoil, ref),
+                    "max_rel_capi_vs_torchscript": rel(rc.rsoil, ref),
+                    "max_rel_capi_vs_pybind11": rel(rc.rsoil, rp.rsoil)})
+    return out
+
+
+def memory_probe(path: str, ncol: int, chunk: int = 0) -> None:
+    """Subprocess: peak RSS [kB] of a process that runs the core for ncol columns to its first forward."""
+    from rsoil_couple import Coupler
+    from rsoil_couple.export import load_model
+
+    _, meta = load_model(path)
+    P, F = meta["past_steps"], meta["future_steps"]
+    row = {v: np.full(ncol, 0.5 * (e["min"] + e["max"])) for v, e in meta["envelope"].items()}
+    fut = np.full((ncol, F), row["tsoil"][0])  # only [ncol]-sized host arrays: the peak is the core's
+    c = Coupler(path, ncol, "supplied", chunk_size=chunk)
+    for _ in range(P + 2):
+        r = c.step(row["tsoil"], row["swc"], row["precip"], future_tsoil=fut)
+    assert np.all(r.status == 0), r.status
+    # VmHWM (peak RSS of this address space): ru_maxrss would carry the parent's peak across fork+exec
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
+    print(json.dumps({"ncol": ncol, "chunk_size": chunk, "maxrss_kb": hwm, "state_bytes": c.state_size()}))
+
+
+def memory(path, big: int, chunk: int) -> dict:
+    runs = []
+    for n, ch in ((1, 0), (big, 0), (big, chunk)):
+        r = subprocess.run([sys.executable, __file__, "--memory-probe", str(path), str(n), str(ch)], check=True,
+                           capture_output=True, text=True)
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    kb = [r["maxrss_kb"] for r in runs]
+    return {"probes": runs, "peak_bytes_per_column": (kb[1] - kb[0]) * 1024 / (big - 1),
+            f"peak_bytes_per_column_chunk_{chunk}": (kb[2] - kb[0]) * 1024 / (big - 1),
+            "state_bytes_per_column": (runs[1]["state_bytes"] - runs[0]["state_bytes"]) / (big - 1)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="CI-sized run (few columns and steps)")
+    p.add_argument("--model", help="an existing 7-day model file (default: train the example one)")
+    p.add_argument("--hidden", type=int, default=0, help="re-export with this LSTM width (timing only)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads, process-wide (0: leave as is; 1 by default: on a shared machine OpenMP threads that wait for descheduled peers make timings meaningless)")
+    p.add_argument("--percol-max", type=int, default=64, help="columns timed one call each")
+    p.add_argument("--out", default=str(HERE / "results" / "bench_core.json"))
+    p.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "NCOL", "CHUNK"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_probe:
+        memory_probe(args.memory_probe[0], int(args.memory_probe[1]), int(args.memory_probe[2]))
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from rsoil_couple.export import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.model) if args.model else Path(tmp) / "lstm_7d.pt"
+        if not args.model:
+            make_model(path, args.hidden)
+        module, meta = load_model(path)
+        ncols = [1, 16, 64] if args.quick else [1, 4, 16, 64, 256, 1024, 4096]
+        rows = []
+        for ncol in ncols:
+            nsteps = 2 if args.quick else (6 if ncol <= 64 else 4 if ncol <= 1024 else 3)
+            rows.append(bench_ncol(path, meta, module, ncol, nsteps, 16 if args.quick else args.percol_max))
+            r = rows[-1]
+            print(f"ncol {ncol:5d}: core {r['core_column_steps_per_s']:10.0f}  python {r['python_full_window_column_steps_per_s']:10.0f}"
+                  f"  percol {r['percol_column_steps_per_s']:8.0f} column-steps/s | core/percol {r['core_vs_percol']:6.2f}"
+                  f"  core/python {r['core_vs_python']:5.2f}  overhead {100 * r['core_overhead_fraction']:5.2f} %", flush=True)
+        agree = agreement(path, meta, module, [1, 7] if args.quick else [1, 7, 1000])
+        for a in agree:
+            print(f"agreement ncol {a['ncol']:4d}: pybind11 vs TorchScript {a['max_rel_pybind11_vs_torchscript']:.2e}, "
+                  f"C API vs TorchScript {a['max_rel_capi_vs_torchscript']:.2e}, C API vs pybind11 {a['max_rel_capi_vs_pybind11']:.2e}")
+        mem = memory(path, 64 if args.quick else 4096, 16 if args.quick else 256)
+        chunk_key = next(k for k in mem if k.startswith("peak_bytes_per_column_chunk"))
+        print(f"peak memory per column {mem['peak_bytes_per_column'] / 1024:.1f} KiB, "
+              f"{mem[chunk_key] / 1024:.1f} KiB with {chunk_key.rsplit('_', 1)[1]}-column chunks "
+              f"(restart state {mem['state_bytes_per_column'] / 1024:.1f} KiB)")
+    big = [r for r in rows if r["ncol"] >= 64]
+    result = {
+        "model": {"kind": meta["model_kind"], "past_steps": meta["past_steps"], "future_steps": meta["future_steps"],
+                  "hidden": lstm_hidden(module),
+                  "model_id": meta["model_id"], "source": args.model or ("example_model" + (f" hidden={args.hidden}" if args.hidden else ""))},
+        "threads": torch.get_num_threads(), "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
+        "rows": rows, "agreement": agree, "memory": mem,
+        "targets": {"core_vs_percol_min_from_64_columns": min(r["core_vs_percol"] for r in big) if big else None,
+                    "core_overhead_fraction_max": max(r["core_overhead_fraction"] for r in rows)},
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
