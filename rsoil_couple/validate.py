@@ -291,9 +291,9 @@ def rain_events(time: np.ndarray, precip: np.ndarray, step_s: float, *, min_mm: 
         if len(picked) == n:
             break
     out = []
-    for day in sorted(picked):  # the first rainy step of that day
+    for day in sorted(picked):  # the END stamp of the first rainy step of that day
         wet = s[day:day + pd.Timedelta(days=1)]
-        out.append(np.datetime64(wet[wet > 0].index[0], "ns") if (wet > 0).any() else np.datetime64(day, "ns"))
+        out.append(wet[wet > 0].index[0].to_datetime64().astype("datetime64[ns]") + np.timedelta64(1, "ns"))
     return out
 
 
