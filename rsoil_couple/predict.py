@@ -411,6 +411,48 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
                 seq.add(submit())
 
 
+def plot_prediction(output: str | os.PathLike, png: str | os.PathLike, column: int = 0,
+                    drivers: xr.Dataset | None = None) -> Path:
+    """Figure of one column of a predict output: Rsoil coloured by status, daily mean, and (when
+    `drivers` are given) soil temperature, soil water and rain below it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    with xr.open_dataset(output) as ds:
+        d = ds.isel(column=column).load()
+    t = pd.DatetimeIndex(d["time"].values) if np.issubdtype(d["time"].dtype, np.datetime64) else \
+        pd.DatetimeIndex([pd.Timestamp(x.isoformat()) for x in d["time"].values])
+    r, st = d["rsoil"].values, d["status"].values
+    n = 1 + (2 if drivers is not None else 0)
+    fig, axes = plt.subplots(n, 1, figsize=(13, 3.2 * n), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for code, name in enumerate(STATUS_MEANINGS):
+        m = st == code
+        if m.any():
+            ax.plot(t[m], r[m], ".", ms=1.5, label=f"{name} ({int(m.sum())})")
+    daily = pd.Series(r, index=t - pd.Timedelta("1ns")).resample("1D").mean()
+    ax.plot(daily.index + pd.Timedelta("12h"), daily.values, "k-", lw=1, label="daily mean")
+    ax.set_ylabel("Rsoil [µmol m$^{-2}$ s$^{-1}$]")
+    ax.legend(fontsize=7, ncol=4, markerscale=5)
+    ax.set_title(f"{d.attrs.get('title', '')}\nmodel {d.attrs.get('model_kind')} {d.attrs.get('model_id')}, "
+                 f"policy {d.attrs.get('policy')}", fontsize=9)
+    if drivers is not None:
+        dv = drivers.isel(column=column)
+        axes[1, 0].plot(t, dv["tsoil"].values, lw=0.5, color="tab:red")
+        axes[1, 0].set_ylabel("Tsoil [°C]")
+        axes[2, 0].plot(t, dv["swc"].values, lw=0.8, color="tab:green")
+        axes[2, 0].set_ylabel("SWC [m$^3$ m$^{-3}$]")
+        ax2 = axes[2, 0].twinx()
+        ax2.bar(t, dv["precip"].values, width=float(drivers.attrs["step_seconds"]) / 86400, color="tab:blue")
+        ax2.set_ylabel("rain [mm/step]")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
 # ----------------------------------------------------------------------------------------------
 # scale-test input
 def write_perturbed_columns(source: str | os.PathLike, path: str | os.PathLike, ncol: int, *,
@@ -487,6 +529,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -500,5 +543,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
     print("status counts: " + ", ".join(f"{k} {v} ({100 * v / total:.1f} %)" for k, v in res.status_counts.items()))
+    if args.plot:
+        spec = InputSpec(tuple(args.input), detect_kind(args.input), float("nan"), args.clm_calendar,
+                         args.include_snow)
+        drivers = open_input(spec) if spec.kind != "clm" else None
+        if drivers is not None:
+            sel = _selection(args.columns, drivers.sizes["column"])
+            drivers = drivers.isel(column=sel[:1]).compute(scheduler="synchronous")
+        print(f"wrote {plot_prediction(res.output, args.plot, 0, drivers)}")
     print(json.dumps({"status_counts": res.status_counts}))
     return 0
