@@ -128,3 +128,17 @@ def _to_dataset(ds: xr.Dataset, c: Coupler, out: dict, status: np.ndarray) -> xr
                **{f"count_{s.lower()}": int(n) for s, n in zip(STATUS_NAMES, c.counters)}},
     )
     return res
+
+
+class _CallableModule(type(os)):
+    """`rsoil_couple.emulate` is both this module and its function: once any code has imported the
+    module (``from .emulate import emulate``), Python binds the package attribute to the module, so
+    the module itself forwards calls to `emulate` and ``rsoil_couple.emulate(path, ds)`` always works."""
+
+    def __call__(self, *args, **kwargs):
+        return emulate(*args, **kwargs)
+
+
+import sys  # noqa: E402
+
+sys.modules[__name__].__class__ = _CallableModule

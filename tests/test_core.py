@@ -3,6 +3,7 @@ directly, policies, status codes and Q10 fallback, restart, and every bad-input 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -380,3 +381,25 @@ def test_nan_inf_negative_precip_kelvin_give_statuses_not_crashes(model):
     # variable (tsoil) is read: swc and precip there do not touch the reported step
     np.testing.assert_array_equal(outs[-1].status, [cp.MISSING, cp.ACTIVE, cp.ACTIVE, cp.IMPOSSIBLE])
     assert "4 column(s)" in c.diagnostic
+
+
+@pytest.mark.slow
+def test_benchmark_quick_run(repo_root, tmp_path):
+    """benchmarks/bench_core.py --quick writes its JSON; agreement and state size are exact facts."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
+
+    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, str(repo_root / "benchmarks" / "bench_core.py"), "--quick", "--out", str(out)],
+                   check=True, env=env, capture_output=True, text=True, timeout=900)
+    res = json.loads(out.read_text())
+    assert [r["ncol"] for r in res["rows"]] == [1, 16, 64]
+    assert all(r["core_column_steps_per_s"] > 0 and 0 <= r["core_overhead_fraction"] < 1 for r in res["rows"])
+    for a in res["agreement"]:
+        assert a["max_rel_pybind11_vs_torchscript"] <= 1e-5 and a["max_rel_capi_vs_pybind11"] <= 1e-5
+    assert res["memory"]["state_bytes_per_column"] == (336 + 0) * 3 * 8 + 4  # ring of past_steps rows + mask
