@@ -20,8 +20,8 @@ def _plt():
     return plt
 
 
-def rain_events(time: np.ndarray, precip: np.ndarray, n: int = 3, min_sep_hours: float = 72.0,
-                min_mm: float = 0.5) -> list[np.datetime64]:
+def rain_events(time: np.ndarray, precip: np.ndarray, n: int = 3, min_sep_hours: float = 48.0,
+                min_mm: float = 0.2) -> list[np.datetime64]:
     """Times of the ``n`` largest daily rain totals [mm] at least ``min_sep_hours`` apart."""
     p = np.nan_to_num(np.asarray(precip, np.float64))
     t = np.asarray(time, "datetime64[ns]")
@@ -93,6 +93,8 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
                     ax.plot([r["past_hours"] for r in rr], [r[met][0] for r in rr], ":", color=COLORS.get(b, "0.5"),
                             lw=1.2, label=b)
             ax.set_xscale("log")
+            ax.set_xticks(cfg["past_hours"], [f"{h:g}" for h in cfg["past_hours"]])
+            ax.minorticks_off()
             ax.set_xlabel("past window [h]")
             ax.set_ylabel(met.upper())
             ax.set_title(f"{sc}")
