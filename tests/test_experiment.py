@@ -69,3 +69,23 @@ def test_quick_us_hn1_experiment(shared_data, repo_root, tmp_path, monkeypatch):
         assert (out / f).stat().st_size > 1000, f
     assert set(res["mi"]) >= {"tsoil", "swc", "precip"}
     assert res["runtime_s"] < 600
+
+
+def test_rain_events_and_hysteresis_loops(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rsoil_couple.plots import hysteresis_loops, rain_events
+    t = np.arange("2019-06-01", "2019-06-11", np.timedelta64(30, "m"), dtype="datetime64[ns]")
+    p = np.zeros(len(t))
+    p[100:104] = 2.0                   # 8 mm
+    p[110] = 0.3                        # same event (within 48 h)
+    p[300] = 1.0                        # a second, smaller one
+    ev = rain_events(t, p, n=3)
+    assert ev == [t[100], t[300]]
+    ts = 25 + 5 * np.sin(np.arange(len(t)) * 2 * np.pi / 48)
+    fig, ax = plt.subplots()
+    hysteresis_loops(ax, t, ts, {"observed": 0.3 + 0.01 * ts}, ev[1])
+    assert len(ax.lines) == 4          # before/after loop + start markers
+    fig.savefig(tmp_path / "h.png")
+    plt.close(fig)
