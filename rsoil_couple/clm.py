@@ -376,17 +376,25 @@ def read_drivers(paths, depth_m: float, *, calendar: str | None = None, include_
     return out
 
 
+#: Carbon-flux variables read from history files when present: CLM's own, and those the project's
+#: Fortran host adds (its CLM-structure baseline and the flux rsoil_couple returned).
+FLUX_VARS = {"SR": "soil respiration (HR + root respiration)", "HR": "heterotrophic respiration",
+             "HR_Q10": "heterotrophic respiration of the host's CLM-structure Q10 baseline",
+             "RSC_RSOIL": "soil respiration returned by rsoil_couple inside the host"}
+
+
 def read_fluxes(paths, *, calendar: str | None = None,
                 columns: Sequence[int] | None = None) -> xr.Dataset:
-    """CLM `SR` and/or `HR` (whichever the files hold) in µmol CO2 m-2 s-1 on (time, column).
+    """The carbon fluxes of `FLUX_VARS` the files hold (at least `SR` or `HR`), in µmol CO2 m-2 s-1.
 
-    Returns a lazy Dataset with `sr`, `hr` [umol m-2 s-1] and `interval_s` (time) [s], the length
-    of each record's averaging interval ending at its time stamp.
+    Returns a lazy Dataset on (time, column) with one variable per flux, named in lower case
+    (`sr`, `hr`, `hr_q10`, `rsc_rsoil`) [umol m-2 s-1], and `interval_s` (time) [s], the length of
+    each record's averaging interval ending at its time stamp.
     """
     files = _as_paths(paths)
     with xr.open_dataset(files[0], decode_times=False) as first:
-        present = [v for v in ("SR", "HR") if v in first.variables]
-    if not present:
+        present = [v for v in FLUX_VARS if v in first.variables]
+    if not {"SR", "HR"} & set(present):
         raise ValueError(f"{files[0]}: missing variables 'SR' and 'HR' (gC/m^2/s): no carbon fluxes "
                          "to compare")
     h = open_history(files, present, calendar=calendar)
@@ -401,9 +409,8 @@ def read_fluxes(paths, *, calendar: str | None = None,
             da = h[v]
         else:
             raise _unknown_units(files[0], v, h[v].attrs["units"], "'gC/m^2/s'")
-        out[v.lower()] = da.astype("float64").assign_attrs(
-            units="umol m-2 s-1", long_name=f"CLM {v} ({'soil' if v == 'SR' else 'heterotrophic'} "
-                                            "respiration) as CO2")
+        out[v.lower()] = da.astype("float64").assign_attrs(units="umol m-2 s-1",
+                                                           long_name=f"{v}: {FLUX_VARS[v]}, as CO2")
     ds = xr.Dataset(out).assign(interval_s=h["interval_s"])
     ds = ds.assign_coords(column=("column", np.arange(h.sizes["column"])))
     ds.attrs = {"calendar": h.attrs["calendar"], "source_files": ", ".join(files),

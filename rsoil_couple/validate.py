@@ -169,7 +169,7 @@ def load_sources(obs_path: str, runs: Sequence[str] = (), clm_paths: Sequence[st
             _add_baselines(src, fit_period)
         if flux is not None:
             ft = to_datetime64(flux["time"].values, f"{clm_paths[0]}: variable 'time'")
-            for v in ("sr", "hr"):
+            for v in (k.lower() for k in clm.FLUX_VARS):
                 if v in flux:
                     src.clm[f"clm_{v}"] = (ft, flux[v].isel(column=clm_column).values.astype("float64"),
                                            flux["interval_s"].values.astype("float64"))
