@@ -460,6 +460,7 @@ contains
   end function from_c
 
   function c_string(p) result(s)
+    use, intrinsic :: iso_c_binding, only: c_f_pointer
     type(c_ptr), intent(in) :: p
     character(len=:), allocatable :: s
     interface
@@ -474,16 +475,8 @@ contains
        s = ''
        return
     end if
-    call c_f_pointer_chars(p, int(c_strlen(p)), chars)
+    call c_f_pointer(p, chars, [c_strlen(p)])
     s = from_c([chars, c_null_char])
   end function c_string
-
-  subroutine c_f_pointer_chars(p, n, chars)
-    use, intrinsic :: iso_c_binding, only: c_f_pointer
-    type(c_ptr), intent(in) :: p
-    integer, intent(in) :: n
-    character(kind=c_char), pointer, intent(out) :: chars(:)
-    call c_f_pointer(p, chars, [n])
-  end subroutine c_f_pointer_chars
 
 end module rsoil_couple_mod

@@ -287,7 +287,7 @@ contains
          'title', 'clm_like_host: CLM-like host with rsoil_couple soil respiration', &
          'coupling', cfg%coupling, 'policy', cfg%policy, 'lstm_columns', cfg%lstm_columns, &
          'rsoil_couple_version', rsc_version(), 'model_id', '', 'lag_steps', '', &
-         'rsoil_depth_m', '', 'clm_baseline', '', 'coupler', ''], [2, 10])
+         'rsoil_depth_m', '', 'clm_baseline', '', 'coupler', '', 'site', frc%site], [2, 11])
     if (have_coupler) attrs(2, 6) = cpl%model_id()
     write (num, '(i0)') lag_steps; attrs(2, 7) = num
     write (num, '(g0.6)') cfg%rsoil_depth_m; attrs(2, 8) = num

@@ -14,7 +14,7 @@ module host_forcing_mod
   integer, parameter :: r8 = real64
 
   type :: forcing_t
-     character(len=:), allocatable :: path, time_units, calendar
+     character(len=:), allocatable :: path, time_units, calendar, site
      integer :: ncid = -1, ntime = 0, ncol = 0, nlevgrnd = 0, nlevsoi = 0
      integer :: id_tsoi, id_h2osoi, id_rain
      real(r8), allocatable :: levgrnd(:), time(:), time_bounds(:, :)
@@ -62,6 +62,7 @@ contains
     id = var_id(f, 'time', 'time [days since ...]')
     f%time_units = text_att(f, id, 'units')
     f%calendar = text_att(f, id, 'calendar')
+    f%site = text_att(f, nf90_global, 'site')
     ! one step length for the whole file, to the millisecond (days are not exact in binary)
     f%dtime = real(nint((f%time_bounds(2, 1) - f%time_bounds(1, 1)) * 86400000._r8), r8) / 1000._r8
     if (any(abs((f%time_bounds(2, :) - f%time_bounds(1, :)) * 86400._r8 - f%dtime) > 1e-3_r8)) &

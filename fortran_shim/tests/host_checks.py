@@ -150,7 +150,7 @@ def setup(case: Case, args) -> None:
     forcing.write_forcing(cols, case.work / "forcing.nc", tsoi_gradient_k_per_m=-6.0)
     no_tsoi = xr.open_dataset(case.work / "forcing.nc", decode_times=False).drop_vars("TSOI")
     no_tsoi.to_netcdf(case.work / "forcing_no_tsoi.nc")
-    meta = {"source": str(ds.attrs.get("source")), "steps": int(ds.sizes["time"]), "ncol": NCOL,
+    meta = {"source": str(ds.attrs.get("source")), "site": str(ds.attrs.get("site")), "steps": int(ds.sizes["time"]), "ncol": NCOL,
             "k": fit.k, "sand": fit.sand, "clay": fit.clay}
     case.setup_file.write_text(json.dumps(meta, indent=1))
     print(f"setup: {meta}")
@@ -223,6 +223,12 @@ def swap(case: Case) -> None:
     print(f"swap: masked-in columns differ in {100 * frac:.1f} % of their steps (the rest: spin-up)")
     check(np.array_equal(q["HR"][:, ~mask], h["HR"][:, ~mask]),
           "swap: the other columns are bit-for-bit the all-Q10 run")
+    from rsoil_couple.clm import read_fluxes       # the project's CLM history reader reads it
+    back = read_fluxes(hh).load()
+    r = max_rel(back["hr"].values * GC_PER_UMOL, h["HR"])
+    check(r <= 1e-12 and back.attrs["site"] == case.meta["site"],
+          f"swap: rsoil_couple.clm.read_fluxes reads the history (HR max rel diff {r:.1e}, "
+          f"site {back.attrs['site']!r})")
 
 
 def compare_hist(a: dict, b: dict, what: str, skip: tuple = ()) -> None:
