@@ -236,3 +236,9 @@ def test_peak_memory_1000_vs_10000_columns(shared_data, model, tmp_path):
     # ten times the columns (10,000 x 1,500 x 3 drivers = 360 MB as float64): the peak must not follow
     print(f"peak RSS {rss}, seconds {secs}")
     assert rss[10000] - rss[1000] < 0.25 * 10000 * ntime * 3 * 8 / 2**20, rss
+
+
+def test_status_meanings_are_the_cores():
+    from rsoil_couple.coupler import STATUS_NAMES
+
+    assert list(P.STATUS_MEANINGS) == [s.lower() for s in STATUS_NAMES]
