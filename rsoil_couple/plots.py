@@ -67,6 +67,18 @@ def _series(res):
     return res.ws.time[te], res.ws.y[te], res.test_pred
 
 
+def _broken(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert NaN wherever consecutive times are more than one step apart, so lines do not bridge
+    gaps in a non-contiguous test set."""
+    t = np.asarray(t, "datetime64[ns]")
+    y = np.asarray(y, np.float64)
+    if len(t) < 3:
+        return t, y
+    d = np.diff(t)
+    cut = np.flatnonzero(d > np.min(d)) + 1
+    return np.insert(t, cut, t[cut - 1] + np.min(d)), np.insert(y, cut, np.nan)
+
+
 def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
     """All figures of one experiment; returns the file names written."""
     from .experiment import aggregate
@@ -115,15 +127,15 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
         t, y, _ = _series(ref)
         contiguous = sc != "interpolation"
         sty = "-" if contiguous else "."
-        ax.plot(t, y, "k" + sty, lw=1.4, ms=2, label="observed")
+        ax.plot(*_broken(t, y), "k" + sty, lw=1.4, ms=2, label="observed")
         for m, r in deep.items():
             tt, _, p = _series(r)
-            ax.plot(tt, p, sty, color=COLORS.get(m), lw=0.9, ms=2, label=f"{m} ({cfg['seeds'][0]})")
+            ax.plot(*_broken(tt, p), sty, color=COLORS.get(m), lw=0.9, ms=2, label=f"{m} (seed {seed0})")
         if bl is not None:
             for name in ("q10_swc", "clm"):
                 if name in bl["preds"]:
-                    ax.plot(bl["ws"].time[bl["split"].test], bl["preds"][name], sty, color=COLORS[name], lw=0.9,
-                            ms=2, label=name)
+                    ax.plot(*_broken(bl["ws"].time[bl["split"].test], bl["preds"][name]), sty, color=COLORS[name],
+                            lw=0.9, ms=2, label=name)
         ax.set_ylabel("Rsoil [µmol m$^{-2}$ s$^{-1}$]")
         ax.set_title(f"Test split, {sc}, past {longest:g} h")
         ax.legend(fontsize=7, ncol=4)
