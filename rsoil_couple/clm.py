@@ -117,15 +117,15 @@ def interval_seconds(time: np.ndarray, bounds: np.ndarray | None = None) -> np.n
     From `time_bounds` [days, shape (time, 2)] when given, else the distance to the previous stamp
     (the first record takes the second's length).
     """
-    if bounds is not None:
-        return np.asarray((bounds[:, 1] - bounds[:, 0]) * 86400.0, dtype="float64")
+    if bounds is not None:  # days -> s, rounded to ms (bounds in float days carry ~1e-10 s noise)
+        return np.round(np.asarray((bounds[:, 1] - bounds[:, 0]) * 86400.0, dtype="float64"), 3)
     if len(time) < 2:
         raise ValueError("one time record and no time_bounds: the step length is unknown")
     if np.issubdtype(np.asarray(time).dtype, np.datetime64):
         d = np.diff(time) / np.timedelta64(1, "s")
     else:
         d = np.array([(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])])
-    return np.concatenate([d[:1], d])
+    return np.round(np.concatenate([d[:1], d]), 3)
 
 
 def regular_step(seconds: np.ndarray, what: str) -> float:

@@ -160,3 +160,30 @@ def test_clm_with_unknown_flux_units_and_calendar(shared_data, tmp_path):
 
 def test_nothing_to_compare(shared_data, tmp_path):
     assert cli_main(["validate", "--obs", str(shared_data / OBS), "--out", str(tmp_path)]) == 2
+
+
+def test_host_style_history_with_coupled_flux(shared_data, model_run, tmp_path):
+    """A history file laid out like the Fortran host's (column layout, time_bounds, mcdate/mcsec,
+    1e36 fill, HR/SR/HR_Q10/RSC_RSOIL in gC/m^2/s): its RSC_RSOIL, set to the model run's Rsoil,
+    scores exactly like the model run itself on the common (30 min) axis."""
+    with xr.open_dataset(model_run) as run:
+        r = run["rsoil"].values[:, 0].astype("float64")
+        t = pd.DatetimeIndex(run["time"].values)
+    days = ((t - pd.Timestamp("2019-05-31 23:30")) / pd.Timedelta(days=1)).values
+    gc = np.where(np.isfinite(r), r * 12.011e-6, 1e36)[:, None]
+    enc = {v: {"_FillValue": 1e36} for v in ("HR", "SR", "HR_Q10", "RSC_RSOIL")}
+    xr.Dataset(
+        {v: (("time", "column"), gc, {"units": "gC/m^2/s", "cell_methods": "time: mean"})
+         for v in ("HR", "SR", "HR_Q10", "RSC_RSOIL")}
+        | {"time_bounds": (("time", "hist_interval"), np.stack([days - 1 / 48, days], 1)),
+           "mcdate": ("time", (t.year * 10000 + t.month * 100 + t.day).astype("int32")),
+           "mcsec": ("time", (t.hour * 3600 + t.minute * 60).astype("int32"))},
+        coords={"time": ("time", days, {"units": "days since 2019-05-31 23:30:00", "calendar": "gregorian",
+                                        "bounds": "time_bounds"})},
+    ).to_netcdf(tmp_path / "host.h0.nc", encoding=enc)
+    res = V.validate(str(shared_data / OBS), [str(model_run)], str(tmp_path / "o"),
+                     clm_paths=[str(tmp_path / "host.h0.nc")], figures=False, min_valid=0.5)
+    s = res["columns"]["US-Hn1"]["resolutions"]["common"]["series"]
+    assert res["columns"]["US-Hn1"]["resolutions"]["common"]["step_seconds"] == 1800.0
+    for k in ("nse", "cc", "rmse", "n"):
+        assert s["clm_rsc_rsoil"]["all"][k] == pytest.approx(s["lstm"]["all"][k], rel=1e-5)
