@@ -83,7 +83,9 @@ def spin_up(c, x, F, steps):
         c.step(x["tsoil"][t], x["swc"][t], x["precip"][t], future_tsoil=x["tsoil"][t + 1:t + 1 + F].T)
 
 
-def bench_ncol(path, meta, module, ncol, nsteps, percol_max) -> dict:
+def bench_ncol(path, meta, module, ncol, nsteps, percol_max, chunk) -> dict:
+    """The three methods interleaved step by step (they share the machine's load at each step);
+    per-step medians, so a descheduled step on a shared machine does not decide a ratio."""
     from rsoil_couple import Coupler
 
     P, F = meta["past_steps"], meta["future_steps"]
@@ -92,39 +94,45 @@ def bench_ncol(path, meta, module, ncol, nsteps, percol_max) -> dict:
     x = drivers(meta, T + F, ncol)
     c = Coupler(path, ncol, "supplied")
     spin_up(c, x, F, range(P - 1 + warm))
-    f0, t0 = c.forward_seconds, time.perf_counter()
-    spin_up(c, x, F, range(P - 1 + warm, T - 1))
-    core_s = time.perf_counter() - t0
-    fwd_s = c.forward_seconds - f0
-    n = T - 1 - (P - 1 + warm)
-    assert np.all(c.counters[2:] == [ncol * (P - 1), 0, 0, 0, 0]), c.counters
-
+    cc_ = Coupler(path, ncol, "supplied", chunk_size=chunk) if chunk and ncol > chunk else None
+    if cc_ is not None:
+        spin_up(cc_, x, F, range(P - 1 + warm))
+    k = min(ncol, percol_max)  # columns timed one call each; the rest scaled (columns are independent)
+    core, fwd, py, per, chunked = [], [], [], [], []
     with torch.no_grad():
         for t in range(P - 1, P - 1 + warm):
             module(*windows(meta, x, t))
-        t0 = time.perf_counter()
+            module(*windows(meta, x, t, slice(0, 1)))
         for t in range(P - 1 + warm, T - 1):
+            f0, t0 = c.forward_seconds, time.perf_counter()
+            spin_up(c, x, F, [t])
+            core.append(time.perf_counter() - t0)
+            fwd.append(c.forward_seconds - f0)
+            if cc_ is not None:
+                t0 = time.perf_counter()
+                spin_up(cc_, x, F, [t])
+                chunked.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
             module(*windows(meta, x, t))
-        py_s = time.perf_counter() - t0
-
-        k = min(ncol, percol_max)
-        for cc in range(min(k, 2)):
-            module(*windows(meta, x, P - 1, slice(cc, cc + 1)))
-        nper = max(1, min(n, 3))
-        t0 = time.perf_counter()
-        for t in range(P - 1 + warm, P - 1 + warm + nper):
+            py.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
             for cc in range(k):
                 module(*windows(meta, x, t, slice(cc, cc + 1)))
-        per_s = (time.perf_counter() - t0) * (ncol / k) * (n / nper)
+            per.append((time.perf_counter() - t0) * ncol / k)
+    assert np.all(c.counters[2:] == [ncol * (P - 1), 0, 0, 0, 0]), c.counters
+    core, fwd, py, per = map(np.asarray, (core, fwd, py, per))
+    med = lambda a: float(np.median(a))  # noqa: E731
     res = {
-        "ncol": ncol, "steps_timed": n,
-        "core_column_steps_per_s": ncol * n / core_s,
-        "python_full_window_column_steps_per_s": ncol * n / py_s,
-        "percol_column_steps_per_s": ncol * n / per_s,
-        "percol_columns_timed": k, "percol_steps_timed": nper,
-        "core_overhead_fraction": (core_s - fwd_s) / core_s,
-        "core_seconds_per_step": core_s / n, "core_forward_seconds_per_step": fwd_s / n,
+        "ncol": ncol, "steps_timed": len(core), "percol_columns_timed": k,
+        "core_column_steps_per_s": ncol / med(core),
+        "python_full_window_column_steps_per_s": ncol / med(py),
+        "percol_column_steps_per_s": ncol / med(per),
+        "core_overhead_fraction": med((core - fwd) / core),
+        "core_seconds_per_step": med(core), "core_forward_seconds_per_step": med(fwd),
+        "core_overhead_seconds_per_step": med(core - fwd),
     }
+    if chunked:
+        res[f"core_chunk_{chunk}_column_steps_per_s"] = ncol / med(chunked)
     res["core_vs_percol"] = res["core_column_steps_per_s"] / res["percol_column_steps_per_s"]
     res["core_vs_python"] = res["core_column_steps_per_s"] / res["python_full_window_column_steps_per_s"]
     return res
@@ -191,6 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", help="an existing 7-day model file (default: train the example one)")
     p.add_argument("--hidden", type=int, default=0, help="re-export with this LSTM width (timing only)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads, process-wide (0: leave as is; 1 by default: on a shared machine OpenMP threads that wait for descheduled peers make timings meaningless)")
+    p.add_argument("--chunk", type=int, default=256, help="also time the core with this chunk_size (ncol > chunk)")
     p.add_argument("--percol-max", type=int, default=64, help="columns timed one call each")
     p.add_argument("--out", default=str(HERE / "results" / "bench_core.json"))
     p.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "NCOL", "CHUNK"), help=argparse.SUPPRESS)
@@ -210,12 +219,15 @@ def main(argv=None) -> int:
         ncols = [1, 16, 64] if args.quick else [1, 4, 16, 64, 256, 1024, 4096]
         rows = []
         for ncol in ncols:
-            nsteps = 2 if args.quick else (6 if ncol <= 64 else 4 if ncol <= 1024 else 3)
-            rows.append(bench_ncol(path, meta, module, ncol, nsteps, 16 if args.quick else args.percol_max))
+            nsteps = 3 if args.quick else (12 if ncol <= 64 else 7 if ncol <= 1024 else 5)
+            rows.append(bench_ncol(path, meta, module, ncol, nsteps, 16 if args.quick else args.percol_max,
+                                   args.chunk))
             r = rows[-1]
+            ck = f"core_chunk_{args.chunk}_column_steps_per_s"
             print(f"ncol {ncol:5d}: core {r['core_column_steps_per_s']:10.0f}  python {r['python_full_window_column_steps_per_s']:10.0f}"
                   f"  percol {r['percol_column_steps_per_s']:8.0f} column-steps/s | core/percol {r['core_vs_percol']:6.2f}"
-                  f"  core/python {r['core_vs_python']:5.2f}  overhead {100 * r['core_overhead_fraction']:5.2f} %", flush=True)
+                  f"  core/python {r['core_vs_python']:5.2f}  overhead {100 * r['core_overhead_fraction']:5.2f} %"
+                  + (f"  | core chunk {args.chunk}: {r[ck]:8.0f}" if ck in r else ""), flush=True)
         agree = agreement(path, meta, module, [1, 7] if args.quick else [1, 7, 1000])
         for a in agree:
             print(f"agreement ncol {a['ncol']:4d}: pybind11 vs TorchScript {a['max_rel_pybind11_vs_torchscript']:.2e}, "

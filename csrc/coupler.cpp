@@ -425,7 +425,7 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Restart state, layout version 1 (little-endian as the host writes it; a blob is for the same
+// Restart state, layout version 1 (in the host's byte order; a blob is for the same
 // machine kind):
 //   char[8] "RSCSTATE" | u32 layout_version | u32 header bytes (=112) | char[64] model_id (NUL padded)
 //   | i32 ncol | i32 policy | i32 strict | i32 capacity | i32 past_steps | i32 future_steps

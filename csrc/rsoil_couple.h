@@ -196,7 +196,8 @@ RSC_API int rsc_coupler_counters(const rsc_coupler* h, long long* counts);
 
 /*
  * Restart state: a self-describing byte blob (magic "RSCSTATE", layout version, model_id, ncol, policy,
- * strict, step count, ring buffers, mask, counters; little-endian, layout in docs/core.md).
+ * strict, step count, ring buffers, mask, counters, checksum; in the host's byte order, layout in
+ * docs/core.md; a restart on another machine kind is not supported).
  *   state_size  *nbytes = size of the blob now (it depends only on the setup, not on the step count)
  *   state_get   write the blob into buf[buflen]; RSC_E_BUFFER_TOO_SMALL if buflen < size
  *   state_put   restore a blob into a coupler created with the same model file (model_id), ncol,
