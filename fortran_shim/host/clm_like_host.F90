@@ -42,6 +42,7 @@ program clm_like_host
   ! per-column (local) arrays, CLM-style real(r8)
   real(r8), allocatable :: tsoil_k(:), swc(:), rain(:), t_scalar(:), w_scalar(:), hr_q10(:), &
        hr(:), rs_umol(:), rs_gc(:), scalar(:), totsomc(:), x1(:, :), prof(:, :), fields(:, :)
+  ! future drivers (policy 'supplied'), (future_steps, nloc); unallocated = absent in the step call
   real(r8), allocatable :: fut_t(:, :), fut_s(:, :), fut_p(:, :), win(:, :)
   integer(c_int), allocatable :: status(:)
   ! rank 0: gathered arrays
@@ -90,8 +91,12 @@ program clm_like_host
   allocate(tsoil_k(nloc), swc(nloc), rain(nloc), t_scalar(nloc), w_scalar(nloc), hr_q10(nloc), &
        hr(nloc), rs_umol(nloc), rs_gc(nloc), scalar(nloc), totsomc(nloc), status(nloc), x1(nloc, 1), &
        prof(nloc, frc%nlevgrnd), fields(nloc, NFIELD))
-  allocate(fut_t(future_steps, nloc), fut_s(future_steps, nloc), fut_p(future_steps, nloc), &
-       win(nloc, future_steps))
+  if (have_coupler .and. policy == RSC_POLICY_SUPPLIED .and. future_steps > 0) then
+     allocate(win(nloc, future_steps))
+     if (iand(fmask, 1) /= 0) allocate(fut_t(future_steps, nloc))
+     if (iand(fmask, 2) /= 0) allocate(fut_s(future_steps, nloc))
+     if (iand(fmask, 4) /= 0) allocate(fut_p(future_steps, nloc))
+  end if
   totsomc = cfg%soilc_init
   t0 = 1
   if (cfg%restart) then
@@ -129,7 +134,7 @@ program clm_like_host
      call forcing_at_depth(frc, 'TSOI', t, begc, x1); tsoil_k = x1(:, 1)
      call forcing_at_depth(frc, 'H2OSOI', t, begc, x1); swc = x1(:, 1)
      call forcing_at_depth(frc, 'RAIN', t, begc, x1); rain = x1(:, 1)
-     if (have_coupler .and. policy == RSC_POLICY_SUPPLIED) call read_future(t)
+     if (allocated(win)) call read_future(t)
      call respiration()
      call totsomc_update()
      call record(t)
@@ -186,14 +191,17 @@ contains
     have_coupler = .false.
   end subroutine coupler_failed
 
-  !> Future drivers of steps t+1..t+future_steps from the forcing (policy 'supplied').
+  !> Future drivers of steps t+1..t+future_steps that the model takes, from the forcing (policy
+  !> 'supplied'; NaN past the end of the forcing, which the coupler reports as MISSING).
   subroutine read_future(t)
     integer, intent(in) :: t
-    call forcing_at_depth(frc, 'TSOI', t + 1, begc, win); fut_t = transpose(win)
-    if (iand(fmask, 2) /= 0) then
+    if (allocated(fut_t)) then
+       call forcing_at_depth(frc, 'TSOI', t + 1, begc, win); fut_t = transpose(win)
+    end if
+    if (allocated(fut_s)) then
        call forcing_at_depth(frc, 'H2OSOI', t + 1, begc, win); fut_s = transpose(win)
     end if
-    if (iand(fmask, 4) /= 0) then
+    if (allocated(fut_p)) then
        call forcing_at_depth(frc, 'RAIN', t + 1, begc, win); fut_p = transpose(win)
     end if
   end subroutine read_future
@@ -222,20 +230,8 @@ contains
   end subroutine respiration
 
   subroutine coupler_step()
-    if (policy == RSC_POLICY_SUPPLIED) then
-       if (iand(fmask, 6) == 0) then
-          call cpl%step(tsoil_k, swc, rain, rs_umol, rs_gc, scalar, status, future_tsoil_k=fut_t, &
-               stat=rc, errmsg=msg)
-       else if (iand(fmask, 6) == 2) then
-          call cpl%step(tsoil_k, swc, rain, rs_umol, rs_gc, scalar, status, future_tsoil_k=fut_t, &
-               future_swc_m3m3=fut_s, stat=rc, errmsg=msg)
-       else
-          call cpl%step(tsoil_k, swc, rain, rs_umol, rs_gc, scalar, status, future_tsoil_k=fut_t, &
-               future_swc_m3m3=fut_s, future_precip_mm_s=fut_p, stat=rc, errmsg=msg)
-       end if
-    else
-       call cpl%step(tsoil_k, swc, rain, rs_umol, rs_gc, scalar, status, stat=rc, errmsg=msg)
-    end if
+    call cpl%step(tsoil_k, swc, rain, rs_umol, rs_gc, scalar, status, future_tsoil_k=fut_t, &
+         future_swc_m3m3=fut_s, future_precip_mm_s=fut_p, stat=rc, errmsg=msg)
     if (rc /= RSC_OK) call coupler_failed()
   end subroutine coupler_step
 
