@@ -10,6 +10,7 @@ See docs/predict.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -41,6 +42,24 @@ except ImportError:  # pragma: no cover - older/newer xarray layout
     from xarray.backends.locks import HDF5_LOCK as _NC_LOCK
 CANONICAL_UNITS = {"tsoil": "degC", "swc": "m3 m-3", "precip": "mm"}
 OUTPUT_VARS = ("rsoil", "rsoil_gc", "resp_scalar", "status")
+
+
+#: HDF5 chunk cache per open variable while predicting. netCDF-C's default (64 MiB per variable in
+#: 4.10) fills with the input's chunks as the blocks sweep over the columns, so peak memory grew with
+#: the input up to 7 x 64 MiB (3 drivers, 4 outputs); each chunk is read about once, so a small cache
+#: loses nothing and keeps memory independent of the input size.
+CHUNK_CACHE_BYTES = 4 * 2**20
+
+
+@contextlib.contextmanager
+def bounded_chunk_cache(nbytes: int = CHUNK_CACHE_BYTES):
+    """Files opened inside use an HDF5 chunk cache of `nbytes` per variable (process-wide setting)."""
+    old = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(nbytes, old[1], old[2])
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*old)
 
 
 @dataclass(frozen=True)
@@ -184,9 +203,10 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
     """
     from .emulate import emulate
 
-    ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
-    # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
-    drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
+    with bounded_chunk_cache():
+        ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
+        # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
+        drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
     res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads)
     return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
 
@@ -307,7 +327,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     _, meta = load_model(model_path)
     kind = detect_kind(paths)
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow)
-    ds = open_input(spec)
+    with bounded_chunk_cache():  # xarray keeps the file open: later blocks reuse this handle
+        ds = open_input(spec)
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
     notes = check_compatible(ds, meta, where, model_path)
     sel = _selection(columns, ds.sizes["column"])
@@ -340,7 +361,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         attrs["comment"] = "; ".join(notes)
 
     counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
-    with _NC_LOCK:
+    with _NC_LOCK, bounded_chunk_cache():
         nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
     try:
         from tqdm import tqdm

@@ -446,10 +446,20 @@ def validate(obs: str, runs: Sequence[str], out_dir: str, *, clm_paths: Sequence
         result["columns"][src.column] = r
         if figures:
             figs[src.column] = all_figures(src, common, out / "figures")
-    with open(out / "metrics.json", "w") as fh:
-        json.dump(result, fh, indent=1, default=_json_default, allow_nan=True)
+    with open(out / "metrics.json", "w") as fh:  # strict JSON: undefined metrics are null
+        json.dump(_finite_or_none(result), fh, indent=1, default=_json_default, allow_nan=False)
     write_report(out / "report.md", result, figs)
     return result
+
+
+def _finite_or_none(x):
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, (float, np.floating)) and not np.isfinite(x):
+        return None
+    return x
 
 
 def _json_default(x):
