@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -36,17 +35,6 @@ class Progress:
     def step(self, what: str) -> None:
         self.n += 1
         print(f"[{self.n}/{self.total} {time.perf_counter() - self.t0:6.1f} s] {what}", flush=True)
-
-
-def host_executable() -> Path:
-    """The CLM-like host installed with the package (``rsoil_couple/bin/clm_like_host``), or
-    ``$RSOIL_HOST``."""
-    env = os.environ.get("RSOIL_HOST")
-    path = Path(env) if env else Path(__file__).resolve().parent / "bin" / "clm_like_host"
-    if not path.is_file():
-        raise FileNotFoundError(f"CLM-like host executable not found at {path}: install the package "
-                                "with gfortran and netCDF-Fortran present, or set RSOIL_HOST")
-    return path
 
 
 def load_site(data: str | None, out: Path):
@@ -120,25 +108,13 @@ def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
     return res
 
 
-def write_namelist(path: Path, **values) -> Path:
-    """A Fortran namelist group ``&rsoil_host`` from keyword values (str, bool, int, float)."""
-    def fmt(v):
-        if isinstance(v, bool):
-            return ".true." if v else ".false."
-        if isinstance(v, str):
-            return "'" + v.replace("'", "''") + "'"
-        return repr(v)
-    body = ",\n".join(f"  {k} = {fmt(v)}" for k, v in values.items())
-    path.write_text(f"&rsoil_host\n{body}\n/\n")
-    return path
-
-
 def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     """Run the Fortran CLM-like host on `HOST_COLUMNS` copies of the site's drivers, every other
     column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column."""
     import xarray as xr
 
     from .forcing import replicate_columns, write_forcing
+    from .host import host_executable, write_namelist
 
     workdir.mkdir(parents=True, exist_ok=True)
     forcing = write_forcing(replicate_columns(ds, HOST_COLUMNS), workdir / "forcing.nc")

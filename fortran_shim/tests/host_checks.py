@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from rsoil_couple.host import write_namelist
+
 GC_PER_UMOL = 12.011e-6
 NCOL = 8
 SOILC_INIT = 5000.0
@@ -96,17 +98,7 @@ class Case:
                "soilc_init": SOILC_INIT, "num_threads": 1,
                "hist_file": str(path.with_suffix(".h0.nc"))}
         nml.update(values)
-        lines = ["&rsoil_host"]
-        for k, v in nml.items():
-            if isinstance(v, bool):
-                v = ".true." if v else ".false."
-            elif isinstance(v, str):
-                v = "'" + v + "'"
-            elif isinstance(v, float):
-                v = repr(v)
-            lines.append(f"  {k} = {v}")
-        path.write_text("\n".join(lines + ["/", ""]))
-        return path
+        return write_namelist(path, **nml)
 
     def run(self, name: str, ranks: int = 0, expect_ok: bool = True, **values):
         """Run the host with a namelist made of the defaults and `values`; returns (proc, history)."""

@@ -1,0 +1,65 @@
+"""The main job: `rsoil-couple demo` on the real US-Hn1 record and on the synthetic site."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def _run_demo(args: list[str], out) -> dict:
+    cmd = [sys.executable, "-m", "rsoil_couple.cli", "demo", "--out", str(out), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the table and the report path are printed
+    assert "Test-window metrics" in proc.stdout
+    assert f"report: {out / 'report.md'}" in proc.stdout
+    return json.loads((out / "demo.json").read_text())
+
+
+def _check_report(out, summary: dict) -> None:
+    report = (out / "report.md").read_text()
+    for fig in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
+        assert (out / fig).is_file(), fig
+    val = (out / "validation" / "report.md").read_text()
+    figs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", val)
+    assert len(figs) >= 4
+    for fig in figs:
+        assert (out / "validation" / fig).stat().st_size > 10_000, fig
+    for name, m in summary["test_metrics"].items():
+        for key in ("mse", "nse", "cc", "kge"):
+            assert math.isfinite(m[key]), (name, key, m[key])
+        assert m["n"] > 100
+    # the Fortran host swapped exactly every other column
+    assert summary["host"]["swap_exact"], summary["host"]
+    vm = json.loads((out / "validation" / "metrics.json").read_text())
+    col = next(iter(vm["columns"].values()))
+    native = col["resolutions"]["native"]["series"]
+    assert len(native) >= 5
+    for name, per in native.items():
+        assert math.isfinite(per["all"]["nse"]), name
+
+
+def test_demo_us_hn1(shared_data, tmp_path):
+    out = tmp_path / "demo"
+    summary = _run_demo(["--data", str(shared_data / "US-Hn1" / "US-Hn1_2019_30min.csv")], out)
+    assert summary["synthetic"] is False
+    _check_report(out, summary)
+    rows = summary["test_metrics"]
+    lstm = rows["new LSTM (test window)"]
+    # the quick LSTM beats every Q10-family member on the extrapolation window (the paper's claim)
+    for name in ("q10", "q10_swc", "logistic_power", "clm_structure"):
+        assert lstm["nse"] > rows[name]["nse"], name
+        assert lstm["cc"] > rows[name]["cc"], name
+
+
+@pytest.mark.slow
+def test_demo_synthetic(tmp_path):
+    out = tmp_path / "demo"
+    summary = _run_demo([], out)
+    assert summary["synthetic"] is True
+    assert "SYNTHETIC" in (out / "report.md").read_text()
+    _check_report(out, summary)
