@@ -181,6 +181,14 @@ def _at_depth(da: xr.DataArray, dim: str, k: int, w: float) -> xr.DataArray:
 
 # ---------------------------------------------------------------------------------------------
 # opening and layouts
+def open_netcdf(path, **kwargs) -> xr.Dataset:
+    """`xr.open_dataset`, with an unreadable file reported as ValueError naming it."""
+    try:
+        return xr.open_dataset(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
+
+
 def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -229,7 +237,7 @@ def open_history(paths, variables: Sequence[str], *, optional: Sequence[str] = (
     files = _as_paths(paths)
     parts, cal_seen = [], set()
     for f in files:
-        raw = xr.open_dataset(f, decode_times=False, chunks={})
+        raw = open_netcdf(f, decode_times=False, chunks={})
         missing = [v for v in variables if v not in raw.variables]
         if missing:
             raw.close()
@@ -280,7 +288,7 @@ def read_drivers(paths, depth_m: float, *, calendar: str | None = None, include_
     `swc_source`, `precip_source` stating exactly what was taken.
     """
     files = _as_paths(paths)
-    with xr.open_dataset(files[0], decode_times=False) as first:
+    with open_netcdf(files[0], decode_times=False) as first:
         names = set(map(str, first.variables))
     has_h2osoi = "H2OSOI" in names
     water = ["H2OSOI"] if has_h2osoi else ["SOILLIQ"] + (["SOILICE"] if include_ice else [])
@@ -392,7 +400,7 @@ def read_fluxes(paths, *, calendar: str | None = None,
     each record's averaging interval ending at its time stamp.
     """
     files = _as_paths(paths)
-    with xr.open_dataset(files[0], decode_times=False) as first:
+    with open_netcdf(files[0], decode_times=False) as first:
         present = [v for v in FLUX_VARS if v in first.variables]
     if not {"SR", "HR"} & set(present):
         raise ValueError(f"{files[0]}: missing variables 'SR' and 'HR' (gC/m^2/s): no carbon fluxes "
@@ -420,5 +428,5 @@ def read_fluxes(paths, *, calendar: str | None = None,
 
 def is_history_file(path: str | os.PathLike) -> bool:
     """True when `path` is a NetCDF file that looks like a CLM history file (has `TSOI`, `SR` or `HR`)."""
-    with xr.open_dataset(path, decode_times=False) as ds:
+    with open_netcdf(path, decode_times=False) as ds:
         return any(v in ds.variables for v in ("TSOI", "SR", "HR"))

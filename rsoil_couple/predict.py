@@ -101,7 +101,7 @@ def _open_canonical(path: str) -> xr.Dataset:
     """A canonical NetCDF opened lazily (dask), drivers converted to canonical units lazily."""
     from .data import convert_units
 
-    ds = xr.open_dataset(path, chunks={})
+    ds = clm.open_netcdf(path, chunks={})
     for v in ("tsoil", "swc", "precip"):
         if v not in ds.variables:
             raise ValueError(f"{path}: missing variable '{v}' (a canonical file has tsoil [degC], "

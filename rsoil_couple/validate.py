@@ -128,7 +128,7 @@ def load_sources(obs_path: str, runs: Sequence[str] = (), clm_paths: Sequence[st
     for r in runs:
         if not Path(r).is_file():
             raise FileNotFoundError(f"{r}: model run not found")
-        ds = xr.open_dataset(r)
+        ds = clm.open_netcdf(r)
         if "rsoil" not in ds.variables:
             raise ValueError(f"{r}: missing variable 'rsoil' (a `rsoil-couple predict` output)")
         if _norm(ds["rsoil"].attrs.get("units", "")) not in ("umolm-2s-1",):

@@ -216,3 +216,10 @@ def test_depth_outside_levels_and_missing_file(tmp_path):
         clm.read_drivers(p, 0.5)
     with pytest.raises(FileNotFoundError, match="nope.nc"):
         clm.read_drivers(tmp_path / "nope.nc", 0.15)
+
+
+def test_not_a_netcdf_file(tmp_path):
+    p = tmp_path / "junk.nc"
+    p.write_text("not netcdf")
+    with pytest.raises(ValueError, match=r"junk.nc: not a readable NetCDF file"):
+        clm.read_drivers(p, 0.15)
