@@ -137,15 +137,31 @@ def paper_fit(form: str) -> Q10Fit:
 
 
 # Fitting: internal vector z; positive parameters are fitted as logs.
-_LOG_PARAMS = {"q10": (0, 1), "q10_swc": (0, 1), "logistic_power": (0,)}
+# Parameter transforms for the unconstrained LM search: "log" keeps a parameter > 0, "log1" > 1.
+_TRANSFORMS = {
+    False: {"q10": ("log", "log"), "q10_swc": ("log", "log", None),
+            "logistic_power": ("log", None, None, None)},
+    # physical=True: respiration rises with temperature (b > 1, resp. b > 0) and with soil water
+    # (c, d > 0), so the curve stays sane outside the fitted range (colder seasons, drier soil).
+    True: {"q10": ("log", "log1"), "q10_swc": ("log", "log1", "log"),
+           "logistic_power": ("log", "log", None, "log")},
+}
+_LOWER = {"log": 0.0, "log1": 1.0}
 
 
-def _to_z(form, p):
-    return np.array([np.log(v) if i in _LOG_PARAMS[form] else v for i, v in enumerate(p)])
+def _to_z(form, p, physical=False):
+    out = []
+    for v, tr in zip(p, _TRANSFORMS[physical][form]):
+        if tr is None:
+            out.append(v)
+        else:   # starts on or beyond the bound are moved just inside it
+            out.append(np.log(max(v - _LOWER[tr], 0.05)))
+    return np.array(out, dtype=np.float64)
 
 
-def _from_z(form, z):
-    return tuple(float(np.exp(v)) if i in _LOG_PARAMS[form] else float(v) for i, v in enumerate(z))
+def _from_z(form, z, physical=False):
+    return tuple(float(v) if tr is None else float(_LOWER[tr] + np.exp(v))
+                 for v, tr in zip(z, _TRANSFORMS[physical][form]))
 
 
 def _starts(form: str, t: np.ndarray, w: np.ndarray | None, r: np.ndarray) -> list[tuple]:
@@ -170,7 +186,7 @@ def _starts(form: str, t: np.ndarray, w: np.ndarray | None, r: np.ndarray) -> li
 
 
 def fit(form: str, tsoil_c, swc, rsoil, swc_units: str = "m3 m-3", p0: dict | None = None,
-        tref_c: float = TREF_C, fitted_on: str = "") -> Q10Fit:
+        tref_c: float = TREF_C, fitted_on: str = "", physical: bool = False) -> Q10Fit:
     """Fit one Q10 form to observations by Levenberg-Marquardt least squares.
 
     Parameters
@@ -183,6 +199,10 @@ def fit(form: str, tsoil_c, swc, rsoil, swc_units: str = "m3 m-3", p0: dict | No
     p0 : dict  Starting parameters; default: regression-based and a few standard starts, the
         best least-squares solution is kept.
     fitted_on : str  Free text recorded in `Q10Fit.to_meta` (e.g. "training split").
+    physical : bool  Constrain the parameters to a physically sane response: Q10 ``b > 1``
+        (logistic ``b > 0``) and SWC exponents ``c, d > 0``. A record in which hot means dry (a dryland
+        summer) otherwise fits b < 1 and c < 0, which explodes in dry soil and inverts the
+        temperature response in a cold season; the fallback Q10 of a model file uses this.
 
     Returns
     -------
@@ -208,13 +228,13 @@ def fit(form: str, tsoil_c, swc, rsoil, swc_units: str = "m3 m-3", p0: dict | No
     starts = [_check_params(form, p0)] if p0 is not None else _starts(form, t, w, r)
 
     def resid(z):
-        res = _eval(form, _from_z(form, z), t, w, tref_c) - r
+        res = _eval(form, _from_z(form, z, physical), t, w, tref_c) - r
         return np.where(np.isfinite(res), res, 1e6)
 
     best = None
     for s in starts:
         try:
-            sol = least_squares(resid, _to_z(form, s), method="lm", x_scale="jac",
+            sol = least_squares(resid, _to_z(form, s, physical), method="lm", x_scale="jac",
                                 max_nfev=20000)
         except (ValueError, FloatingPointError):
             continue
@@ -222,7 +242,7 @@ def fit(form: str, tsoil_c, swc, rsoil, swc_units: str = "m3 m-3", p0: dict | No
             best = sol
     if best is None:
         raise ValueError(f"Levenberg-Marquardt fit of '{form}' failed from every start")
-    p = _from_z(form, best.x)
+    p = _from_z(form, best.x, physical)
     pred = _eval(form, p, t, w, tref_c)
     return Q10Fit(form, dict(zip(PARAM_NAMES[form], p)), swc_units, tref_c, n,
                   float(np.sqrt(np.mean((pred - r) ** 2))), int((~ok).sum()), fitted_on,

@@ -452,12 +452,15 @@ def regression_metrics(obs: np.ndarray, sim: np.ndarray) -> dict:
 
 def fit_fallback_q10(ws: WindowSet, idx: np.ndarray) -> dict:
     """Fallback Q10 of the model file, fitted (rsoil_couple.q10, LM) on the training samples at t:
-    ``q10_swc`` when swc is an input, else ``q10``."""
+    ``q10_swc`` when swc is an input, else ``q10``; constrained to a physical response (Q10 > 1,
+    SWC exponent > 0) because the fallback runs exactly where the network cannot: outside the
+    training record (e.g. a dryland summer where hot means dry would otherwise fit Q10 < 1)."""
     from . import q10
     t = ws.X[idx, ws.past_vars.index("tsoil")].astype(np.float64)
     y = ws.y[idx].astype(np.float64)
     swc = ws.X[idx, ws.past_vars.index("swc")].astype(np.float64) if "swc" in ws.past_vars else None
-    res = q10.fit("q10_swc" if swc is not None else "q10", t, swc, y, fitted_on="training split")
+    res = q10.fit("q10_swc" if swc is not None else "q10", t, swc, y, physical=True,
+                  fitted_on="training split (physical: Q10 > 1, SWC exponent > 0)")
     return res.to_meta()
 
 

@@ -100,3 +100,25 @@ def test_fit_clm_structure_recovers_k():
     fit = q10.fit_clm_structure(T, w, r)
     assert fit.k == pytest.approx(2.5) and fit.n == 599 and fit.n_masked == 1
     np.testing.assert_allclose(fit.predict(T, W), r)
+
+
+def test_physical_fit_recovers_and_respects_bounds():
+    t = np.linspace(0.0, 30.0, 300)
+    w = np.linspace(0.05, 0.30, 300)
+    true = {"a": 0.8, "b": 2.0, "c": 0.5}
+    fit = q10.fit("q10_swc", t, w, q10.predict("q10_swc", true, t, w), physical=True)
+    for k, v in true.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-6)
+    # "hot means dry": respiration falling with temperature and with soil water. The free fit
+    # inverts the response (b < 1, c < 0: explodes as swc -> 0); the physical one stays bounded.
+    r_inv = q10.predict("q10_swc", {"a": 0.05, "b": 0.6, "c": -1.2}, t, w)
+    free = q10.fit("q10_swc", t, w, r_inv)
+    phys = q10.fit("q10_swc", t, w, r_inv, physical=True)
+    assert free.params["b"] < 1 and free.params["c"] < 0
+    assert phys.params["b"] >= 1.0 and phys.params["c"] >= 0.0
+    dry_cold = phys.predict(np.array([-5.0]), np.array([0.005]))[0]
+    assert 0.0 <= dry_cold <= r_inv.max()
+    for form in ("q10", "logistic_power"):
+        p = q10.fit(form, t, w, r_inv, physical=True).params
+        assert p["b"] >= (1.0 if form == "q10" else 0.0)
+        assert p.get("d", 0.0) >= 0.0
