@@ -146,6 +146,8 @@ PYBIND11_MODULE(_core, m) {
       })
       .def_property_readonly("forward_seconds", &rsc::Coupler::forward_seconds,
                              "Seconds spent inside the module's forward over all steps.")
+      .def_property_readonly("stepping_seconds", &rsc::Coupler::stepping_seconds,
+                             "Seconds spent inside the C++ step over all steps (forward included).")
       .def("state_size", &rsc::Coupler::state_size);
 
   m.def("q10_predict", [](const std::string& meta_json, double tsoil_c, double swc_m3m3) {

@@ -56,6 +56,7 @@ struct Coupler::Impl {
   std::array<int64_t, RSC_NSTATUS> counts{};
   std::string diag;
   double forward_s = 0.0;
+  double stepping_s = 0.0;
 
   // Scratch reused across steps.
   std::vector<int> active;
@@ -235,6 +236,7 @@ int64_t Coupler::steps_taken() const { return impl_->steps; }
 const std::array<int64_t, RSC_NSTATUS>& Coupler::counters() const { return impl_->counts; }
 const std::string& Coupler::diagnostic() const { return impl_->diag; }
 double Coupler::forward_seconds() const { return impl_->forward_s; }
+double Coupler::stepping_seconds() const { return impl_->stepping_s; }
 std::vector<int> Coupler::mask() const { return impl_->mask; }
 
 void Coupler::set_mask(const int* use_model) {
@@ -264,6 +266,7 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
                    const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
                    double* rsoil_gc_m2_s, double* resp_scalar, int* status) {
   Impl& m = *impl_;
+  const auto t_start = std::chrono::steady_clock::now();
   const int ncol = m.opt.ncol;
   const char* names[] = {"tsoil", "swc", "precip"};
   const double* now[kNVars] = {tsoil_c, swc_m3m3, precip_mm};
@@ -422,6 +425,7 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
     m.counts[status[c]] += 1;
   }
   m.steps = n;
+  m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 }
 
 // ---------------------------------------------------------------------------------------------------

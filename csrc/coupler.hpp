@@ -68,8 +68,10 @@ class Coupler {
   std::vector<uint8_t> state_get() const;
   void state_put(const uint8_t* data, size_t nbytes);  // throws CoreError(RSC_E_STATE) naming the field
 
-  // Seconds spent inside the module's forward over all steps (for the benchmark's overhead figure).
+  // Seconds spent inside the module's forward, and inside step() altogether, over all steps (the
+  // difference is the core's own cost: buffering, status, gathering, fallback; for the benchmark).
   double forward_seconds() const;
+  double stepping_seconds() const;
 
  private:
   struct Impl;
