@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import rsoil_couple
 
 
 def _run_demo(args: list[str], out) -> dict:
     cmd = [sys.executable, "-m", "rsoil_couple.cli", "demo", "--out", str(out), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # the child runs the same rsoil_couple the tests import (installed in CI, the source tree in dev)
+    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=out.parent, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the table and the report path are printed
     assert "Test-window metrics" in proc.stdout
