@@ -3,7 +3,7 @@
 Builds canonical NetCDF inputs of N columns from the real US-Hn1 drivers with per-column
 perturbations (`rsoil_couple.predict.write_perturbed_columns`), trains nothing (uses
 `rsoil_couple.export.example_model`), and for each N runs `rsoil-couple predict` in a fresh process,
-recording its peak RSS (ru_maxrss) and wall time. The largest N is then run again on a 2-worker dask
+recording its peak RSS (VmHWM) and wall time. The largest N is then run again on a 2-worker dask
 LocalCluster (`--scheduler`) and the two outputs are compared value for value.
 
     PYTHONPATH=. python3 benchmarks/bench_predict.py          # 1,000 and 10,000 columns x 720 steps
@@ -30,14 +30,17 @@ FORCING = REPO.parent / "shared" / "data" / "US-Hn1" / "US-Hn1_2016-2017_forcing
 
 
 def run_predict(model: Path, src: Path, out: Path, chunk: int, scheduler: str | None = None) -> dict:
-    """`rsoil-couple predict` in a fresh interpreter; returns peak RSS [MiB], wall time [s] and its summary."""
+    """`rsoil-couple predict` in a fresh interpreter; returns its peak RSS (VmHWM) [MiB], wall time [s] and summary."""
     argv = ["predict", "--model", str(model), "--input", str(src), "--output", str(out),
             "--chunk-columns", str(chunk), "--no-progress", "--threads", "1"]
     if scheduler:
         argv += ["--scheduler", scheduler]
-    code = ("import json, resource, sys; from rsoil_couple.cli import main; "
+    # VmHWM, not ru_maxrss: Linux carries the pre-exec (forked parent's) RSS into the child's
+    # ru_maxrss, which made the child look as big as this process.
+    code = ("import sys; from rsoil_couple.cli import main; "
             f"rc = main({argv!r}); "
-            "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+            "print('PEAK_RSS_KB', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))); "
+            "sys.exit(rc)")
     import rsoil_couple
 
     # the child imports the same rsoil_couple as this process (source tree or installed)

@@ -45,9 +45,9 @@ OUTPUT_VARS = ("rsoil", "rsoil_gc", "resp_scalar", "status")
 
 
 #: HDF5 chunk cache per open variable while predicting. netCDF-C's default (64 MiB per variable in
-#: 4.10) fills with the input's chunks as the blocks sweep over the columns, so peak memory grew with
-#: the input up to 7 x 64 MiB (3 drivers, 4 outputs); each chunk is read about once, so a small cache
-#: loses nothing and keeps memory independent of the input size.
+#: 4.10) could hold up to 7 x 64 MiB (3 drivers, 4 outputs) once variables are larger than that;
+#: each chunk is read about once, so a small cache loses nothing and keeps memory independent of the
+#: input size. (At 10,000 columns x 720 steps, 29 MB per variable, peak RSS was 394 MiB either way.)
 CHUNK_CACHE_BYTES = 4 * 2**20
 
 

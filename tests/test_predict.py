@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -201,10 +200,12 @@ def test_cli_reports_bad_input_in_one_line(model, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------
 # scale: peak memory bounded by the block, not by the input (full size: benchmarks/bench_predict.py)
 def _peak_rss_mb(model, src, out, chunk):
-    code = ("import resource, sys; from rsoil_couple.cli import main; "
+    # VmHWM of the child itself (ru_maxrss would include this process's RSS carried over the exec)
+    code = ("import sys; from rsoil_couple.cli import main; "
             f"rc = main(['predict', '--model', {str(model)!r}, '--input', {str(src)!r}, '--output', "
             f"{str(out)!r}, '--chunk-columns', '{chunk}', '--no-progress', '--threads', '1']); "
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0); sys.exit(rc)")
+            "print('PEAK', int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))) / 1024); "
+            "sys.exit(rc)")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
                        capture_output=True, text=True, check=True)
