@@ -15,7 +15,7 @@ module host_namelist_mod
      character(len=16) :: lstm_columns = 'all', policy = 'lagged', coupling = 'flux', &
           on_coupler_error = 'stop'
      integer, allocatable :: lstm_column_list(:)
-     integer :: lstm_stride = 2, lstm_offset = 1, ncol = -1, stop_step = -1, chunk_size = 0, &
+     integer :: lstm_stride = 2, lstm_offset = 1, ncol = -1, stop_step = -1, chunk_size = 64, &
           num_threads = 1
      real(real64) :: lstm_fraction = 0.5_real64, rsoil_depth_m = 0.15_real64, &
           k_baseline = 1.0_real64, sand = 80.0_real64, clay = 5.0_real64, &
