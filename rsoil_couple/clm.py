@@ -34,7 +34,6 @@ from pathlib import Path
 
 import cftime
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 #: 1 µmol CO2 m-2 s-1 in gC m-2 s-1 (molar mass of carbon, g mol-1, times 1e-6).

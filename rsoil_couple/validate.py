@@ -215,8 +215,10 @@ def periods_of(time: np.ndarray, extra: Sequence[tuple[str, str, str]] = ()) -> 
     """Boolean masks: 'all', each calendar month 'YYYY-MM', and user periods (name, start, end]."""
     idx = pd.DatetimeIndex(time - np.timedelta64(1, "ns"))  # a step ending at 00:00 belongs to the day before
     out = {"all": np.ones(len(time), bool)}
-    for m in sorted(set(idx.strftime("%Y-%m"))):
-        out[m] = np.asarray(idx.strftime("%Y-%m") == m)
+    months = idx.strftime("%Y-%m")
+    for m in sorted(set(months)):
+        if (months == m).sum() >= 2:  # not the lone step ending at 00:00 on the 1st
+            out[m] = np.asarray(months == m)
     for name, a, b in extra:
         out[name] = (time > np.datetime64(pd.Timestamp(a), "ns")) & (time <= np.datetime64(pd.Timestamp(b), "ns"))
     return out
