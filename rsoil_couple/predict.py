@@ -41,6 +41,9 @@ try:
 except ImportError:  # pragma: no cover - older/newer xarray layout
     from xarray.backends.locks import HDF5_LOCK as _NC_LOCK
 CANONICAL_UNITS = {"tsoil": "degC", "swc": "m3 m-3", "precip": "mm"}
+#: Rows per network forward call. libtorch's float32 kernels round differently with the batch size,
+#: so fixed-size (padded) calls make every column's output independent of the blocking.
+DEFAULT_BATCH_ROWS = 64
 OUTPUT_VARS = ("rsoil", "rsoil_gc", "resp_scalar", "status")
 
 
@@ -195,7 +198,8 @@ def _as_indexer(idx: np.ndarray):
 
 
 def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 1) -> dict[str, np.ndarray]:
+                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS
+                  ) -> dict[str, np.ndarray]:
     """Run the core on one block of columns; the same function serves one process and dask workers.
 
     columns : indices (into the input's columns) of this block.
@@ -207,7 +211,8 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
         ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
         # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
         drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
-    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads)
+    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
+                  chunk_size=batch_rows)
     return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
 
 
@@ -307,6 +312,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
+            batch_rows: int = DEFAULT_BATCH_ROWS,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
@@ -317,6 +323,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     chunk_columns : columns per block; peak memory grows with it, not with the input size.
     scheduler : address of a dask distributed scheduler; None runs blocks in this process.
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
+    batch_rows : rows of every network forward call (the core pads the last one), so a column's value
+        does not depend on which other columns share its block (0: one call per block, faster but
+        float32 results then vary in the last bits with the block's size).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
     """
     from .export import load_model
@@ -351,7 +360,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         "references": "Jiang et al. (2022) Front. Environ. Sci. 10:1035540, doi:10.3389/fenvs.2022.1035540",
         "model_path": model_path, "model_id": str(meta["model_id"]), "model_kind": str(meta["model_kind"]),
         "model_step_seconds": float(meta["step_seconds"]), "model_depth_m": float(meta["depth_m"]),
-        "policy": policy, "strict": int(bool(strict)), "input_kind": kind, "input_files": ", ".join(paths),
+        "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)), "input_kind": kind, "input_files": ", ".join(paths),
         "step_seconds": float(ds.attrs["step_seconds"]),
     }
     for key in ("tsoil_source", "swc_source"):
@@ -380,9 +389,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
 
         if scheduler is None:
             for i, cols in enumerate(blocks):
-                write(i, predict_block(model_path, spec, cols, policy, strict, threads))
+                write(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows))
         else:
-            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, write)
+            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, write)
         bar.close()
         status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
         with _NC_LOCK:
@@ -401,7 +410,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
-                     strict: bool, threads: int, write) -> None:
+                     strict: bool, threads: int, batch_rows: int, write) -> None:
     """Blocks as tasks on a dask distributed cluster; at most two per worker in flight (bounded memory).
 
     Workers re-open the input from `spec`, so they must see the same files (a shared file system).
@@ -416,7 +425,7 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
 
         def submit():
             i, cols = todo.pop(0)
-            fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads,
+            fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads, batch_rows,
                                 key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
             pending[fut] = i
             return fut
@@ -549,6 +558,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help="rows per network call, padded (default 64: results independent of blocking)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
 
@@ -559,7 +570,8 @@ def run(args: argparse.Namespace) -> int:
     res = predict(args.model, args.input, args.output, policy=args.policy, columns=args.columns,
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
-                  progress=not args.no_progress, threads=args.threads, command=command)
+                  progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
+                  command=command)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
