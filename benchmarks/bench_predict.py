@@ -108,7 +108,7 @@ def main(argv=None) -> int:
             from distributed import LocalCluster
 
             n = args.columns[1]
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
                 r = run_predict(model, wd / f"in_{n}.nc", wd / f"out_{n}_dask.nc", args.chunk, cl.scheduler_address)
             r["column_steps_per_s"] = n * args.ntime / r["wall_s"]
             r["identical_to_one_process"] = same_output(wd / f"out_{n}.nc", wd / f"out_{n}_dask.nc")

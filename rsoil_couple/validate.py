@@ -88,7 +88,10 @@ class Sources:
 
 
 def _run_name(path: str, ds: xr.Dataset, taken: set) -> str:
+    # "lstm (persistence)": the model kind and, for rsoil-couple predict output, the policy
     name = str(ds.attrs.get("model_kind", Path(path).stem))
+    if "policy" in ds.attrs:
+        name = f"{name} ({ds.attrs['policy']})"
     base, i = name, 2
     while name in taken:
         name, i = f"{base}_{i}", i + 1

@@ -95,7 +95,7 @@ def test_dask_local_cluster_gives_identical_output(columns_nc, model, tmp_path):
 
     one, two = tmp_path / "one.nc", tmp_path / "two.nc"
     P.predict(model, columns_nc, one, chunk_columns=3, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         P.predict(model, columns_nc, two, chunk_columns=3, scheduler=cluster.scheduler_address,
                   progress=False)
     A, B = _read(one), _read(two)

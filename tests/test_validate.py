@@ -90,23 +90,23 @@ def test_end_to_end_us_hn1(shared_data, model_run, tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     col = m["columns"]["US-Hn1"]
     native = col["resolutions"]["native"]["series"]
-    assert set(native) == {"lstm", "q10", "q10_swc", "logistic_power", "clm_structure"}
+    assert set(native) == {"lstm (supplied)", "q10", "q10_swc", "logistic_power", "clm_structure"}
     for name, per in native.items():
         assert {"all", "2019-06", "2019-09", "extrapolation"} <= set(per)
         assert set(per["all"]) == {"mse", "rmse", "nse", "kge", "cc", "bias", "n"}
         assert per["all"]["rmse"] == pytest.approx(np.sqrt(per["all"]["mse"]))
         assert name in printed
     common = col["resolutions"]["common"]
-    assert {"clm_sr", "clm_hr", "lstm", "q10"} <= set(common["series"])
+    assert {"clm_sr", "clm_hr", "lstm (supplied)", "q10"} <= set(common["series"])
     assert 0.0 < common["mean_valid_fraction"] <= 1.0
     assert any("in-sample" in n for n in col["notes"])
-    assert any(n.startswith("lstm: the network ran") for n in col["notes"])
+    assert any(n.startswith("lstm (supplied): the network ran") for n in col["notes"])
     report = (out / "report.md").read_text()
     for kind in ("scatter", "timeseries", "rain_events", "hysteresis"):
         f = out / "figures" / f"US-Hn1_{kind}.png"
         assert f.is_file() and f.stat().st_size > 10_000
         assert f"figures/US-Hn1_{kind}.png" in report
-    assert "| lstm |" in report and "NSE per period" in report
+    assert "| lstm (supplied) |" in report and "NSE per period" in report
 
 
 def test_rain_events_picks_separated_large_events():
@@ -186,4 +186,4 @@ def test_host_style_history_with_coupled_flux(shared_data, model_run, tmp_path):
     s = res["columns"]["US-Hn1"]["resolutions"]["common"]["series"]
     assert res["columns"]["US-Hn1"]["resolutions"]["common"]["step_seconds"] == 1800.0
     for k in ("nse", "cc", "rmse", "n"):
-        assert s["clm_rsc_rsoil"]["all"][k] == pytest.approx(s["lstm"]["all"][k], rel=1e-5)
+        assert s["clm_rsc_rsoil"]["all"][k] == pytest.approx(s["lstm (supplied)"]["all"][k], rel=1e-5)
