@@ -53,8 +53,8 @@ class SiteArrays:
 def site_from_dataset(ds, column: int = 0, name: str = "", source: str = "") -> SiteArrays:
     """Convert a canonical Dataset (rsoil_couple.data) column into :class:`SiteArrays`.
 
-    Values that the Dataset's quality mask (``qc_<var>`` / ``quality`` if present, True = good)
-    marks bad become NaN, so windows never use them.
+    The readers already set values their ``qc`` bits mark unusable (gap-filled Rsoil, spikes) to
+    NaN, so windows never use them; non-finite values become NaN here.
     """
     col = ds.isel(column=column) if "column" in ds.dims else ds
     t = col["time"].values
@@ -71,10 +71,6 @@ def site_from_dataset(ds, column: int = 0, name: str = "", source: str = "") -> 
 
 def _masked(col, v: str) -> np.ndarray:
     x = np.asarray(col[v].values, dtype=np.float64).copy()
-    for q in (f"qc_{v}", f"{v}_qc", f"{v}_quality"):
-        if q in col:
-            good = np.asarray(col[q].values).astype(bool)
-            x[~good] = np.nan
     x[~np.isfinite(x)] = np.nan
     return x
 
