@@ -126,7 +126,8 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
         nml = write_namelist(workdir / f"{name}.nml", hist_file=str((workdir / f"{name}.h0.nc").resolve()),
                              lstm_columns=lstm, lstm_stride=2, lstm_offset=1, **common)
         t0 = time.perf_counter()
-        proc = subprocess.run([str(host_executable()), str(nml)], cwd=workdir, capture_output=True, text=True)
+        proc = subprocess.run([str(host_executable()), str(nml.resolve())], cwd=workdir, capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"CLM-like host failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         runs[name] = {"history": workdir / f"{name}.h0.nc", "seconds": time.perf_counter() - t0}

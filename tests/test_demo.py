@@ -15,14 +15,15 @@ import rsoil_couple
 
 
 def _run_demo(args: list[str], out) -> dict:
-    cmd = [sys.executable, "-m", "rsoil_couple.cli", "demo", "--out", str(out), *args]
+    # a RELATIVE --out, as in the README's command
+    cmd = [sys.executable, "-m", "rsoil_couple.cli", "demo", "--out", out.name, *args]
     # the child runs the same rsoil_couple the tests import (installed in CI, the source tree in dev)
     env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=out.parent, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the table and the report path are printed
     assert "Test-window metrics" in proc.stdout
-    assert f"report: {out / 'report.md'}" in proc.stdout
+    assert f"report: {Path(out.name) / 'report.md'}" in proc.stdout
     return json.loads((out / "demo.json").read_text())
 
 
