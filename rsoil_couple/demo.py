@@ -104,7 +104,7 @@ def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
     source = "synthetic" if data is None else str(ds.attrs.get("source", data))
     site = site_from_dataset(ds, name=str(ds.attrs.get("site", "site")), source=source)
     res = train_run(cfg, sites=[site])
-    export_model(res.model, res.meta, model_path)
+    res.meta = export_model(res.model, res.meta, model_path)   # with model_id and versions
     return res
 
 
@@ -113,6 +113,7 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column."""
     import xarray as xr
 
+    from .coupler import STATUS_NAMES
     from .forcing import replicate_columns, write_forcing
     from .host import host_executable, write_namelist
 
@@ -134,14 +135,14 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     with xr.open_dataset(runs["swapped"]["history"]) as a, xr.open_dataset(runs["q10_only"]["history"]) as b:
         changed = np.flatnonzero(~np.all(np.isclose(a["SR"].values, b["SR"].values, rtol=0, atol=0,
                                                     equal_nan=True), axis=0))
-        status = a["RSOIL_STATUS"].values if "RSOIL_STATUS" in a else None
+        status = a["RSC_STATUS"].values
     expected = np.arange(0, HOST_COLUMNS, 2)
     return {"history": str(runs["swapped"]["history"]), "q10_history": str(runs["q10_only"]["history"]),
             "seconds": {k: round(v["seconds"], 2) for k, v in runs.items()},
             "columns_changed": changed.tolist(), "columns_expected": expected.tolist(),
             "swap_exact": bool(np.array_equal(changed, expected)),
-            "status_counts": ({int(s): int((status == s).sum()) for s in np.unique(status)}
-                              if status is not None else {})}
+            "status_counts": {(STATUS_NAMES[s] if 0 <= s < len(STATUS_NAMES) else str(s)): int((status == s).sum())
+                              for s in np.unique(status).astype(int)}}
 
 
 def metrics_table(rows: dict[str, dict]) -> str:
