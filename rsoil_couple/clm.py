@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -180,10 +181,18 @@ def _at_depth(da: xr.DataArray, dim: str, k: int, w: float) -> xr.DataArray:
 
 # ---------------------------------------------------------------------------------------------
 # opening and layouts
+#: Serialises opening NetCDF files within a process. HDF5 is not thread-safe, and xarray's lock
+#: covers data reads but not the attribute reads of an open: two threaded dask workers opening at once
+#: failed with "NetCDF: Can't open HDF5 attribute". rsoil_couple.predict's writer holds it too (taken
+#: before xarray's lock, always in that order).
+OPEN_LOCK = threading.Lock()
+
+
 def open_netcdf(path, **kwargs) -> xr.Dataset:
-    """`xr.open_dataset`, with an unreadable file reported as ValueError naming it."""
+    """`xr.open_dataset` under `OPEN_LOCK`, with an unreadable file reported as ValueError naming it."""
     try:
-        return xr.open_dataset(path, **kwargs)
+        with OPEN_LOCK:
+            return xr.open_dataset(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
 

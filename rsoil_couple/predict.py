@@ -35,7 +35,8 @@ GC_PER_UMOL = clm.GC_PER_UMOL
 DEPTH_TOLERANCE_M = 0.005
 # The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
 # workers read the input through xarray while this process writes the output, so every direct
-# netCDF4 call here holds the same lock xarray's netCDF4 backend takes.
+# netCDF4 call here holds the same lock xarray's netCDF4 backend takes, and clm.OPEN_LOCK (taken
+# first), which serialises opens against each other and against these writes.
 try:
     from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK as _NC_LOCK
 except ImportError:  # pragma: no cover - older/newer xarray layout
@@ -370,7 +371,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         attrs["comment"] = "; ".join(notes)
 
     counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
-    with _NC_LOCK, bounded_chunk_cache():
+    with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
         nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
     try:
         from tqdm import tqdm
@@ -380,7 +381,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         def write(i: int, res: dict) -> None:
             a, b = int(offsets[i]), int(offsets[i + 1])
             st = res["status"].astype("int8")
-            with _NC_LOCK:
+            with clm.OPEN_LOCK, _NC_LOCK:
                 for v in ("rsoil", "rsoil_gc", "resp_scalar"):
                     nc[v][:, a:b] = res[v].astype("float32")
                 nc["status"][:, a:b] = st
@@ -394,13 +395,13 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, write)
         bar.close()
         status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
-        with _NC_LOCK:
+        with clm.OPEN_LOCK, _NC_LOCK:
             for m, c in status_counts.items():
                 nc.setncattr(f"status_count_{m}", np.int64(c))
             nc.close()
         os.replace(tmp, output)
     except BaseException:
-        with _NC_LOCK:
+        with clm.OPEN_LOCK, _NC_LOCK:
             if nc.isopen():
                 nc.close()
         if os.path.exists(tmp):
