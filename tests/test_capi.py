@@ -9,18 +9,9 @@ import torch
 
 from rsoil_couple import Coupler, capi
 from rsoil_couple import coupler as cp
-from rsoil_couple.export import example_model, load_model
 
 ffi, lib = capi.ffi, capi.lib
 K = 273.15
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "lstm.pt"
-    meta = example_model(path, kind="lstm", past_hours=24, future_hours=12, seed=0)
-    module, _ = load_model(path)
-    return path, meta, module
 
 
 def drivers(meta, ntime, ncol):

@@ -12,17 +12,7 @@ import torch
 from rsoil_couple import Coupler
 from rsoil_couple import coupler as cp
 from rsoil_couple import q10
-from rsoil_couple.export import example_model, export_model, load_model
-
-PAST_H, FUTURE_H = 24, 12  # 48 and 24 steps of 30 min
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "lstm.pt"
-    meta = example_model(path, kind="lstm", past_hours=PAST_H, future_hours=FUTURE_H, seed=0)
-    module, _ = load_model(path)
-    return path, meta, module
+from rsoil_couple.export import example_model, export_model
 
 
 def drivers(meta: dict, ntime: int, ncol: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -274,7 +264,7 @@ def test_state_put_refuses_other_setups(model, tmp_path):
     with pytest.raises(ValueError, match="magic"):
         Coupler(path, 4, "supplied").set_state(b"X" * len(blob))
     other = tmp_path / "other.pt"
-    example_model(other, kind="lstm", past_hours=PAST_H, future_hours=FUTURE_H, seed=1)
+    example_model(other, kind="lstm", past_hours=meta["past_hours"], future_hours=meta["future_hours"], seed=1)
     with pytest.raises(ValueError, match="model_id"):
         Coupler(other, 4, "supplied").set_state(blob)
 

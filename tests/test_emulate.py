@@ -10,16 +10,7 @@ import xarray as xr
 
 from rsoil_couple import coupler as cp
 from rsoil_couple import emulate, train
-from rsoil_couple.export import example_model, load_model
 from rsoil_couple.synthetic import synthetic_site
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "lstm.pt"
-    meta = example_model(path, kind="lstm", past_hours=24, future_hours=12, seed=0)
-    module, _ = load_model(path)
-    return path, meta, module
 
 
 @pytest.fixture(scope="module")
