@@ -117,18 +117,13 @@ def validate_meta(meta: Any) -> dict:
     _num(fb, "tref_c", "fallback_q10.tref_c")
     if fb.get("swc_units") not in ("m3 m-3", "percent"):
         raise MetaError("rsoil_meta.json: field 'fallback_q10.swc_units' must be 'm3 m-3' or 'percent'")
-    tr = meta["training"]
-    if not isinstance(tr, dict):
-        raise MetaError("rsoil_meta.json: field 'training' must be an object")
-    for k in ("sites", "periods", "n_train", "n_val", "seed"):
-        if k not in tr:
-            raise MetaError(f"rsoil_meta.json: field 'training.{k}' is missing")
-    tm = meta["test_metrics"]
-    if not isinstance(tm, dict):
-        raise MetaError("rsoil_meta.json: field 'test_metrics' must be an object")
-    for k in ("mse", "nse", "cc", "kge", "n"):
-        if k not in tm:
-            raise MetaError(f"rsoil_meta.json: field 'test_metrics.{k}' is missing")
+    for key, keys in (("training", ("sites", "periods", "n_train", "n_val", "seed")),
+                      ("test_metrics", ("mse", "nse", "cc", "kge", "n"))):
+        if not isinstance(meta[key], dict):
+            raise MetaError(f"rsoil_meta.json: field '{key}' must be an object")
+        for k in keys:
+            if k not in meta[key]:
+                raise MetaError(f"rsoil_meta.json: field '{key}.{k}' is missing")
     return meta
 
 
