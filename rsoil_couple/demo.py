@@ -66,20 +66,15 @@ def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
     col = ds.isel(column=0)
     train = col.sel(time=slice(None, np.datetime64(test_start) - np.timedelta64(1, "s")))
     test = col.sel(time=test_times)
-    has_swc = "swc" in ds
+    def swc(d):
+        return d["swc"].values if "swc" in ds else None
+
     out = {}
-    for form in q10.FORMS:
-        if form != "q10" and not has_swc:
-            continue
-        f = q10.fit(form, train["tsoil"].values, train["swc"].values if has_swc else None,
-                    train["rsoil"].values, fitted_on="demo training period")
-        sim = f.predict(test["tsoil"].values, test["swc"].values if has_swc else None)
-        out[form] = {"params": f.params, "test": metrics.all_metrics(test["rsoil"].values, sim)}
-    if has_swc:
-        c = q10.fit_clm_structure(train["tsoil"].values, train["swc"].values, train["rsoil"].values)
-        sim = c.predict(test["tsoil"].values, test["swc"].values)
-        out["clm_structure"] = {"params": {"k": c.k, "sand": c.sand, "clay": c.clay},
-                                "test": metrics.all_metrics(test["rsoil"].values, sim)}
+    for name, f in q10.fit_family(train["tsoil"].values, swc(train), train["rsoil"].values,
+                                  fitted_on="demo training period").items():
+        params = {"k": f.k, "sand": f.sand, "clay": f.clay} if isinstance(f, q10.ClmFit) else f.params
+        sim = f.predict(test["tsoil"].values, swc(test))
+        out[name] = {"params": params, "test": metrics.all_metrics(test["rsoil"].values, sim)}
     return out
 
 

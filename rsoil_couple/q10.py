@@ -24,7 +24,7 @@ from scipy.optimize import least_squares
 __all__ = [
     "FORMS", "PARAM_NAMES", "PAPER_PARAMS", "PAPER_SWC_UNITS", "SWC_UNITS", "TREF_C",
     "predict", "fit", "Q10Fit", "paper_fit", "clm_t_scalar", "clm_w_scalar", "clm_structure",
-    "fit_clm_structure", "ClmFit",
+    "fit_clm_structure", "ClmFit", "fit_family",
 ]
 
 FORMS = ("q10", "q10_swc", "logistic_power")
@@ -348,3 +348,18 @@ def fit_clm_structure(tsoil_c, swc, rsoil, sand: float = 80.0, clay: float = 5.0
     k = float(np.sum(f[ok] * r[ok]) / np.sum(f[ok] ** 2))
     return ClmFit(k, sand, clay, int(ok.sum()), float(np.sqrt(np.mean((k * f[ok] - r[ok]) ** 2))),
                   int((~ok).sum()))
+
+
+def fit_family(tsoil_c, swc, rsoil, sand: float = 80.0, clay: float = 5.0,
+               fitted_on: str = "") -> dict:
+    """The baselines of the paper on the same pairs: the Q10 family of equation 2 (LM, `fit`) and
+    the CLM-structure baseline (`fit_clm_structure`); forms that need swc are skipped when `swc` is
+    None. Returns ``{name: Q10Fit | ClmFit}`` (both with ``.predict(tsoil_c, swc)``), names
+    ``q10, q10_swc, logistic_power, clm_structure``."""
+    fits: dict = {}
+    for form in FORMS:
+        if form == "q10" or swc is not None:
+            fits[form] = fit(form, tsoil_c, swc, rsoil, fitted_on=fitted_on)
+    if swc is not None:
+        fits["clm_structure"] = fit_clm_structure(tsoil_c, swc, rsoil, sand, clay)
+    return fits

@@ -199,17 +199,13 @@ def _add_baselines(src: Sources, fit_period: tuple[str, str] | None) -> None:
         src.notes.append("Q10 baselines fitted on the observations they are evaluated on (in-sample, "
                          "as the paper fits them on train+validation): an upper bound of their skill")
     r = np.where(fit_mask, src.obs, np.nan)
-    for form in q10.FORMS:
-        if form != "q10" and sw is None:
-            continue
-        f = q10.fit(form, ts, sw, r)
-        src.series[form] = np.asarray(f.predict(ts, sw), dtype="float64")
-        src.notes.append(f"{form}: params {json.dumps({k: round(float(v), 4) for k, v in f.params.items()})} "
-                         f"(swc in {f.swc_units})")
-    if sw is not None:
-        c = q10.fit_clm_structure(ts, sw, r)
-        src.series["clm_structure"] = np.asarray(c.predict(ts, sw), dtype="float64")
-        src.notes.append(f"clm_structure: k = {c.k:.4f} umol m-2 s-1 (sand {c.sand} %, clay {c.clay} %)")
+    for name, f in q10.fit_family(ts, sw, r).items():
+        src.series[name] = np.asarray(f.predict(ts, sw), dtype="float64")
+        if isinstance(f, q10.ClmFit):
+            src.notes.append(f"{name}: k = {f.k:.4f} umol m-2 s-1 (sand {f.sand} %, clay {f.clay} %)")
+        else:
+            src.notes.append(f"{name}: params {json.dumps({k: round(float(v), 4) for k, v in f.params.items()})} "
+                             f"(swc in {f.swc_units})")
 
 
 # ----------------------------------------------------------------------------------------------

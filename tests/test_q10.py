@@ -122,3 +122,15 @@ def test_physical_fit_recovers_and_respects_bounds():
         p = q10.fit(form, t, w, r_inv, physical=True).params
         assert p["b"] >= (1.0 if form == "q10" else 0.0)
         assert p.get("d", 0.0) >= 0.0
+
+
+def test_fit_family_is_the_individual_fits():
+    t = np.linspace(5.0, 30.0, 200)
+    w = np.linspace(0.05, 0.30, 200)
+    r = q10.predict("q10_swc", {"a": 0.5, "b": 1.8, "c": 0.4}, t, w)
+    fits = q10.fit_family(t, w, r)
+    assert list(fits) == ["q10", "q10_swc", "logistic_power", "clm_structure"]
+    for form in q10.FORMS:
+        assert fits[form].params == q10.fit(form, t, w, r).params
+    assert fits["clm_structure"].k == q10.fit_clm_structure(t, w, r).k
+    assert list(q10.fit_family(t, None, r)) == ["q10"]
