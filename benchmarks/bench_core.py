@@ -33,10 +33,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def make_model(path: Path, hidden: int) -> dict:
-    """The 7-day LSTM: trained by rsoil_couple.export.example_model (hidden 16), or with --hidden a
+    """The 7-day LSTM: trained by rsoil_couple.training.example_model (hidden 16), or with --hidden a
     same-structure module of that width with the trained one's normalisation (untrained: timing only)."""
     from rsoil_couple.config import ModelConfig
-    from rsoil_couple.export import example_model, export_model, load_model
+    from rsoil_couple.training.example import example_model
+    from rsoil_couple.modelfile.export import export_model, load_model
     from rsoil_couple.models import get_model
 
     meta = example_model(path, kind="lstm", past_hours=168, future_hours=24, step_seconds=1800, seed=0)
@@ -144,7 +145,8 @@ def bench_ncol(path, meta, module, ncol, nsteps, percol_max, chunk) -> dict:
 
 def agreement(path, meta, module, ncols) -> list[dict]:
     """Max relative difference, TorchScript module vs pybind11 core vs cffi C API, at one step."""
-    from rsoil_couple import Coupler, capi
+    from rsoil_couple import Coupler
+    from rsoil_couple.core import capi
 
     P, F, dt = meta["past_steps"], meta["future_steps"], meta["step_seconds"]
     out = []
@@ -169,7 +171,7 @@ def agreement(path, meta, module, ncols) -> list[dict]:
 def memory_probe(path: str, ncol: int, chunk: int = 0) -> None:
     """Subprocess: peak RSS [kB] of a process that runs the core for ncol columns to its first forward."""
     from rsoil_couple import Coupler
-    from rsoil_couple.export import load_model
+    from rsoil_couple.modelfile.export import load_model
 
     _, meta = load_model(path)
     P, F = meta["past_steps"], meta["future_steps"]
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
-    from rsoil_couple.export import load_model
+    from rsoil_couple.modelfile.export import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else Path(tmp) / "lstm_7d.pt"

@@ -62,7 +62,7 @@ def run_host(host: Path, nml: Path) -> tuple[float, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", help="clm_like_host executable (default: build/{ctest,fshim,dev}/...)")
-    ap.add_argument("--model", help="model file (default: rsoil_couple.export.example_model, "
+    ap.add_argument("--model", help="model file (default: rsoil_couple.training.example_model, "
                     "past 168 h, future 24 h)")
     ap.add_argument("--columns", type=int, nargs="+", default=[64, 1024])
     ap.add_argument("--steps", type=int, default=48, help="timed steps per run")
@@ -76,8 +76,10 @@ def main(argv=None) -> int:
     if args.quick:
         args.columns, args.steps, args.repeats = [64, 256], 12, 2
 
-    from rsoil_couple import data, forcing
-    from rsoil_couple.export import example_model, load_model
+    from rsoil_couple import data
+    from rsoil_couple.core import forcing
+    from rsoil_couple.training.example import example_model
+    from rsoil_couple.modelfile.export import load_model
 
     host = find_host(args.host)
     work = Path(tempfile.mkdtemp(prefix="bench_host_"))
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
     if src.is_file():
         site = data.read_site(src)
     else:
-        from rsoil_couple.synthetic import synthetic_site
+        from rsoil_couple.data.synthetic import synthetic_site
         site = synthetic_site(days=30)
     site = site.isel(time=slice(0, spinup + args.steps))[["tsoil", "swc", "precip", "qc"]]
 

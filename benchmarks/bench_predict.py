@@ -1,8 +1,8 @@
 """Scale benchmark of `rsoil-couple predict`: peak memory vs number of columns, one process vs dask.
 
 Builds canonical NetCDF inputs of N columns from the real US-Hn1 drivers with per-column
-perturbations (`rsoil_couple.predict.write_perturbed_columns`), trains nothing (uses
-`rsoil_couple.export.example_model`), and for each N runs `rsoil-couple predict` in a fresh process,
+perturbations (`rsoil_couple.prediction.write_perturbed_columns`), trains nothing (uses
+`rsoil_couple.training.example_model`), and for each N runs `rsoil-couple predict` in a fresh process,
 recording its peak RSS (VmHWM) and wall time. The largest N is then run again on a 2-worker dask
 LocalCluster (`--scheduler`) and the two outputs are compared value for value.
 
@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.columns, args.ntime = [100, 1000], 200
-    from rsoil_couple.export import example_model
-    from rsoil_couple.predict import write_perturbed_columns
+    from rsoil_couple.training.example import example_model
+    from rsoil_couple.prediction.perturbed import write_perturbed_columns
 
     with tempfile.TemporaryDirectory() as tmp:
         wd = Path(args.workdir or tmp)

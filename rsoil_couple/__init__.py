@@ -8,11 +8,11 @@ __version__ = "0.1.0"
 
 # name -> module that defines it (PEP 562 lazy attributes)
 _LAZY = {
-    "Coupler": "rsoil_couple.coupler",
-    "StepResult": "rsoil_couple.coupler",
-    "STATUS_NAMES": "rsoil_couple.coupler",
-    "POLICIES": "rsoil_couple.coupler",
-    "emulate": "rsoil_couple.emulate",
+    "Coupler": "rsoil_couple.core.coupler",
+    "StepResult": "rsoil_couple.core.coupler",
+    "STATUS_NAMES": "rsoil_couple.core.coupler",
+    "POLICIES": "rsoil_couple.core.coupler",
+    "emulate": "rsoil_couple.core.emulate",
 }
 
 __all__ = ["__version__", *_LAZY]

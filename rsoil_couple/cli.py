@@ -7,13 +7,13 @@ import sys
 
 # sub-command -> module; each module defines `configure_parser(parser)` and `run(args) -> int`.
 COMMANDS = {
-    "mi": ("rsoil_couple.mi", "lagged mutual information between Rsoil and its drivers (Fig. 2A)"),
-    "train": ("rsoil_couple.train", "train one model from a TOML config and export it"),
-    "experiment": ("rsoil_couple.experiment", "run a set of training cases and baselines (Table 1, Figs. 3-6)"),
-    "predict": ("rsoil_couple.predict", "NetCDF/CSV batch prediction through the C++ core"),
-    "validate": ("rsoil_couple.validate", "compare predictions, Q10 baselines and CLM output with observations"),
+    "mi": ("rsoil_couple.baselines.mi", "lagged mutual information between Rsoil and its drivers (Fig. 2A)"),
+    "train": ("rsoil_couple.training.run", "train one model from a TOML config and export it"),
+    "experiment": ("rsoil_couple.training.experiment", "run a set of training cases and baselines (Table 1, Figs. 3-6)"),
+    "predict": ("rsoil_couple.prediction.run", "NetCDF/CSV batch prediction through the C++ core"),
+    "validate": ("rsoil_couple.evaluation.validate", "compare predictions, Q10 baselines and CLM output with observations"),
     "demo": ("rsoil_couple.demo", "run the whole chain on a real or the synthetic site"),
-    "config": ("rsoil_couple.buildinfo", "print compile/link flags for C and Fortran hosts"),
+    "config": ("rsoil_couple.core.buildinfo", "print compile/link flags for C and Fortran hosts"),
 }
 
 

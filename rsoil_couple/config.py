@@ -9,12 +9,15 @@ current directory (the repository root: ``../shared/data/...``). See docs/traini
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-VARS = ("tsoil", "swc", "precip")
+import tomllib
+
+from .variables import DRIVERS
+
+VARS = DRIVERS
 SCENARIOS = ("interpolation", "extrapolation", "months")
 BASELINES = ("q10", "q10_swc", "logistic_power", "clm", "paper_q10", "paper_q10_swc",
              "paper_logistic_power")

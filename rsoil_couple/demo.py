@@ -40,7 +40,7 @@ class Progress:
 def load_site(data: str | None, out: Path):
     """(dataset, observation file path, label); the synthetic site is written to ``out``."""
     from .data import read_site, write_canonical
-    from .synthetic import synthetic_site
+    from .data.synthetic import synthetic_site
 
     if data:
         ds = read_site(data)
@@ -61,7 +61,8 @@ def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
     """The Q10 family (LM) and the CLM-structure baseline, fitted before the test window and scored
     on exactly the LSTM's test samples (`test_times`, END of step). Returns
     ``{name: {"params", "test": metrics}}``."""
-    from . import metrics, q10
+    from . import metrics
+    from .baselines import q10
 
     col = ds.isel(column=0)
     train = col.sel(time=slice(None, np.datetime64(test_start) - np.timedelta64(1, "s")))
@@ -80,9 +81,19 @@ def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
 
 def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
     """Train the quick new LSTM (extrapolation split) and export it; returns the train RunResult."""
-    from .config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
-    from .export import export_model
-    from .train import set_determinism, site_from_dataset, train_run
+    from .config import (
+        DataSection,
+        ModelConfig,
+        RunConfig,
+        RunSection,
+        SiteConfig,
+        SplitSection,
+        TrainSection,
+    )
+    from .modelfile.export import export_model
+    from .training.fit import set_determinism
+    from .training.records import site_from_dataset
+    from .training.run import train_run
 
     depth = float(ds.attrs.get("depth_m", 0.15))
     past_vars = [v for v in ("tsoil", "swc", "precip") if v in ds]
@@ -108,9 +119,9 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column."""
     import xarray as xr
 
-    from .coupler import STATUS_NAMES
-    from .forcing import replicate_columns, write_forcing
-    from .host import host_executable, write_namelist
+    from .core.coupler import STATUS_NAMES
+    from .core.forcing import replicate_columns, write_forcing
+    from .core.host import host_executable, write_namelist
 
     workdir.mkdir(parents=True, exist_ok=True)
     forcing = write_forcing(replicate_columns(ds, HOST_COLUMNS), workdir / "forcing.nc")
@@ -150,9 +161,9 @@ def metrics_table(rows: dict[str, dict]) -> str:
 
 def run_demo(data: str | None, out: Path) -> dict:
     """Run the chain; returns the summary also written to ``out/demo.json``."""
-    from . import mi
-    from .predict import predict
-    from .validate import validate
+    from .baselines import mi
+    from .evaluation.validate import validate
+    from .prediction.run import predict
 
     out.mkdir(parents=True, exist_ok=True)
     prog = Progress(total=8)

@@ -35,7 +35,8 @@ LSTM_PAST_H, LSTM_FUTURE_H = 24, 12  # 48 and 24 steps of 30 min
 def model(tmp_path_factory):
     """(path, meta, module) of a small new-LSTM model trained on the synthetic site and written by
     rsoil_couple.export (24 h past, 12 h future), shared by the core, C API and emulation tests."""
-    from rsoil_couple.export import example_model, load_model
+    from rsoil_couple.training.example import example_model
+    from rsoil_couple.modelfile.export import load_model
 
     path = tmp_path_factory.mktemp("model") / "lstm.pt"
     meta = example_model(path, kind="lstm", past_hours=LSTM_PAST_H, future_hours=LSTM_FUTURE_H, seed=0)

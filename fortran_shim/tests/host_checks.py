@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from rsoil_couple.host import write_namelist
+from rsoil_couple.core.host import write_namelist
 
 GC_PER_UMOL = 12.011e-6
 NCOL = 8
@@ -117,7 +117,7 @@ class Case:
         return p, hist
 
     def clm_q10_gc(self, ds: xr.Dataset) -> np.ndarray:
-        from rsoil_couple.q10 import clm_structure
+        from rsoil_couple.baselines.q10 import clm_structure
         m = self.meta
         return clm_structure(ds["tsoil"].values, ds["swc"].values, m["k"], m["sand"], m["clay"]) * GC_PER_UMOL
 
@@ -138,14 +138,16 @@ def read_hist(path: Path) -> dict[str, np.ndarray]:
 
 def setup(case: Case, args) -> None:
     """Drivers (canonical NetCDF), forcing files with and without TSOI, baseline parameters."""
-    from rsoil_couple import data, forcing, q10
+    from rsoil_couple import data
+    from rsoil_couple.core import forcing
+    from rsoil_couple.baselines import q10
     case.work.mkdir(parents=True, exist_ok=True)
     days = int(os.environ.get("RSOIL_HOST_DAYS", "12"))
     src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
     if src.is_file():
         ds = data.read_site(src)
     else:
-        from rsoil_couple.synthetic import synthetic_site
+        from rsoil_couple.data.synthetic import synthetic_site
         print(f"note: {src} not found; using the synthetic site")
         ds = synthetic_site(days=days)
     ds = ds.isel(time=slice(0, days * 48))[["tsoil", "swc", "precip", "rsoil", "qc"]]
@@ -228,7 +230,7 @@ def swap(case: Case) -> None:
     print(f"swap: masked-in columns differ in {100 * frac:.1f} % of their steps (the rest: spin-up)")
     check(np.array_equal(q["HR"][:, ~mask], h["HR"][:, ~mask]),
           "swap: the other columns are bit-for-bit the all-Q10 run")
-    from rsoil_couple.clm import read_fluxes       # the project's CLM history reader reads it
+    from rsoil_couple.data.clm import read_fluxes
     back = read_fluxes(hh).load()
     r = max_rel(back["hr"].values * GC_PER_UMOL, h["HR"])
     check(r <= 1e-12 and back.attrs["site"] == case.meta["site"],

@@ -1,0 +1,1 @@
+"""Baselines and analysis without torch: the Q10 family and CLM-structure respiration, lagged mutual information."""

@@ -1,0 +1,151 @@
+"""cffi (ABI mode) binding over the installed C library ``librsoil_core.so`` and ``rsoil_couple.h``.
+
+This is the exact ABI a Fortran host sees: tests use it to check the C API against the pybind11
+`rsoil_couple.Coupler`. Units are those of the C boundary: ``tsoil_k`` [K], ``swc_m3m3`` [m3 m-3],
+``precip_mm_s`` [mm s-1]. `ffi` and `lib` are exposed for raw calls (NULL pointers, stale handles).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch  # noqa: F401  (libtorch loaded first: its sonames are then reused)
+from cffi import FFI
+
+from .coupler import POLICIES, StepResult, policy_code
+
+_PKG = Path(__file__).resolve().parents[1]  # the package folder (holds lib/, include/)
+
+
+def header_path() -> Path:
+    """The installed header (``rsoil_couple/include``) or, in a source tree, ``csrc/rsoil_couple.h``."""
+    for p in (_PKG / "include" / "rsoil_couple.h", _PKG.parent / "csrc" / "rsoil_couple.h"):
+        if p.is_file():
+            return p
+    raise FileNotFoundError(f"rsoil_couple.h not found under {_PKG / 'include'} or {_PKG.parent / 'csrc'}")
+
+
+def library_path() -> Path:
+    p = _PKG / "lib" / "librsoil_core.so"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} not found: install the package or make a dev build (docs/dev.md)")
+    return p
+
+
+def cdef_from_header(text: str) -> str:
+    """The header's declarations in the subset of C that cffi's cdef reads."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"#ifdef __cplusplus.*?#endif", "", text, flags=re.S)
+    text = re.sub(r"#if defined\(_WIN32\).*?#endif", "", text, flags=re.S)
+    lines = [ln for ln in text.splitlines()
+             if not ln.lstrip().startswith("#") or re.match(r"#define RSC_\w+ \d+$", ln.strip())]
+    return "\n".join(lines).replace("RSC_API ", "")
+
+
+ffi = FFI()
+ffi.cdef(cdef_from_header(header_path().read_text()))
+lib = ffi.dlopen(os.fspath(library_path()))
+
+
+class CapiError(RuntimeError):
+    """A non-zero result code of the C API, with the library's last-error message."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+
+
+def last_error() -> str:
+    return ffi.string(lib.rsc_last_error_message()).decode()
+
+
+def check(rc: int) -> None:
+    if rc != lib.RSC_OK:
+        raise CapiError(rc, last_error())
+
+
+def _dptr(a: np.ndarray | None):
+    return ffi.NULL if a is None else ffi.cast("double *", a.ctypes.data)
+
+
+class CapiCoupler:
+    """The C API's coupler; same arguments as `rsoil_couple.Coupler`, C-boundary units in `step`."""
+
+    def __init__(self, model_path, ncol: int, policy="supplied", strict=False, chunk_size=0, num_threads=0):
+        out = ffi.new("rsc_coupler **")
+        check(lib.rsc_coupler_create(os.fspath(model_path).encode(), int(ncol), policy_code(policy),
+                                     int(bool(strict)), int(chunk_size), int(num_threads), out))
+        self._h = ffi.new("rsc_coupler **", out[0])
+        self.ncol = int(ncol)
+        self.policy = next(k for k, v in POLICIES.items() if v == policy_code(policy))
+        self.info = self._info()
+
+    @property
+    def handle(self):
+        """The raw handle (NULL after `destroy`)."""
+        return self._h[0]
+
+    def _info(self) -> dict:
+        ints = ffi.new("int[6]")
+        dt = ffi.new("double *")
+        taken = ffi.new("long long *")
+        check(lib.rsc_coupler_info(self.handle, ints + 0, ints + 1, dt, ints + 2, ints + 3, ints + 4, ints + 5, taken))
+        return {"past_steps": ints[0], "future_steps": ints[1], "step_seconds": dt[0], "spinup_steps": ints[2],
+                "lag_steps": ints[3], "n_future_vars": ints[4], "future_vars_mask": ints[5],
+                "steps_taken": taken[0]}
+
+    def step(self, tsoil_k, swc_m3m3, precip_mm_s, future_tsoil_k=None, future_swc_m3m3=None,
+             future_precip_mm_s=None) -> StepResult:
+        """One step: inputs [ncol] (future_* [ncol, future_steps], C order); raises CapiError."""
+        n = self.ncol
+        ins = [np.ascontiguousarray(x, dtype=np.float64) for x in (tsoil_k, swc_m3m3, precip_mm_s)]
+        fut = [None if f is None else np.ascontiguousarray(f, dtype=np.float64)
+               for f in (future_tsoil_k, future_swc_m3m3, future_precip_mm_s)]
+        rsoil, gc, scalar = np.empty(n), np.empty(n), np.empty(n)
+        status = np.empty(n, dtype=np.int32)
+        check(lib.rsc_coupler_step(self.handle, len(ins[0]), *map(_dptr, ins), *map(_dptr, fut),
+                                   _dptr(rsoil), _dptr(gc), _dptr(scalar), ffi.cast("int *", status.ctypes.data)))
+        return StepResult(rsoil, gc, scalar, status)
+
+    def set_mask(self, use_model) -> None:
+        m = np.ascontiguousarray(np.asarray(use_model).astype(np.int32))
+        check(lib.rsc_coupler_set_mask(self.handle, len(m), ffi.cast("int *", m.ctypes.data)))
+
+    @property
+    def counters(self) -> np.ndarray:
+        c = ffi.new("long long[]", lib.RSC_NSTATUS)
+        check(lib.rsc_coupler_counters(self.handle, c))
+        return np.array(list(c), dtype=np.int64)
+
+    @property
+    def diagnostic(self) -> str:
+        buf = ffi.new("char[]", 1024)
+        check(lib.rsc_coupler_diagnostic(self.handle, buf, 1024, ffi.NULL))
+        return ffi.string(buf).decode()
+
+    @property
+    def model_id(self) -> str:
+        buf = ffi.new("char[]", 65)
+        check(lib.rsc_coupler_model_id(self.handle, buf, 65))
+        return ffi.string(buf).decode()
+
+    def get_state(self) -> bytes:
+        n = ffi.new("size_t *")
+        check(lib.rsc_coupler_state_size(self.handle, n))
+        buf = ffi.new("char[]", n[0])
+        check(lib.rsc_coupler_state_get(self.handle, buf, n[0]))
+        return bytes(ffi.buffer(buf, n[0]))
+
+    def set_state(self, state: bytes) -> None:
+        check(lib.rsc_coupler_state_put(self.handle, state, len(state)))
+
+    def destroy(self) -> None:
+        """Destroy the handle (safe to call twice)."""
+        check(lib.rsc_coupler_destroy(self._h))
+
+    def __del__(self):
+        if getattr(self, "_h", None) is not None and self._h[0] != ffi.NULL:
+            lib.rsc_coupler_destroy(self._h)

@@ -1,0 +1,60 @@
+"""The shared data folder (``../shared/data``) and the registry of its real files."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------------------------
+# The shared data folder and the registry of real files
+# --------------------------------------------------------------------------------------------
+def shared_data_dir() -> Path:
+    """The real-data folder: ``$RSOIL_SHARED_DATA``, else ``../shared/data`` beside the source
+    tree, else (an installed package) ``../shared/data`` beside the working directory."""
+    if "RSOIL_SHARED_DATA" in os.environ:
+        return Path(os.environ["RSOIL_SHARED_DATA"])
+    candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    return next((c for c in candidates if (c / "README.md").is_file()), candidates[0])
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """One real file of ``shared_data_dir()``: where it is and what it holds."""
+
+    path: str            # relative to shared_data_dir()
+    site: str
+    depth_m: float       # depth of tsoil/swc [m]; NaN where the file does not say
+    step_seconds: int
+    reader: str          # name of the reader function in this module
+    has_rsoil: bool
+    description: str
+
+
+SITES: dict[str, SiteInfo] = {
+    "US-Hn1_2019": SiteInfo("US-Hn1/US-Hn1_2019_30min.csv", "US-Hn1", 0.15, 1800, "read_us_hn1",
+                            True, "US-Hn1 sagebrush steppe, 2019-06-01..2019-09-14, chamber Rsoil"),
+    "US-Hn1_2016-2017": SiteInfo("US-Hn1/US-Hn1_2016-2017_forcing_30min.csv", "US-Hn1", 0.15,
+                                 1800, "read_us_hn1", False,
+                                 "US-Hn1 drivers only, 2016-06-01..2017-06-30"),
+    "US-Bi1": SiteInfo("US-Bi1/US-Bi1_2018-07_2021-12_30min.csv", "US-Bi1", float("nan"), 1800,
+                       "read_us_bi1", True,
+                       "US-Bi1 irrigated alfalfa, 2018-07..2021-12 (gap-filled tower drivers)"),
+    "US-Wkg": SiteInfo("cosore/US-Wkg/US-Wkg_60min.csv", "US-Wkg", 0.05, 3600, "read_cosore",
+                       True, "COSORE Walnut Gulch Kendall grassland, 2017-01..2019-05"),
+    "US-SRM": SiteInfo("cosore/US-SRM/US-SRM_60min.csv", "US-SRM", 0.05, 3600, "read_cosore",
+                       True, "COSORE Santa Rita mesquite savanna, 2017-03..2018-06"),
+    "ES-Agu": SiteInfo("cosore/ES-Agu/ES-Agu_30min.csv", "ES-Agu", 0.05, 1800, "read_cosore",
+                       True, "COSORE Agua Amarga grassland, 2011-06..2013-11"),
+    "Haibei": SiteInfo("cosore/Haibei/Haibei_60min.csv", "Haibei", 0.05, 3600, "read_cosore",
+                       True, "COSORE Haibei alpine grassland, 2008-06..2013-09"),
+}
+
+
+def site_path(name: str) -> Path:
+    """Absolute path of registered file `name` (a key of `SITES`)."""
+    if name not in SITES:
+        raise KeyError(f"unknown site file '{name}'; registered: {sorted(SITES)}")
+    return shared_data_dir() / SITES[name].path

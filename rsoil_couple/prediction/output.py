@@ -1,0 +1,68 @@
+"""The CF-1.10 output of batch prediction: time axis, column ids and the coupler's outputs with the attributes of `rsoil_couple.variables`."""
+from __future__ import annotations
+
+import cftime
+import netCDF4
+import numpy as np
+import xarray as xr
+
+from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
+from ..variables import status_attrs
+
+
+def _time_numbers(time: np.ndarray, step_s: float, calendar: str) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(time, time_bnds, units, calendar) as numbers; bounds are [t - step, t] (END stamps)."""
+    units = "seconds since 1970-01-01 00:00:00"
+    if np.issubdtype(np.asarray(time).dtype, np.datetime64):
+        t = (np.asarray(time, dtype="datetime64[ns]") - np.datetime64("1970-01-01", "ns")) / np.timedelta64(1, "s")
+        cal = "proleptic_gregorian"
+    else:
+        cal = calendar
+        t = np.asarray(cftime.date2num(list(time), units, calendar=cal), dtype="float64")
+    t = np.asarray(t, dtype="float64")
+    return t, np.stack([t - step_s, t], axis=1), units, cal
+
+
+def create_output(path: str, ds: xr.Dataset, columns: np.ndarray, meta: dict, attrs: dict,
+                  chunk_columns: int) -> netCDF4.Dataset:
+    """Create the CF NetCDF-4 output with all variables defined and coordinates written."""
+    ntime, ncol = ds.sizes["time"], len(columns)
+    nc = netCDF4.Dataset(path, "w", format="NETCDF4")
+    nc.createDimension("time", ntime)
+    nc.createDimension("column", ncol)
+    nc.createDimension("nv", 2)
+    t, tb, tunits, cal = _time_numbers(ds["time"].values, float(ds.attrs["step_seconds"]),
+                                       str(ds.attrs.get("calendar", "standard")))
+    v = nc.createVariable("time", "f8", ("time",))
+    v.setncatts({"standard_name": "time", "long_name": "time at the END of each step", "units": tunits,
+                 "calendar": cal, "axis": "T", "bounds": "time_bnds"})
+    v[:] = t
+    v = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+    v[:] = tb
+    ids = ds["column"].values[columns]
+    if ids.dtype.kind in "OUS":
+        v = nc.createVariable("column", str, ("column",))
+        v.setncatts({"long_name": "column (site) identifier", "cf_role": "timeseries_id"})
+        for i, s in enumerate(ids):
+            v[i] = str(s)
+    else:
+        v = nc.createVariable("column", "i8", ("column",))
+        v.setncatts({"long_name": "column index in the input", "cf_role": "timeseries_id"})
+        v[:] = np.asarray(ids, dtype="int64")
+    coords = []
+    for name, std, units in (("lat", "latitude", "degrees_north"), ("lon", "longitude", "degrees_east")):
+        if name in ds.coords and ds[name].dims == ("column",):
+            v = nc.createVariable(name, "f8", ("column",))
+            v.setncatts({"standard_name": std, "units": units})
+            v[:] = np.asarray(ds[name].values, dtype="float64")[columns]
+            coords.append(name)
+    cs = (min(ntime, max(1, 4_000_000 // max(1, min(chunk_columns, ncol)))), min(chunk_columns, ncol))
+    common = {"zlib": True, "complevel": 1, "chunksizes": cs}
+    coord_attr = " ".join(coords)
+    for name, a in CF_OUTPUT_VARS.items():
+        var = nc.createVariable(name, "f4", ("time", "column"), fill_value=np.float32(np.nan), **common)
+        var.setncatts({**a, **({"coordinates": coord_attr} if coords else {})})
+    var = nc.createVariable("status", "i1", ("time", "column"), fill_value=np.int8(-1), **common)
+    var.setncatts({**status_attrs(), **({"coordinates": coord_attr} if coords else {})})
+    nc.setncatts(attrs)
+    return nc

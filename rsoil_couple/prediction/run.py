@@ -1,0 +1,299 @@
+"""Batch prediction of soil respiration from NetCDF/CSV/CLM drivers through the C++ core, chunked over columns.
+
+`rsoil-couple predict --model MODEL.pt --input IN [IN ...] --output OUT.nc` reads drivers (a canonical
+NetCDF, a site CSV readable by `rsoil_couple.data`, or CLM history files), runs
+`rsoil_couple.emulate` on one block of columns at a time (memory is bounded by the block, not by the
+input) in this process or on a dask distributed cluster (`--scheduler ADDRESS`), and writes a
+CF-1.10 NetCDF file under a temporary name that is renamed to OUT.nc only when every block is in.
+See docs/predict.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+import time as _time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from .. import __version__
+from ..data import clm
+from ..variables import STATUS_NAMES
+
+#: Status names as predict reports them (lower case), in code order.
+STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
+from .inputs import (
+    _NC_LOCK,
+    DEFAULT_BATCH_ROWS,
+    OUTPUT_VARS,
+    InputSpec,
+    _as_indexer,
+    _selection,
+    bounded_chunk_cache,
+    check_compatible,
+    detect_kind,
+    open_input,
+)
+from .output import create_output
+
+
+def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
+                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS
+                  ) -> dict[str, np.ndarray]:
+    """Run the core on one block of columns; the same function serves one process and dask workers.
+
+    columns : indices (into the input's columns) of this block.
+    Returns {'rsoil', 'rsoil_gc', 'resp_scalar', 'status'}: numpy arrays [time, len(columns)].
+    """
+    from ..core.emulate import emulate
+
+    with bounded_chunk_cache():
+        ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
+        # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
+        drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
+    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
+                  chunk_size=batch_rows)
+    return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
+
+
+@dataclass
+class PredictResult:
+    """What `predict` did: where, how much, how fast, and the status counts."""
+
+    output: str
+    n_columns: int
+    n_time: int
+    status_counts: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def column_steps_per_s(self) -> float:
+        return self.n_columns * self.n_time / self.seconds if self.seconds else float("nan")
+
+
+def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence, output: str | os.PathLike,
+            *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
+            scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
+            include_snow: bool = False, progress: bool = True, threads: int = 1,
+            batch_rows: int = DEFAULT_BATCH_ROWS,
+            command: str | None = None) -> PredictResult:
+    """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
+
+    model_path : model file (TorchScript + rsoil_meta.json).
+    inputs : one input path or a list (CLM history files).
+    policy : future-driver policy of the core ('supplied', 'lagged', 'persistence').
+    columns : '--columns' selection ('a:b' or 'i,j,k'); all when None.
+    chunk_columns : columns per block; peak memory grows with it, not with the input size.
+    scheduler : address of a dask distributed scheduler; None runs blocks in this process.
+    threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
+    batch_rows : rows of every network forward call (the core pads the last one), so a column's value
+        does not depend on which other columns share its block (0: one call per block, faster but
+        float32 results then vary in the last bits with the block's size).
+    Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
+    """
+    from ..modelfile.export import load_model
+
+    t0 = _time.perf_counter()
+    model_path = os.fspath(model_path)
+    paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
+    _, meta = load_model(model_path)
+    kind = detect_kind(paths)
+    spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow)
+    with bounded_chunk_cache():  # xarray keeps the file open: later blocks reuse this handle
+        ds = open_input(spec)
+    where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
+    notes = check_compatible(ds, meta, where, model_path)
+    sel = _selection(columns, ds.sizes["column"])
+    chunk_columns = max(1, int(chunk_columns))
+    blocks = [sel[i:i + chunk_columns] for i in range(0, len(sel), chunk_columns)]
+
+    output = os.fspath(output)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{output}.partial-{os.getpid()}"
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    command = command or "rsoil_couple.predict.predict(" + ", ".join(map(repr, [model_path, paths, output])) + ")"
+    attrs = {
+        "Conventions": "CF-1.10",
+        "title": f"Soil respiration predicted by rsoil_couple ({meta['model_kind']}) for {ds.attrs.get('site', where)}",
+        "institution": "rsoil_couple",
+        "source": f"rsoil_couple {__version__} C++ core, model {meta['model_kind']} id {meta['model_id']}",
+        "history": (f"{now}: {command} (model {model_path}: kind {meta['model_kind']}, "
+                    f"id {meta['model_id']}, torch {meta.get('torch_version', '?')}, "
+                    f"policy {policy}{', strict' if strict else ''})"),
+        "references": "Jiang et al. (2022) Front. Environ. Sci. 10:1035540, doi:10.3389/fenvs.2022.1035540",
+        "model_path": model_path, "model_id": str(meta["model_id"]), "model_kind": str(meta["model_kind"]),
+        "model_step_seconds": float(meta["step_seconds"]), "model_depth_m": float(meta["depth_m"]),
+        "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)), "input_kind": kind, "input_files": ", ".join(paths),
+        "step_seconds": float(ds.attrs["step_seconds"]),
+    }
+    for key in ("tsoil_source", "swc_source"):
+        if key in ds.attrs:
+            attrs[f"input_{key}"] = str(ds.attrs[key])
+    if notes:
+        attrs["comment"] = "; ".join(notes)
+
+    counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
+    with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
+        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
+    try:
+        from tqdm import tqdm
+        bar = tqdm(total=len(sel), unit="col", desc="predict", disable=not progress, file=sys.stderr)
+        offsets = np.cumsum([0] + [len(b) for b in blocks])
+
+        def write(i: int, res: dict) -> None:
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            st = res["status"].astype("int8")
+            with clm.OPEN_LOCK, _NC_LOCK:
+                for v in ("rsoil", "rsoil_gc", "resp_scalar"):
+                    nc[v][:, a:b] = res[v].astype("float32")
+                nc["status"][:, a:b] = st
+            counts[:] += np.bincount(st.ravel().astype("int64"), minlength=len(STATUS_MEANINGS))[:len(counts)]
+            bar.update(b - a)
+
+        if scheduler is None:
+            for i, cols in enumerate(blocks):
+                write(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows))
+        else:
+            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, write)
+        bar.close()
+        status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
+        with clm.OPEN_LOCK, _NC_LOCK:
+            for m, c in status_counts.items():
+                nc.setncattr(f"status_count_{m}", np.int64(c))
+            nc.close()
+        os.replace(tmp, output)
+    except BaseException:
+        with clm.OPEN_LOCK, _NC_LOCK:
+            if nc.isopen():
+                nc.close()
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0)
+
+
+def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
+                     strict: bool, threads: int, batch_rows: int, write) -> None:
+    """Blocks as tasks on a dask distributed cluster; at most two per worker in flight (bounded memory).
+
+    Workers re-open the input from `spec`, so they must see the same files (a shared file system).
+    """
+    from distributed import Client, as_completed
+
+    with Client(address) as client:
+        nworkers = max(1, len(client.scheduler_info().get("workers", {})))
+        limit = 2 * nworkers
+        todo = list(enumerate(blocks))
+        pending = {}
+
+        def submit():
+            i, cols = todo.pop(0)
+            fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads, batch_rows,
+                                key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
+            pending[fut] = i
+            return fut
+
+        while todo and len(pending) < limit:
+            submit()
+        seq = as_completed(list(pending))
+        for fut in seq:
+            i = pending.pop(fut)
+            write(i, fut.result())
+            fut.release()
+            if todo:
+                seq.add(submit())
+
+
+def plot_prediction(output: str | os.PathLike, png: str | os.PathLike, column: int = 0,
+                    drivers: xr.Dataset | None = None) -> Path:
+    """Figure of one column of a predict output: Rsoil coloured by status, daily mean, and (when
+    `drivers` are given) soil temperature, soil water and rain below it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    with xr.open_dataset(output) as ds:
+        d = ds.isel(column=column).load()
+    t = pd.DatetimeIndex(d["time"].values) if np.issubdtype(d["time"].dtype, np.datetime64) else \
+        pd.DatetimeIndex([pd.Timestamp(x.isoformat()) for x in d["time"].values])
+    r, st = d["rsoil"].values, d["status"].values
+    n = 1 + (2 if drivers is not None else 0)
+    fig, axes = plt.subplots(n, 1, figsize=(13, 3.2 * n), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for code, name in enumerate(STATUS_MEANINGS):
+        m = st == code
+        if m.any():
+            ax.plot(t[m], r[m], ".", ms=1.5, label=f"{name} ({int(m.sum())})")
+    daily = pd.Series(r, index=t - pd.Timedelta("1ns")).resample("1D").mean()
+    ax.plot(daily.index + pd.Timedelta("12h"), daily.values, "k-", lw=1, label="daily mean")
+    ax.set_ylabel("Rsoil [µmol m$^{-2}$ s$^{-1}$]")
+    ax.legend(fontsize=7, ncol=4, markerscale=5)
+    ax.set_title(f"{d.attrs.get('title', '')}\nmodel {d.attrs.get('model_kind')} {d.attrs.get('model_id')}, "
+                 f"policy {d.attrs.get('policy')}", fontsize=9)
+    if drivers is not None:
+        dv = drivers.isel(column=column)
+        axes[1, 0].plot(t, dv["tsoil"].values, lw=0.5, color="tab:red")
+        axes[1, 0].set_ylabel("Tsoil [°C]")
+        axes[2, 0].plot(t, dv["swc"].values, lw=0.8, color="tab:green")
+        axes[2, 0].set_ylabel("SWC [m$^3$ m$^{-3}$]")
+        ax2 = axes[2, 0].twinx()
+        ax2.bar(t, dv["precip"].values, width=float(drivers.attrs["step_seconds"]) / 86400, color="tab:blue")
+        ax2.set_ylabel("rain [mm/step]")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
+    parser.add_argument("--input", required=True, nargs="+",
+                        help="canonical NetCDF, site CSV, or CLM history file(s) opened as one dataset")
+    parser.add_argument("--output", required=True, help="CF NetCDF to write (renamed into place when complete)")
+    parser.add_argument("--policy", default="supplied", choices=("supplied", "lagged", "persistence"),
+                        help="future-driver policy of the core (default: supplied, for offline runs)")
+    parser.add_argument("--columns", default=None, help="column indices: 'start:stop' or 'i,j,k' (default all)")
+    parser.add_argument("--chunk-columns", type=int, default=256, help="columns per block (bounds memory)")
+    parser.add_argument("--scheduler", default=None, help="dask distributed scheduler address (default: this process)")
+    parser.add_argument("--strict", action="store_true", help="columns outside the training envelope fall back to Q10")
+    parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
+    parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help="rows per network call, padded (default 64: results independent of blocking)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
+
+
+def run(args: argparse.Namespace) -> int:
+    command = "rsoil-couple " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["predict"] \
+        else "rsoil-couple predict --model {} --input {} --output {}".format(args.model, " ".join(args.input), args.output)
+    res = predict(args.model, args.input, args.output, policy=args.policy, columns=args.columns,
+                  chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
+                  calendar=args.clm_calendar, include_snow=args.include_snow,
+                  progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
+                  command=command)
+    total = sum(res.status_counts.values())
+    print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
+          f"({res.column_steps_per_s:,.0f} column-steps/s)")
+    print("status counts: " + ", ".join(f"{k} {v} ({100 * v / total:.1f} %)" for k, v in res.status_counts.items()))
+    if args.plot:
+        spec = InputSpec(tuple(args.input), detect_kind(args.input), float("nan"), args.clm_calendar,
+                         args.include_snow)
+        drivers = open_input(spec) if spec.kind != "clm" else None
+        if drivers is not None:
+            sel = _selection(args.columns, drivers.sizes["column"])
+            drivers = drivers.isel(column=sel[:1]).compute(scheduler="synchronous")
+        print(f"wrote {plot_prediction(res.output, args.plot, 0, drivers)}")
+    print(json.dumps({"status_counts": res.status_counts}))
+    return 0

@@ -1,0 +1,239 @@
+"""A set of runs and baselines (the paper's Table 1, Figs. 2A-6): ``rsoil-couple experiment CONFIG --out DIR``.
+
+Writes ``DIR/metrics.json`` (``{"cases": [...]}``, one entry per deep-model run and per baseline),
+``DIR/summary.md`` (tables, mean ± spread over seeds) and the figures. Baselines (Q10 family and the
+CLM-structure scalar model, fitted by LM/least squares on train+validation; the paper's published
+parameters as presets) are scored, case by case, on the same test samples as the deep models that
+read the future window (uniLSTM, without one, has a few more samples at the record's end).
+The future-branch ablation scores every model that reads the future window again with the observed
+future soil temperature replaced by a persistence forecast (yesterday's diel cycle shifted to today's
+level) or held flat at the current value.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time as _time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ExperimentConfig, case_config, load_experiment_config
+from ..variables import Q10_FORMS as VAR_Q10_FORMS
+from .figures import aggregate
+from .fit import predict, set_determinism
+from .records import SiteArrays, load_sites
+from .run import regression_metrics, train_run
+from .splits import make_split
+from .windows import WindowSet
+
+DEEP = ("lstm", "unilstm", "mlp", "kg_lstm")
+Q10_FORMS = tuple(VAR_Q10_FORMS)
+
+
+def _window_case(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float, seed: int):
+    """Windows and split of a ``past_hours`` case with the future window: the baselines' test set,
+    identical to that of the deep models with a future branch in the same case."""
+    from dataclasses import replace
+    b = ecfg.base
+    fh = ecfg.experiment.future_hours if b.data.future_vars else 0.0
+    ws = WindowSet(sites, b.data.past_vars, b.data.future_vars if fh else [], past_hours, fh)
+    return ws, make_split(ws, replace(b.split, scenario=scenario), seed)
+
+
+def baseline_cases(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float,
+                   seed: int) -> tuple[list[dict], dict]:
+    """Fit (train+val) and score (test) the configured baselines on the samples of one case;
+    returns the cases and the test predictions by name."""
+    from ..baselines import q10
+    ws, split = _window_case(ecfg, sites, scenario, past_hours, seed)
+    fit_idx = np.concatenate([split.train, split.val])
+    pv = ws.past_vars
+    t_all = ws.X[:, pv.index("tsoil")].astype(np.float64)
+    w_all = ws.X[:, pv.index("swc")].astype(np.float64) if "swc" in pv else None
+    y = ws.y.astype(np.float64)
+    te = split.test
+    cases, preds = [], {}
+    for name in ecfg.experiment.baselines:
+        form = name.removeprefix("paper_")
+        if form != "q10" and form != "clm" and w_all is None:
+            continue                      # needs swc, which this configuration does not have
+        if name == "clm":
+            if w_all is None:
+                continue
+            f = q10.fit_clm_structure(t_all[fit_idx], w_all[fit_idx], y[fit_idx],
+                                      ecfg.experiment.clm_sand, ecfg.experiment.clm_clay)
+            pred, params = f.predict(t_all[te], w_all[te]), {"k": f.k, "sand": f.sand, "clay": f.clay}
+        elif name.startswith("paper_"):
+            f = q10.paper_fit(form)
+            pred, params = f.predict(t_all[te], None if w_all is None else w_all[te]), dict(f.params)
+        else:
+            f = q10.fit(form, t_all[fit_idx], None if w_all is None else w_all[fit_idx], y[fit_idx],
+                        fitted_on="train+validation")
+            pred, params = f.predict(t_all[te], None if w_all is None else w_all[te]), dict(f.params)
+        pred = np.asarray(pred, np.float64)
+        preds[name] = pred
+        cases.append({"model": name, "kind": "baseline", "scenario": scenario,
+                      "past_hours": float(ws.past_hours), "future_hours": float(ws.future_hours),
+                      "seed": seed, "params": {k: float(v) for k, v in params.items()},
+                      "test": regression_metrics(y[te], pred), "range": _range(pred)})
+    return cases, {"ws": ws, "split": split, "preds": preds}
+
+
+def _range(pred: np.ndarray) -> dict:
+    pred = np.asarray(pred, np.float64)
+    return {"min": float(np.nanmin(pred)), "max": float(np.nanmax(pred)),
+            "n_negative": int((pred < 0).sum()), "n_nonfinite": int((~np.isfinite(pred)).sum())}
+
+
+def ablation(res) -> dict:
+    """Test metrics with true / persistence / flat future soil temperature (same samples)."""
+    ws, te = res.ws, res.split.test
+    D = int(round(86400 / ws.step_seconds))
+    ok = te[(ws.site[te - D] == ws.site[te]) & (ws.site[te - D] >= 0)] if len(te) else te
+    out = {}
+    for how in ("true", "persistence", "flat"):
+        p = predict(res.model, ws, ok, future=how)
+        fin = np.isfinite(p)
+        out[how] = regression_metrics(ws.y[ok][fin], p[fin])
+    return out
+
+
+def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | None = None,
+                   datasets=None) -> dict:
+    """Run every case of ``ecfg``; write metrics.json, summary.md and figures to ``out``."""
+    from . import figures as plots
+    t0 = _time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    e = ecfg.experiment
+    sites = sites if sites is not None else load_sites(ecfg.base.data.sites)
+    cases: list[dict] = []
+    keep: dict = {}          # (model, scenario, past_hours, seed) -> RunResult (for figures)
+    for scenario in e.scenarios:
+        for ph in e.past_hours:
+            for seed in e.seeds:
+                bc, bl = baseline_cases(ecfg, sites, scenario, float(ph), seed)
+                cases += bc
+                keep[("baselines", scenario, float(ph), seed)] = bl
+            for kind in e.models:
+                for seed in e.seeds:
+                    cfg = case_config(ecfg, kind, scenario, ph, seed)
+                    set_determinism(seed, cfg.run.threads)
+                    res = train_run(cfg, sites)
+                    case = {"model": kind, "kind": "deep", "scenario": scenario,
+                            "past_hours": float(ph), "future_hours": float(cfg.data.future_hours),
+                            "seed": int(seed), "test": res.test_metrics,
+                            "val_loss": float(res.search["chosen"]["val_loss"]),
+                            "hyperparameters": {"hidden": res.search["chosen"]["hidden"],
+                                                "lr": res.search["chosen"]["lr"]},
+                            "search": res.search["trials"], "n_train": res.search["n_train"],
+                            "n_val": res.search["n_val"], "excluded_overlap": res.split.excluded_overlap,
+                            "seconds": round(res.seconds, 2), "range": _range(res.test_pred),
+                            "samples": res.ws.counts}
+                    if res.split.note:
+                        case["note"] = res.split.note
+                    if kind == "kg_lstm":
+                        case["q10_learned"] = res.search["model_q10"]
+                    if e.ablation and res.ws.Fs:
+                        case["ablation"] = ablation(res)
+                    cases.append(case)
+                    keep[(kind, scenario, float(ph), seed)] = res
+                    print(f"{scenario:13s} {kind:8s} past {ph:5g} h seed {seed}: "
+                          f"nse {res.test_metrics['nse']:.3f} cc {res.test_metrics['cc']:.3f} "
+                          f"({res.seconds:.1f} s)", flush=True)
+    result = {"cases": cases, "config": {"models": e.models, "scenarios": e.scenarios,
+                                         "past_hours": e.past_hours, "future_hours": e.future_hours,
+                                         "seeds": e.seeds, "baselines": e.baselines,
+                                         "sites": [s.name for s in sites]}}
+    if e.mi:
+        result["mi"] = _mutual_information(ecfg, out)
+    if e.figures:
+        result["figures"] = plots.experiment_figures(result, keep, out)
+    result["runtime_s"] = round(_time.perf_counter() - t0, 1)
+    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    (out / "summary.md").write_text(summary_markdown(result))
+    return result
+
+
+def _mutual_information(ecfg: ExperimentConfig, out: Path) -> dict:
+    """Fig. 2A on the first site (rsoil_couple.mi); returns each driver's peak lag [h]."""
+    from .. import data
+    from ..baselines import mi
+    ds = data.read_site(ecfg.base.data.sites[0].path)
+    res = mi.lagged_mi(ds, progress=False)
+    (out / "mi.json").write_text(json.dumps(res, indent=1))
+    mi.plot_mi(res, out / "fig2a_mutual_information.png")
+    return {d: {"peak_lag_hours": r["peak_lag_hours"], "peak_mi": r["peak_mi"]} for d, r in res["drivers"].items()}
+
+
+# --------------------------------------------------------------------------------------------------
+def best_check(rows: list[dict], scenario: str) -> dict | None:
+    """Best deep row (by mean NSE) against every baseline scored on the same test samples (same
+    past_hours case) on NSE and CC."""
+    deep = [r for r in rows if r["scenario"] == scenario and r["kind"] == "deep"]
+    base = [r for r in rows if r["scenario"] == scenario and r["kind"] == "baseline"]
+    if not deep:
+        return None
+    best = max(deep, key=lambda r: r["nse"][0])
+    base = [b for b in base if b["past_hours"] == best["past_hours"]]   # the same test samples
+    return {"best": best, "beats_nse": all(best["nse"][0] > b["nse"][0] for b in base),
+            "beats_cc": all(best["cc"][0] > b["cc"][0] for b in base),
+            "best_baseline_nse": max((b["nse"][0] for b in base), default=float("nan")),
+            "best_baseline_cc": max((b["cc"][0] for b in base), default=float("nan"))}
+
+
+def summary_markdown(result: dict) -> str:
+    rows = aggregate(result["cases"])
+    f = lambda ms, d=3: f"{ms[0]:.{d}f} ± {ms[1]:.{d}f}"  # noqa: E731
+    lines = ["# Experiment summary", "",
+             f"Sites: {', '.join(result['config']['sites'])}. Seeds: {result['config']['seeds']}. "
+             f"Metrics on the test split: mean ± sample standard deviation over seeds. "
+             f"Runtime {result.get('runtime_s', float('nan'))} s.", ""]
+    if "mi" in result:
+        lines += ["## Mutual information peaks (Fig. 2A)", "", "| driver | peak lag [h] | peak MI [bits] |",
+                  "|---|---|---|"]
+        lines += [f"| {d} | {v['peak_lag_hours']:+.1f} | {v['peak_mi']:.3f} |" for d, v in result["mi"].items()]
+        lines.append("")
+    for sc in result["config"]["scenarios"]:
+        lines += [f"## {sc}", "", "| model | past [h] | seeds | n test | MSE | NSE | CC | KGE | pred min..max |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted([r for r in rows if r["scenario"] == sc], key=lambda r: (r["kind"], r["model"], r["past_hours"])):
+            ph = f"{r['past_hours']:g}"
+            lines.append(f"| {r['model']} | {ph} | {r['n_seeds']} | {r['n_test']} | {f(r['mse'], 4)} | {f(r['nse'])} | "
+                         f"{f(r['cc'])} | {f(r['kge'])} | {r['min_pred']:.2f}..{r['max_pred']:.2f} |")
+        chk = best_check(rows, sc)
+        if chk:
+            b = chk["best"]
+            lines += ["", f"Best deep model: **{b['model']}**, past {b['past_hours']:g} h: NSE {f(b['nse'])}, "
+                      f"CC {f(b['cc'])}; best baseline NSE {chk['best_baseline_nse']:.3f}, CC "
+                      f"{chk['best_baseline_cc']:.3f} → beats every baseline on NSE: "
+                      f"{'yes' if chk['beats_nse'] else 'NO'}, on CC: {'yes' if chk['beats_cc'] else 'NO'}."]
+        abl = [r for r in rows if r["scenario"] == sc and "ablation" in r]
+        if abl:
+            lines += ["", "Future-branch ablation (mean over seeds; same test samples):", "",
+                      "| model | past [h] | NSE true | NSE persistence | NSE flat | CC true | CC persistence | CC flat |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in sorted(abl, key=lambda r: (r["model"], r["past_hours"])):
+                a = r["ablation"]
+                lines.append(f"| {r['model']} | {r['past_hours']:g} | {a['true']['nse']:.3f} | "
+                             f"{a['persistence']['nse']:.3f} | {a['flat']['nse']:.3f} | {a['true']['cc']:.3f} | "
+                             f"{a['persistence']['cc']:.3f} | {a['flat']['cc']:.3f} |")
+        lines.append("")
+    if result.get("figures"):
+        lines += ["## Figures", ""] + [f"- `{p}`" for p in result["figures"]]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment config (TOML), see docs/training.md")
+    parser.add_argument("--out", required=True, help="output folder (metrics.json, summary.md, figures)")
+
+
+def run(args: argparse.Namespace) -> int:
+    ecfg = load_experiment_config(args.config)
+    res = run_experiment(ecfg, Path(args.out))
+    print((Path(args.out) / "summary.md").read_text())
+    print(f"wrote {args.out}/metrics.json, summary.md and {len(res.get('figures', []))} figures "
+          f"in {res['runtime_s']} s")
+    return 0
