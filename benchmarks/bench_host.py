@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rsoil_couple.core.host import write_namelist
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 STEP_LINE = re.compile(r"steps=(\d+) columns=(\d+) ranks=(\d+) seconds_per_step=\s*(\S+) "
@@ -39,15 +41,6 @@ def find_host(path: str | None) -> Path:
             return c.resolve()
     sys.exit(f"clm_like_host not found (tried {[str(c) for c in candidates]}); build it with CMake "
              "(see docs/fortran.md) or pass --host")
-
-
-def write_namelist(path: Path, **values) -> Path:
-    def fmt(v):
-        if isinstance(v, bool):
-            return ".true." if v else ".false."
-        return f"'{v}'" if isinstance(v, str) else repr(v)
-    path.write_text("&rsoil_host\n" + "".join(f"  {k} = {fmt(v)}\n" for k, v in values.items()) + "/\n")
-    return path
 
 
 def run_host(host: Path, nml: Path) -> tuple[float, float]:
@@ -78,8 +71,8 @@ def main(argv=None) -> int:
 
     from rsoil_couple import data
     from rsoil_couple.core import forcing
-    from rsoil_couple.training.example import example_model
     from rsoil_couple.modelfile.export import load_model
+    from rsoil_couple.training.example import example_model
 
     host = find_host(args.host)
     work = Path(tempfile.mkdtemp(prefix="bench_host_"))

@@ -79,7 +79,7 @@ void copy_out(const std::string& s, char* buf, size_t buflen) {
 
 extern "C" {
 
-const char* rsc_version(void) { return "0.1.0"; }
+const char* rsc_version(void) { return RSOIL_VERSION; }  // CMake: rsoil_couple/__init__.py
 
 int rsc_last_error(char* buf, size_t buflen) {
   copy_out(g_last_error, buf, buflen);

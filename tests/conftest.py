@@ -35,10 +35,22 @@ LSTM_PAST_H, LSTM_FUTURE_H = 24, 12  # 48 and 24 steps of 30 min
 def model(tmp_path_factory):
     """(path, meta, module) of a small new-LSTM model trained on the synthetic site and written by
     rsoil_couple.export (24 h past, 12 h future), shared by the core, C API and emulation tests."""
-    from rsoil_couple.training.example import example_model
     from rsoil_couple.modelfile.export import load_model
+    from rsoil_couple.training.example import example_model
 
     path = tmp_path_factory.mktemp("model") / "lstm.pt"
     meta = example_model(path, kind="lstm", past_hours=LSTM_PAST_H, future_hours=LSTM_FUTURE_H, seed=0)
     module, _ = load_model(path)
     return path, meta, module
+
+
+@pytest.fixture(scope="session")
+def model_24h(tmp_path_factory):
+    """(path, meta) of a small new-LSTM model, 24 h past + 24 h future at 30 min, seed 0, trained once
+    per session by rsoil_couple.training.example_model; shared by the model-file, prediction,
+    validation and Fortran tests."""
+    from rsoil_couple.training.example import example_model
+
+    path = tmp_path_factory.mktemp("model_24h") / "lstm.pt"
+    meta = example_model(path, kind="lstm", past_hours=24, future_hours=24, step_seconds=1800, seed=0)
+    return path, meta

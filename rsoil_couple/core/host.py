@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import f90nml
+
 __all__ = ["host_executable", "write_namelist"]
 
 
@@ -17,20 +19,21 @@ def host_executable() -> Path:
     return path
 
 
-def _fortran_value(v) -> str:
-    if isinstance(v, bool):
-        return ".true." if v else ".false."
-    if isinstance(v, str):
-        return "'" + v.replace("'", "''") + "'"
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
 def write_namelist(path: str | os.PathLike, **values) -> Path:
-    """Write the host's namelist group ``&rsoil_host`` (docs/fortran.md lists the keys) with `values`
-    (str, bool, int, float) to `path`; returns the path."""
-    lines = ["&rsoil_host"] + [f"  {k} = {_fortran_value(v)}" for k, v in values.items()] + ["/", ""]
+    """Write the host's namelist group ``&rsoil_host`` (docs/fortran.md lists the keys) to `path`.
+
+    Parameters
+    ----------
+    path : path  The namelist file to write (overwritten).
+    **values : str, bool, int, float or a list of them  One entry per key; written by `f90nml`
+        (lists as Fortran arrays, strings quoted, logicals as ``.true.``/``.false.``).
+
+    Returns
+    -------
+    Path  `path`.
+    """
     path = Path(path)
-    path.write_text("\n".join(lines))
+    nml = f90nml.Namelist({"rsoil_host": {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}})
+    nml.float_format = ".17g"  # round-trips every float64 exactly
+    nml.write(str(path), force=True)
     return path

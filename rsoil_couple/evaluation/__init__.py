@@ -1,5 +1,5 @@
 """Evaluation: validation against observations and CLM history output, figures and the report."""
-from .figures import rain_events
+from ..data.events import rain_events
 from .sources import DEFAULT_MIN_VALID, Sources, aggregate, load_sources, to_datetime64
 from .validate import compare, periods_of, validate
 

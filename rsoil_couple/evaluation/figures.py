@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.events import rain_events
 from .sources import Sources, _metrics
 
 
@@ -20,26 +21,6 @@ def _plt():
 
 def _safe(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)
-
-
-def rain_events(time: np.ndarray, precip: np.ndarray, step_s: float, *, min_mm: float = 2.0,
-                separation_days: float = 5.0, n: int = 4) -> list[np.datetime64]:
-    """Start times of the largest rain events: daily totals >= min_mm [mm], at least
-    `separation_days` apart, largest first (at most n), returned in time order."""
-    s = pd.Series(np.nan_to_num(precip), index=pd.DatetimeIndex(time - np.timedelta64(1, "ns")))
-    daily = s.resample("1D").sum()
-    daily = daily[daily >= min_mm].sort_values(ascending=False)
-    picked: list[pd.Timestamp] = []
-    for day in daily.index:
-        if all(abs((day - p) / pd.Timedelta(days=1)) >= separation_days for p in picked):
-            picked.append(day)
-        if len(picked) == n:
-            break
-    out = []
-    for day in sorted(picked):  # the END stamp of the first rainy step of that day
-        wet = s[day:day + pd.Timedelta(days=1)]
-        out.append(wet[wet > 0].index[0].to_datetime64().astype("datetime64[ns]") + np.timedelta64(1, "ns"))
-    return out
 
 
 def all_figures(src: Sources, common, fig_dir: Path) -> dict[str, str]:
@@ -103,7 +84,7 @@ def all_figures(src: Sources, common, fig_dir: Path) -> dict[str, str]:
 
     # rain-event zooms (the paper's Fig. 6): 1 day before to 4 days after each large event
     if "precip" in src.drivers:
-        events = rain_events(src.time, src.drivers["precip"], src.step_s)
+        events = rain_events(src.time, src.drivers["precip"])
         if events:
             fig, axes = plt.subplots(2, len(events), figsize=(4 * len(events), 5.5), squeeze=False,
                                      gridspec_kw={"height_ratios": [1, 3]}, sharex="col")

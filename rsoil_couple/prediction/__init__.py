@@ -1,5 +1,12 @@
 """NetCDF batch prediction: inputs, the CF output, chunked runs over columns (dask)."""
-from .inputs import DEFAULT_BATCH_ROWS, OUTPUT_VARS, InputSpec, check_compatible, detect_kind, open_input
+from .inputs import (
+           DEFAULT_BATCH_ROWS,
+           OUTPUT_VARS,
+           InputSpec,
+           check_compatible,
+           detect_kind,
+           open_input,
+)
 from .output import create_output
 from .perturbed import write_perturbed_columns
 from .run import STATUS_MEANINGS, PredictResult, plot_prediction, predict, predict_block

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.events import rain_events
+
 COLORS = {"lstm": "C3", "unilstm": "C0", "mlp": "C2", "kg_lstm": "C4", "q10": "0.6", "q10_swc": "0.45",
           "logistic_power": "0.3", "clm": "C1"}
 
@@ -18,29 +20,6 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
-
-
-def rain_events(time: np.ndarray, precip: np.ndarray, n: int = 3, min_sep_hours: float = 48.0,
-                min_mm: float = 0.2) -> list[np.datetime64]:
-    """Times of the ``n`` largest daily rain totals [mm] at least ``min_sep_hours`` apart."""
-    p = np.nan_to_num(np.asarray(precip, np.float64))
-    t = np.asarray(time, "datetime64[ns]")
-    if len(t) < 2:
-        return []
-    step_h = (t[1] - t[0]) / np.timedelta64(1, "h")
-    w = max(1, int(round(24 / step_h)))
-    tot = np.convolve(p, np.ones(w), "same")
-    order = np.argsort(-tot)
-    picked: list[int] = []
-    for i in order:
-        if tot[i] < min_mm or len(picked) >= n:
-            break
-        if all(abs(i - j) * step_h >= min_sep_hours for j in picked):
-            # the event's first rainy step near the window centre
-            lo = max(0, i - w // 2)
-            rainy = np.flatnonzero(p[lo:i + w // 2] > 0)
-            picked.append(lo + int(rainy[0]) if len(rainy) else i)
-    return [t[i] for i in picked]
 
 
 def hysteresis_loops(ax, time, tsoil, series: dict, event: np.datetime64) -> None:
@@ -169,7 +148,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
         tsoil = ref.ws.X[:, ref.ws.past_vars.index("tsoil")]
         te = ref.split.test
         lo, hi = te.min(), te.max()
-        events = rain_events(ref.ws.time[lo:hi + 1], rain[lo:hi + 1], n=3)
+        events = rain_events(ref.ws.time[lo:hi + 1], rain[lo:hi + 1], min_mm=0.2, separation_days=2.0, n=3)
         if not events:
             continue
         full = {}

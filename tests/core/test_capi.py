@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import rsoil_couple
 from rsoil_couple import Coupler
 from rsoil_couple.core import capi
 from rsoil_couple.core import coupler as cp
@@ -39,7 +40,7 @@ def test_header_parses_and_constants_match():
     assert [lib.RSC_STATUS_ACTIVE, lib.RSC_STATUS_EXTRAPOLATING, lib.RSC_STATUS_SPINUP, lib.RSC_STATUS_MISSING,
             lib.RSC_STATUS_IMPOSSIBLE, lib.RSC_STATUS_MASKED, lib.RSC_STATUS_EXTRAPOLATION_FALLBACK] == list(range(7))
     assert (lib.RSC_POLICY_LAGGED, lib.RSC_POLICY_PERSISTENCE, lib.RSC_POLICY_SUPPLIED) == (0, 1, 2)
-    assert ffi.string(lib.rsc_version()).decode() == "0.1.0"
+    assert ffi.string(lib.rsc_version()).decode() == rsoil_couple.__version__
 
 
 @pytest.mark.parametrize("ncol", [1, 7, 1000])

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rsoil_couple import Coupler
-from rsoil_couple.core import coupler as cp
 from rsoil_couple.baselines import q10
-from rsoil_couple.training.example import example_model
+from rsoil_couple.core import coupler as cp
 from rsoil_couple.modelfile.export import export_model
+from rsoil_couple.training.example import example_model
 
 
 def drivers(meta: dict, ntime: int, ncol: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -8,9 +8,9 @@ import pytest
 import torch
 import xarray as xr
 
-from rsoil_couple.core import coupler as cp
 from rsoil_couple import emulate
 from rsoil_couple import training as train
+from rsoil_couple.core import coupler as cp
 from rsoil_couple.data.synthetic import synthetic_site
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from rsoil_couple import data
-from rsoil_couple.data import clm
 from rsoil_couple.core import forcing
+from rsoil_couple.data import clm
 from rsoil_couple.data.synthetic import synthetic_site
 
 

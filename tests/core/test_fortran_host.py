@@ -45,19 +45,17 @@ def test_config_needs_one_flag(tmp_path):
     assert p.returncode == 2 and "one of the arguments --cflags" in p.stderr
 
 
-def test_minimal_host_built_with_config_flags_matches_python(installed, repo_root, tmp_path):
+def test_minimal_host_built_with_config_flags_matches_python(installed, repo_root, model_24h, tmp_path):
     """fortran_shim/examples/minimal_host.f90, compiled and linked only with the printed flags,
     gives the Python Coupler's numbers for the same drivers (and keeps Q10 in its masked column)."""
     from rsoil_couple import Coupler
-    from rsoil_couple.training.example import example_model
 
     exe = tmp_path / "minimal_host"
     cmd = (["gfortran"] + config("--fflags", tmp_path).split()
            + [str(repo_root / "fortran_shim" / "examples" / "minimal_host.f90"), "-o", str(exe)]
            + config("--flibs", tmp_path).split())
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    model = tmp_path / "model.pt"
-    example_model(model, kind="lstm", past_hours=24, future_hours=24, step_seconds=1800, seed=0)
+    model = model_24h[0]
     p = subprocess.run([str(exe), str(model)], capture_output=True, text=True, check=True)
     out = np.array([line.split() for line in p.stdout.split("\n") if line.strip()], dtype=float)
 

@@ -9,6 +9,7 @@ import xarray as xr
 
 from rsoil_couple.data import clm
 
+
 # CLM5 node depths of the default '20SL_8.5m' structure (the Bow file's levgrnd), from the formula
 # in CTSM initVerticalMod.F90 -- the test recomputes them independently of the reader.
 def clm5_dzsoi(nlevsoi=20, nlevgrnd=25):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rsoil_couple import data
-from rsoil_couple.data import DataError, QC_FLAGS, read_site
+from rsoil_couple.data import QC_FLAGS, DataError, read_site
 
 
 # --------------------------------------------------------------------------------------------

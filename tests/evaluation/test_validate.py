@@ -69,14 +69,12 @@ def test_clm_on_common_axis_reproduces_aggregated_obs(shared_data, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def model_run(shared_data, tmp_path_factory):
-    """A predict output for the 2019 observation period from a small example model."""
-    from rsoil_couple.training.example import example_model
+def model_run(shared_data, model_24h, tmp_path_factory):
+    """A predict output for the 2019 observation period from the session's small example model."""
     from rsoil_couple.prediction.run import predict
 
     d = tmp_path_factory.mktemp("run")
-    example_model(d / "lstm.pt", "lstm", past_hours=24, future_hours=24)
-    predict(d / "lstm.pt", shared_data / OBS, d / "run.nc", progress=False)
+    predict(model_24h[0], shared_data / OBS, d / "run.nc", progress=False)
     return d / "run.nc"
 
 
@@ -116,7 +114,7 @@ def test_rain_events_picks_separated_large_events():
     p[48 * 3 + 10] = 8.0   # day 4, too close to day 3: only the larger counts
     p[48 * 12 + 20] = 3.0  # day 13
     p[48 * 16] = 1.0       # below 2 mm
-    ev = V.rain_events(t, p, 1800.0)
+    ev = V.rain_events(t, p)
     assert ev == [t[48 * 3 + 10], t[48 * 12 + 20]]
 
 

@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from rsoil_couple.modelfile.export import MetaError, export_model, load_model, validate_meta
-from rsoil_couple.training.example import example_model
+from rsoil_couple.modelfile.export import (
+    MetaError,
+    export_model,
+    load_model,
+    validate_meta,
+)
 
 
 @pytest.fixture(scope="module")
-def lstm_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "lstm.pt"
-    meta = example_model(path, kind="lstm", past_hours=24, future_hours=24, seed=0)
-    return path, meta
+def lstm_file(model_24h):
+    return model_24h
 
 
 def _inputs(meta, batch=5, seed=1):
@@ -47,7 +49,14 @@ def test_example_model_meta_is_complete_and_honest(lstm_file):
 
 @pytest.mark.parametrize("kind", ["lstm", "unilstm", "mlp", "kg_lstm"])
 def test_export_load_predict_reproduces(tmp_path, kind):
-    from rsoil_couple.config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, TrainSection
+    from rsoil_couple.config import (
+        DataSection,
+        ModelConfig,
+        RunConfig,
+        RunSection,
+        SiteConfig,
+        TrainSection,
+    )
     from rsoil_couple.training.run import synthetic_sites, train_run
     fh = 0.0 if kind == "unilstm" else 12.0
     cfg = RunConfig(data=DataSection(sites=[SiteConfig(path="synthetic")], past_hours=12.0, future_hours=fh,

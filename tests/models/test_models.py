@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rsoil_couple.config import ModelConfig
-from rsoil_couple.models import MODELS, KGLSTM, PastFutureLSTM, get_model
+from rsoil_couple.models import KGLSTM, MODELS, PastFutureLSTM, get_model
 
 PV, FV = ["tsoil", "swc", "precip"], ["tsoil"]
 

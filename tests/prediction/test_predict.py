@@ -12,20 +12,16 @@ import pytest
 import xarray as xr
 
 from rsoil_couple import prediction as P
-from rsoil_couple.prediction import run as predict_run
 from rsoil_couple.cli import main as cli_main
+from rsoil_couple.prediction import run as predict_run
 
 FORCING = "US-Hn1/US-Hn1_2016-2017_forcing_30min.csv"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """A small real model (24 h past + 24 h future, 30 min steps, 15 cm) from export.example_model."""
-    from rsoil_couple.training.example import example_model
-
-    path = tmp_path_factory.mktemp("model") / "lstm.pt"
-    example_model(path, "lstm", past_hours=24, future_hours=24)
-    return path
+def model(model_24h):
+    """The session's small real model (24 h past + 24 h future, 30 min steps)."""
+    return model_24h[0]
 
 
 @pytest.fixture(scope="module")

@@ -75,13 +75,15 @@ def test_rain_events_and_hysteresis_loops(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rsoil_couple.training.figures import hysteresis_loops, rain_events
+
+    from rsoil_couple.data.events import rain_events
+    from rsoil_couple.training.figures import hysteresis_loops
     t = np.arange("2019-06-01", "2019-06-11", np.timedelta64(30, "m"), dtype="datetime64[ns]")
     p = np.zeros(len(t))
     p[100:104] = 2.0                   # 8 mm
     p[110] = 0.3                        # same event (within 48 h)
     p[300] = 1.0                        # a second, smaller one
-    ev = rain_events(t, p, n=3)
+    ev = rain_events(t, p, min_mm=0.2, separation_days=2.0, n=3)
     assert ev == [t[100], t[300]]
     ts = 25 + 5 * np.sin(np.arange(len(t)) * 2 * np.pi / 48)
     fig, ax = plt.subplots()

@@ -8,13 +8,21 @@ import pandas as pd
 import pytest
 import torch
 
-from rsoil_couple.config import (DataSection, ModelConfig, RunConfig, RunSection, SearchSection,
-                                 SiteConfig, SplitSection, TrainSection)
+from rsoil_couple.config import (
+    DataSection,
+    ModelConfig,
+    RunConfig,
+    RunSection,
+    SearchSection,
+    SiteConfig,
+    SplitSection,
+    TrainSection,
+)
+from rsoil_couple.training.fit import forecast_future, search_and_fit
 from rsoil_couple.training.records import SiteArrays, hours_to_steps
-from rsoil_couple.training.windows import WindowSet
-from rsoil_couple.training.fit import fit, forecast_future, predict, search_and_fit
-from rsoil_couple.training.splits import make_split
 from rsoil_couple.training.run import synthetic_sites, train_run
+from rsoil_couple.training.splits import make_split
+from rsoil_couple.training.windows import WindowSet
 
 
 def _site(n=400, step=1800, name="A", seed=0, start="2019-06-01"):
@@ -153,7 +161,6 @@ def test_persistence_forecast_is_exact_for_a_periodic_signal():
 
 
 def test_train_cli_on_real_us_hn1(shared_data, tmp_path, repo_root):
-    import os
     from rsoil_couple.cli import main
     from rsoil_couple.modelfile.export import load_model
     cfg = tmp_path / "run.toml"
