@@ -36,9 +36,9 @@ def make_model(path: Path, hidden: int) -> dict:
     """The 7-day LSTM: trained by rsoil_couple.training.example_model (hidden 16), or with --hidden a
     same-structure module of that width with the trained one's normalisation (untrained: timing only)."""
     from rsoil_couple.config import ModelConfig
-    from rsoil_couple.training.example import example_model
     from rsoil_couple.modelfile.export import export_model, load_model
     from rsoil_couple.models import get_model
+    from rsoil_couple.training.example import example_model
 
     meta = example_model(path, kind="lstm", past_hours=168, future_hours=24, step_seconds=1800, seed=0)
     if hidden:
@@ -204,7 +204,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="CI-sized run (few columns and steps)")
     p.add_argument("--model", help="an existing 7-day model file (default: train the example one)")
     p.add_argument("--hidden", type=int, default=0, help="re-export with this LSTM width (timing only)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads, process-wide (0: leave as is; 1 by default: on a shared machine OpenMP threads that wait for descheduled peers make timings meaningless)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads, process-wide (0: leave as is; 1 by default: on a shared machine "
+                        "OpenMP threads that wait for descheduled peers make timings meaningless)")
     p.add_argument("--chunk", type=int, default=256, help="also time the core with this chunk_size (ncol > chunk)")
     p.add_argument("--percol-max", type=int, default=64, help="columns timed one call each")
     p.add_argument("--out", default=str(HERE / "results" / "bench_core.json"))
@@ -230,7 +232,8 @@ def main(argv=None) -> int:
                                    args.chunk))
             r = rows[-1]
             ck = f"core_chunk_{args.chunk}_column_steps_per_s"
-            print(f"ncol {ncol:5d}: core {r['core_column_steps_per_s']:10.0f}  python {r['python_full_window_column_steps_per_s']:10.0f}"
+            print(f"ncol {ncol:5d}: core {r['core_column_steps_per_s']:10.0f}  "
+                  f"python {r['python_full_window_column_steps_per_s']:10.0f}"
                   f"  percol {r['percol_column_steps_per_s']:8.0f} column-steps/s | core/percol {r['core_vs_percol']:6.2f}"
                   f"  core/python {r['core_vs_python']:5.2f}  overhead {100 * r['core_overhead_fraction']:5.2f} % "
                   f"(call {100 * r['core_call_overhead_fraction']:5.2f} %)"
@@ -238,7 +241,8 @@ def main(argv=None) -> int:
         agree = agreement(path, meta, module, [1, 7] if args.quick else [1, 7, 1000])
         for a in agree:
             print(f"agreement ncol {a['ncol']:4d}: pybind11 vs TorchScript {a['max_rel_pybind11_vs_torchscript']:.2e}, "
-                  f"C API vs TorchScript {a['max_rel_capi_vs_torchscript']:.2e}, C API vs pybind11 {a['max_rel_capi_vs_pybind11']:.2e}")
+                  f"C API vs TorchScript {a['max_rel_capi_vs_torchscript']:.2e}, "
+                  f"C API vs pybind11 {a['max_rel_capi_vs_pybind11']:.2e}")
         mem = memory(path, 64 if args.quick else 4096, 16 if args.quick else 256)
         chunk_key = next(k for k in mem if k.startswith("peak_bytes_per_column_chunk"))
         print(f"peak memory per column {mem['peak_bytes_per_column'] / 1024:.1f} KiB, "
@@ -248,7 +252,8 @@ def main(argv=None) -> int:
     result = {
         "model": {"kind": meta["model_kind"], "past_steps": meta["past_steps"], "future_steps": meta["future_steps"],
                   "hidden": lstm_hidden(module),
-                  "model_id": meta["model_id"], "source": args.model or ("example_model" + (f" hidden={args.hidden}" if args.hidden else ""))},
+                  "model_id": meta["model_id"],
+                  "source": args.model or ("example_model" + (f" hidden={args.hidden}" if args.hidden else ""))},
         "threads": torch.get_num_threads(), "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
         "rows": rows, "agreement": agree, "memory": mem,

@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.columns, args.ntime = [100, 1000], 200
-    from rsoil_couple.training.example import example_model
     from rsoil_couple.prediction.perturbed import write_perturbed_columns
+    from rsoil_couple.training.example import example_model
 
     with tempfile.TemporaryDirectory() as tmp:
         wd = Path(args.workdir or tmp)

@@ -89,6 +89,7 @@ class TrainSection:
 @dataclass
 class SearchSection:
     """A small declared hyperparameter search, chosen on validation loss. Empty lists = no search."""
+
     hidden: list[int] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     mode: str = "grid"                  # grid | random

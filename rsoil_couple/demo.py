@@ -60,7 +60,8 @@ def split_window(ds) -> tuple[str, str]:
 def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
     """The Q10 family (LM) and the CLM-structure baseline, fitted before the test window and scored
     on exactly the LSTM's test samples (`test_times`, END of step). Returns
-    ``{name: {"params", "test": metrics}}``."""
+    ``{name: {"params", "test": metrics}}``.
+    """
     from . import metrics
     from .baselines import q10
 
@@ -116,7 +117,8 @@ def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
 
 def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
     """Run the Fortran CLM-like host on `HOST_COLUMNS` copies of the site's drivers, every other
-    column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column."""
+    column on the LSTM (policy ``persistence``: what an online land model can use at step t), and check the swap column by column.
+    """
     import xarray as xr
 
     from .core.coupler import STATUS_NAMES
@@ -204,7 +206,8 @@ def run_demo(data: str | None, out: Path) -> dict:
     val_dir = out / "validation"
     train_end = str(np.datetime_as_string(np.datetime64(test[0]) - np.timedelta64(1, "D"), unit="D"))
     vres = validate(str(obs_path), [str(offline[p]) for p in ("supplied", "persistence", "lagged")], str(val_dir),
-             clm_paths=[host["history"]], q10=True, fit_period=(str(np.datetime_as_string(ds["time"].values[0], unit="D")), train_end),
+             clm_paths=[host["history"]], q10=True,
+             fit_period=(str(np.datetime_as_string(ds["time"].values[0], unit="D")), train_end),
              periods=[("test", test[0], test[1])])
 
     prog.step("summary")

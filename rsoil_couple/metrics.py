@@ -81,7 +81,8 @@ def bias(obs, sim) -> float:
 
 def all_metrics(obs, sim) -> dict:
     """All metrics at once: keys ``mse, rmse, nse, kge, cc, bias`` (floats) and ``n`` (int,
-    the number of valid pairs)."""
+    the number of valid pairs).
+    """
     o, s = _pairs(obs, sim)
     return {"mse": mse(o, s), "rmse": rmse(o, s), "nse": nse(o, s), "kge": kge(o, s),
             "cc": cc(o, s), "bias": bias(o, s), "n": int(o.size)}

@@ -51,7 +51,8 @@ def check(ok: bool, what: str) -> None:
 
 def scaled_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
     """'max |a - b| / max |b|' and the pointwise max relative difference, for messages; the first is
-    returned as a float too (inf if the NaN patterns differ)."""
+    returned as a float too (inf if the NaN patterns differ).
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if not np.array_equal(np.isfinite(a), np.isfinite(b)):
         return float("inf"), "NaN patterns differ"
@@ -61,7 +62,7 @@ def scaled_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
 
 
 def max_rel(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| / max(|b|, tiny) over finite pairs; inf if the NaN patterns differ."""
+    """Max |a - b| / max(|b|, tiny) over finite pairs; inf if the NaN patterns differ."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if not np.array_equal(np.isfinite(a), np.isfinite(b)):
         return float("inf")
@@ -139,8 +140,8 @@ def read_hist(path: Path) -> dict[str, np.ndarray]:
 def setup(case: Case, args) -> None:
     """Drivers (canonical NetCDF), forcing files with and without TSOI, baseline parameters."""
     from rsoil_couple import data
-    from rsoil_couple.core import forcing
     from rsoil_couple.baselines import q10
+    from rsoil_couple.core import forcing
     case.work.mkdir(parents=True, exist_ok=True)
     days = int(os.environ.get("RSOIL_HOST_DAYS", "12"))
     src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
@@ -157,7 +158,8 @@ def setup(case: Case, args) -> None:
     forcing.write_forcing(cols, case.work / "forcing.nc", tsoi_gradient_k_per_m=-6.0)
     no_tsoi = xr.open_dataset(case.work / "forcing.nc", decode_times=False).drop_vars("TSOI")
     no_tsoi.to_netcdf(case.work / "forcing_no_tsoi.nc")
-    meta = {"source": str(ds.attrs.get("source")), "site": str(ds.attrs.get("site")), "steps": int(ds.sizes["time"]), "ncol": NCOL,
+    meta = {"source": str(ds.attrs.get("source")), "site": str(ds.attrs.get("site")),
+            "steps": int(ds.sizes["time"]), "ncol": NCOL,
             "k": fit.k, "sand": fit.sand, "clay": fit.clay}
     case.setup_file.write_text(json.dumps(meta, indent=1))
     print(f"setup: {meta}")
@@ -277,14 +279,16 @@ def mpi(case: Case) -> None:
     """2 MPI ranks (uneven split: 7 columns as 4 + 3) give the history of 1 rank, bit for bit, with the
     host's default fixed-size forward calls (chunk_size = 64: the core pads each call, so a column's
     value does not depend on which columns share it) and with one column per call; also across a
-    2-rank restart."""
+    2-rank restart.
+    """
     if not case.mpiexec:
         sys.exit("mpi: no --mpiexec")
     for chunk in (64, 1):
         common = dict(policy="persistence", ncol=7, chunk_size=chunk)
         p1, one = case.run(f"mpi_1_c{chunk}", **common)
         p2, two = case.run(f"mpi_2_c{chunk}", ranks=2, **common)
-        print(p1.stdout.strip()); print(p2.stdout.strip())
+        print(p1.stdout.strip())
+        print(p2.stdout.strip())
         check("ranks=2" in p2.stdout, "mpi: the host ran on 2 ranks")
         compare_hist(read_hist(one), read_hist(two), f"mpi (chunk_size={chunk}): 2 ranks vs 1 rank")
     steps = case.meta["steps"]

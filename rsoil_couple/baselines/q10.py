@@ -337,7 +337,8 @@ class ClmFit:
 
 def fit_clm_structure(tsoil_c, swc, rsoil, sand: float = 80.0, clay: float = 5.0) -> ClmFit:
     """Fit the scale k of `clm_structure` by linear least squares, k = sum(f r) / sum(f^2) with
-    f = t_scalar * w_scalar; NaN triples are dropped and counted."""
+    f = t_scalar * w_scalar; NaN triples are dropped and counted.
+    """
     f = (clm_t_scalar(tsoil_c) * clm_w_scalar(swc, sand, clay)).ravel()
     r = np.asarray(rsoil, dtype=np.float64).ravel()
     if f.shape != r.shape:
@@ -357,7 +358,8 @@ def fit_family(tsoil_c, swc, rsoil, sand: float = 80.0, clay: float = 5.0,
     """The baselines of the paper on the same pairs: the Q10 family of equation 2 (LM, `fit`) and
     the CLM-structure baseline (`fit_clm_structure`); forms that need swc are skipped when `swc` is
     None. Returns ``{name: Q10Fit | ClmFit}`` (both with ``.predict(tsoil_c, swc)``), names
-    ``q10, q10_swc, logistic_power, clm_structure``."""
+    ``q10, q10_swc, logistic_power, clm_structure``.
+    """
     fits: dict = {}
     for form in FORMS:
         if form == "q10" or swc is not None:

@@ -13,7 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # --------------------------------------------------------------------------------------------
 def shared_data_dir() -> Path:
     """The real-data folder: ``$RSOIL_SHARED_DATA``, else ``../shared/data`` beside the source
-    tree, else (an installed package) ``../shared/data`` beside the working directory."""
+    tree, else (an installed package) ``../shared/data`` beside the working directory.
+    """
     if "RSOIL_SHARED_DATA" in os.environ:
         return Path(os.environ["RSOIL_SHARED_DATA"])
     candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]

@@ -46,7 +46,7 @@ OMEGA = 2.0 * np.pi / 86400.0  # diel angular frequency [rad s-1]
 
 
 def _damping_depth(diffusivity: float) -> float:
-    """d = sqrt(2 kappa / omega) [m]."""
+    """D = sqrt(2 kappa / omega) [m]."""
     return float(np.sqrt(2.0 * diffusivity / OMEGA))
 
 

@@ -119,7 +119,8 @@ def all_figures(src: Sources, common, fig_dir: Path) -> dict[str, str]:
                 ax.set_title(f"{gname}: too few observed steps")
                 continue
             bins = np.floor(hour[ok]).astype(int)
-            ts = np.bincount(bins, weights=src.drivers["tsoil"][ok], minlength=24) / np.maximum(np.bincount(bins, minlength=24), 1)
+            ts = (np.bincount(bins, weights=src.drivers["tsoil"][ok], minlength=24)
+                  / np.maximum(np.bincount(bins, minlength=24), 1))
             for k, v, style in [("observed", src.obs, "k")] + [(k, src.series[k], colors[k]) for k in names]:
                 vv = v[ok]
                 good = np.isfinite(vv)

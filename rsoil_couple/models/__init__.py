@@ -1,4 +1,9 @@
-"""The models: the paper's new LSTM, uniLSTM, MLP and the knowledge-guided LSTM, built by `get_model`."""
+"""The models: the paper's new LSTM, uniLSTM, MLP and the knowledge-guided LSTM, built by `get_model`.
+
+Adding a model: copy ``template.py`` to ``<kind>.py``, name its ``kind``, and add the class to
+`REGISTERED` below (docs/training.md, "Adding a model"). Nothing else knows model kinds: configs,
+experiments, the model-file schema and the C++ core take any registered kind.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,9 +14,11 @@ from .lstm import PastFutureLSTM
 from .mlp import MLP
 from .unilstm import UniLSTM
 
-MODELS = {"lstm": PastFutureLSTM, "unilstm": UniLSTM, "mlp": MLP, "kg_lstm": KGLSTM}
+#: Every model a config may name, by its ``kind``.
+REGISTERED: tuple[type[RsoilModel], ...] = (PastFutureLSTM, UniLSTM, MLP, KGLSTM)
+MODELS: dict[str, type[RsoilModel]] = {cls.kind: cls for cls in REGISTERED}
 #: model kinds that read the future window (the others get future_hours = 0)
-USES_FUTURE = {"lstm": True, "unilstm": False, "mlp": True, "kg_lstm": True}
+USES_FUTURE: dict[str, bool] = {kind: cls.uses_future for kind, cls in MODELS.items()}
 
 
 def get_model(cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
@@ -22,12 +29,8 @@ def get_model(cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_st
     """
     if cfg.kind not in MODELS:
         raise ValueError(f"model.kind = {cfg.kind!r} is unknown; expected one of {sorted(MODELS)}")
-    common = dict(hidden=cfg.hidden, layers=cfg.layers, head_layers=cfg.head_layers, dropout=cfg.dropout)
-    if cfg.kind == "kg_lstm":
-        return KGLSTM(past_vars, future_vars, past_steps, future_steps, step_seconds,
-                      q10_init=cfg.q10_init, learn_q10=cfg.learn_q10, q10_min=cfg.q10_min,
-                      q10_max=cfg.q10_max, modulation_max=cfg.modulation_max, **common)
-    return MODELS[cfg.kind](past_vars, future_vars, past_steps, future_steps, **common)
+    return MODELS[cfg.kind].from_config(cfg, past_vars, future_vars, past_steps, future_steps, step_seconds)
 
 
-__all__ = ["get_model", "MODELS", "USES_FUTURE", "RsoilModel", "PastFutureLSTM", "UniLSTM", "MLP", "KGLSTM"]
+__all__ = ["get_model", "MODELS", "REGISTERED", "USES_FUTURE", "RsoilModel", "PastFutureLSTM", "UniLSTM", "MLP",
+           "KGLSTM"]

@@ -23,7 +23,22 @@ class RsoilModel(nn.Module):
     ----------
     past_vars, future_vars : canonical variable names (``tsoil``, ``swc``, ``precip``) in input order.
     past_steps, future_steps : window lengths [steps]; ``future_steps == 0`` iff ``future_vars == []``.
+
+    A subclass names its ``kind`` (the ``model.kind`` of a config and the ``model_kind`` of the model
+    file) and whether it reads the future window (``uses_future``); `from_config` builds it from a
+    :class:`rsoil_couple.config.ModelConfig`. Registering it is one line in ``models/__init__.py``
+    (docs/training.md, "Adding a model"; ``models/template.py`` is a working one to copy).
     """
+
+    kind: str = ""
+    uses_future: bool = True
+
+    @classmethod
+    def from_config(cls, cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
+                    future_steps: int, step_seconds: float) -> "RsoilModel":
+        """Build this model for these windows from ``cfg`` (hidden, layers, head_layers, dropout)."""
+        return cls(past_vars, future_vars, past_steps, future_steps, hidden=cfg.hidden, layers=cfg.layers,
+                   head_layers=cfg.head_layers, dropout=cfg.dropout)
 
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str],
                  past_steps: int, future_steps: int):

@@ -32,7 +32,11 @@ N_SCALAR = 8  # T_level, swc_now, dswc_24h, 4 rain totals, time since rain
 
 class KGLSTM(RsoilModel):
     """See the module docstring. ``past_vars`` must contain ``tsoil``; ``swc``/``precip`` optional;
-    ``future_vars`` is ``[]`` or ``["tsoil"]``."""
+    ``future_vars`` is ``[]`` or ``["tsoil"]``.
+    """
+
+    kind = "kg_lstm"
+    uses_future = True
 
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
                  future_steps: int, step_seconds: float, hidden: int = 32, layers: int = 1,
@@ -73,6 +77,14 @@ class KGLSTM(RsoilModel):
         self.head = mlp_head(n_head, hidden, head_layers, dropout)
         self.register_buffer("past_min", torch.zeros(len(past_vars)))
         self.register_buffer("past_max", torch.ones(len(past_vars)))
+
+    @classmethod
+    def from_config(cls, cfg, past_vars, future_vars, past_steps, future_steps, step_seconds) -> "KGLSTM":
+        """Build from ``cfg``, with the Q10 prior and bounds of its ``q10_*`` keys and the step [s]."""
+        return cls(past_vars, future_vars, past_steps, future_steps, step_seconds, q10_init=cfg.q10_init,
+                   learn_q10=cfg.learn_q10, q10_min=cfg.q10_min, q10_max=cfg.q10_max,
+                   modulation_max=cfg.modulation_max, hidden=cfg.hidden, layers=cfg.layers,
+                   head_layers=cfg.head_layers, dropout=cfg.dropout)
 
     @torch.jit.ignore
     def set_normalization(self, past_rows, future_rows, y) -> None:

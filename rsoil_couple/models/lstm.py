@@ -20,6 +20,9 @@ class PastFutureLSTM(RsoilModel):
     [µmol m-2 s-1] (standardised output de-normalised with the training mean and spread).
     """
 
+    kind = "lstm"
+    uses_future = True
+
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
                  future_steps: int, hidden: int = 32, layers: int = 1, head_layers: int = 1,
                  dropout: float = 0.0):

@@ -14,6 +14,9 @@ class MLP(RsoilModel):
     Input size ``past_steps * n_past_vars + future_steps * n_future_vars``.
     """
 
+    kind = "mlp"
+    uses_future = True
+
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
                  future_steps: int, hidden: int = 32, layers: int = 2, head_layers: int = 0,
                  dropout: float = 0.0):

@@ -15,6 +15,9 @@ class UniLSTM(RsoilModel):
     ``future`` must be the empty ``[batch, 0, 0]`` tensor (it is ignored).
     """
 
+    kind = "unilstm"
+    uses_future = False
+
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
                  future_steps: int, hidden: int = 32, layers: int = 1, head_layers: int = 1,
                  dropout: float = 0.0):

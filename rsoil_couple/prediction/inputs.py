@@ -1,4 +1,4 @@
-"""Inputs of batch prediction: what kind of file, opening it lazily with a bounded chunk cache, checking it fits the model, selecting columns."""
+"""Inputs of batch prediction: the kind of file, a lazy open with a bounded chunk cache, model fit, column selection."""
 from __future__ import annotations
 
 import contextlib

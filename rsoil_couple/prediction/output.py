@@ -1,4 +1,4 @@
-"""The CF-1.10 output of batch prediction: time axis, column ids and the coupler's outputs with the attributes of `rsoil_couple.variables`."""
+"""The CF-1.10 output of batch prediction: time axis, column ids, the coupler's outputs (attributes from variables.py)."""
 from __future__ import annotations
 
 import cftime

@@ -26,9 +26,6 @@ import xarray as xr
 from .. import __version__
 from ..data import clm
 from ..variables import STATUS_NAMES
-
-#: Status names as predict reports them (lower case), in code order.
-STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
@@ -42,6 +39,9 @@ from .inputs import (
     open_input,
 )
 from .output import create_output
+
+#: Status names as predict reports them (lower case), in code order.
+STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
 
 
 def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
@@ -130,7 +130,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         "references": "Jiang et al. (2022) Front. Environ. Sci. 10:1035540, doi:10.3389/fenvs.2022.1035540",
         "model_path": model_path, "model_id": str(meta["model_id"]), "model_kind": str(meta["model_kind"]),
         "model_step_seconds": float(meta["step_seconds"]), "model_depth_m": float(meta["depth_m"]),
-        "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)), "input_kind": kind, "input_files": ", ".join(paths),
+        "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)),
+        "input_kind": kind, "input_files": ", ".join(paths),
         "step_seconds": float(ds.attrs["step_seconds"]),
     }
     for key in ("tsoil_source", "swc_source"):
@@ -214,7 +215,8 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
 def plot_prediction(output: str | os.PathLike, png: str | os.PathLike, column: int = 0,
                     drivers: xr.Dataset | None = None) -> Path:
     """Figure of one column of a predict output: Rsoil coloured by status, daily mean, and (when
-    `drivers` are given) soil temperature, soil water and rain below it."""
+    `drivers` are given) soil temperature, soil water and rain below it.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -27,13 +27,13 @@ from .run import regression_metrics, train_run
 from .splits import make_split
 from .windows import WindowSet
 
-DEEP = ("lstm", "unilstm", "mlp", "kg_lstm")
 Q10_FORMS = tuple(VAR_Q10_FORMS)
 
 
 def _window_case(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float, seed: int):
     """Windows and split of a ``past_hours`` case with the future window: the baselines' test set,
-    identical to that of the deep models with a future branch in the same case."""
+    identical to that of the deep models with a future branch in the same case.
+    """
     from dataclasses import replace
     b = ecfg.base
     fh = ecfg.experiment.future_hours if b.data.future_vars else 0.0
@@ -44,7 +44,8 @@ def _window_case(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float
 def baseline_cases(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float,
                    seed: int) -> tuple[list[dict], dict]:
     """Fit (train+val) and score (test) the configured baselines on the samples of one case;
-    returns the cases and the test predictions by name."""
+    returns the cases and the test predictions by name.
+    """
     from ..baselines import q10
     ws, split = _window_case(ecfg, sites, scenario, past_hours, seed)
     fit_idx = np.concatenate([split.train, split.val])
@@ -169,7 +170,8 @@ def _mutual_information(ecfg: ExperimentConfig, out: Path) -> dict:
 # --------------------------------------------------------------------------------------------------
 def best_check(rows: list[dict], scenario: str) -> dict | None:
     """Best deep row (by mean NSE) against every baseline scored on the same test samples (same
-    past_hours case) on NSE and CC."""
+    past_hours case) on NSE and CC.
+    """
     deep = [r for r in rows if r["scenario"] == scenario and r["kind"] == "deep"]
     base = [r for r in rows if r["scenario"] == scenario and r["kind"] == "baseline"]
     if not deep:

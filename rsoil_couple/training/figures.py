@@ -48,7 +48,8 @@ def _series(res):
 
 def _broken(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Insert NaN wherever consecutive times are more than one step apart, so lines do not bridge
-    gaps in a non-contiguous test set."""
+    gaps in a non-contiguous test set.
+    """
     t = np.asarray(t, "datetime64[ns]")
     y = np.asarray(y, np.float64)
     if len(t) < 3:

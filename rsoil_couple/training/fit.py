@@ -135,7 +135,8 @@ def build_model(cfg: RunConfig, ws: WindowSet, train_idx: np.ndarray, model_cfg=
 
 def search_and_fit(cfg: RunConfig, ws: WindowSet, split: Split) -> tuple[RsoilModel, dict]:
     """The declared hyperparameter search (grid or random over search.hidden × search.lr), chosen on
-    validation loss; without a search, one fit with [model]/[train]. Returns the best model and info."""
+    validation loss; without a search, one fit with [model]/[train]. Returns the best model and info.
+    """
     seed = cfg.run.seed
     train_idx = _subsample(split.train, cfg.train.max_train_samples, seed)
     val_idx = _subsample(split.val, cfg.train.max_eval_samples, seed)

@@ -19,6 +19,7 @@ class SiteArrays:
     drivers : name -> [n_time] in canonical units (tsoil °C, swc m3 m-3, precip mm per step).
     target : [n_time] Rsoil [µmol m-2 s-1], NaN where missing or flagged bad.
     """
+
     name: str
     time: np.ndarray
     step_seconds: int

@@ -44,7 +44,8 @@ def fit_fallback_q10(ws: WindowSet, idx: np.ndarray) -> dict:
     """Fallback Q10 of the model file, fitted (rsoil_couple.q10, LM) on the training samples at t:
     ``q10_swc`` when swc is an input, else ``q10``; constrained to a physical response (Q10 > 1,
     SWC exponent > 0) because the fallback runs exactly where the network cannot: outside the
-    training record (e.g. a dryland summer where hot means dry would otherwise fit Q10 < 1)."""
+    training record (e.g. a dryland summer where hot means dry would otherwise fit Q10 < 1).
+    """
     from ..baselines import q10
     t = ws.X[idx, ws.past_vars.index("tsoil")].astype(np.float64)
     y = ws.y[idx].astype(np.float64)
@@ -86,7 +87,7 @@ def make_meta(cfg: RunConfig, ws: WindowSet, split: Split, search: dict, fallbac
         "depth_m": float(ws.sites[0].depth_m),
         "output": {"name": "rsoil", "units": "umol m-2 s-1"},
         "envelope": env,
-        "physical_range": {v: {"min": CANONICAL_VARS[v].physical_range[0], "max": CANONICAL_VARS[v].physical_range[1]} for v in used},
+        "physical_range": {v: dict(zip(("min", "max"), CANONICAL_VARS[v].physical_range)) for v in used},
         "fallback_q10": fallback,
         "training": {"sites": sites, "periods": periods, "n_train": search["n_train"],
                      "n_val": search["n_val"], "seed": cfg.run.seed, "scenario": cfg.split.scenario,

@@ -1,4 +1,4 @@
-"""Seeded train/validation/test splits of a `WindowSet`: interpolation, extrapolation and cross-season (months), with leakage removed and counted."""
+"""Seeded train/validation/test splits of a `WindowSet` (interpolation, extrapolation, months); leakage removed, counted."""
 from __future__ import annotations
 
 from dataclasses import dataclass

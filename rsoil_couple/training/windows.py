@@ -119,7 +119,7 @@ class WindowSet:
         return np.cumsum(d)[:-1] > 0
 
     def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """past [B, P, n_past], future [B, Fs, n_future] (raw units), target [B]."""
+        """Past [B, P, n_past], future [B, Fs, n_future] (raw units), target [B]."""
         it = torch.from_numpy(np.asarray(idx, np.int64))
         past = self._Xt[it.unsqueeze(1) + torch.arange(-self.P + 1, 1)]
         if self.Fs:

@@ -127,3 +127,27 @@ def test_kg_lstm_q10_parameterisation():
         get_model(ModelConfig(kind="kg_lstm", q10_init=0.8), PV, [], 8, 0, 3600)
     with pytest.raises(ValueError, match="modulation_max"):
         get_model(ModelConfig(kind="kg_lstm", modulation_max=1.0), PV, [], 8, 0, 3600)
+
+
+@pytest.mark.parametrize("future", [True, False])
+def test_template_is_a_working_model_to_copy(future):
+    """models/template.py stays valid: scripts, learns the training mean, and follows the window contract."""
+    from rsoil_couple.models.template import TemplateGRU
+    fv = FV if future else []
+    m = TemplateGRU.from_config(ModelConfig(kind="lstm", hidden=8), PV, fv, 12, 6 if future else 0, 1800)
+    rows = _rows()
+    m.set_normalization(rows, rows[:, :1] if future else None, 0.2 + rows[:, 1])
+    m.eval()
+    past, fut = _windows(4, 12, 6)
+    fut = fut if future else torch.empty(4, 0, 0)
+    scripted = torch.jit.script(m)
+    y = scripted(past, fut)
+    assert y.shape == (4,) and y.dtype == torch.float32
+    assert torch.equal(y, m(past, fut))
+    assert TemplateGRU.kind not in MODELS   # a template, not a registered model
+
+
+def test_registry_is_the_only_list_of_kinds():
+    from rsoil_couple.models import REGISTERED, USES_FUTURE
+    assert list(MODELS) == [cls.kind for cls in REGISTERED] and len(set(MODELS)) == len(REGISTERED)
+    assert USES_FUTURE == {"lstm": True, "unilstm": False, "mlp": True, "kg_lstm": True}

@@ -23,7 +23,8 @@ def _amf_column(cols: Sequence[str], prefix: str) -> str | None:
     """The shallowest plain column of an AmeriFlux variable. Qualifiers: ``TS`` (none),
     ``TS_<n>`` (layer n, averaged over positions), ``TS_<h>_<v>_<r>`` (horizontal position,
     vertical index — 1 is shallowest —, replicate). Preference: ``TS``, ``TS_1``, ``TS_2`` ...,
-    then ``TS_<h>_<v>_<r>`` by (v, h, r). Gap-filled ``_F`` / ``_PI`` variants never match."""
+    then ``TS_<h>_<v>_<r>`` by (v, h, r). Gap-filled ``_F`` / ``_PI`` variants never match.
+    """
     pat = re.compile(rf"^{re.escape(prefix)}((?:_\d+){{0,3}})$")
     ranked = []
     for c in cols:

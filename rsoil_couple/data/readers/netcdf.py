@@ -18,7 +18,8 @@ def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None =
                           ) -> xr.Dataset:
     """Read a canonical NetCDF (as `write_canonical` writes it, or any file with the same
     variable names and dims ``time``/``column``); units are converted from each variable's
-    ``units`` attribute, and the whole Dataset is re-validated."""
+    ``units`` attribute, and the whole Dataset is re-validated.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
