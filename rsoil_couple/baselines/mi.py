@@ -62,9 +62,12 @@ def mutual_information(x, y, bins: int = 50, edges_x=None, edges_y=None) -> floa
 
     Parameters
     ----------
-    x, y : array  Paired samples (same length).
-    bins : int  Bins per dimension.
-    edges_x, edges_y : array  Bin edges (default: `bins` equal bins over each sample's range).
+    x, y : array
+        Paired samples (same length).
+    bins : int
+        Bins per dimension.
+    edges_x, edges_y : array
+        Bin edges (default: `bins` equal bins over each sample's range).
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
@@ -85,12 +88,18 @@ def lagged_mi(ds: xr.Dataset, drivers=None, max_lag_hours: float = 24.0, bins: i
 
     Parameters
     ----------
-    ds : Dataset  Canonical (rsoil required); several columns are pooled (lags within columns).
-    drivers : list of str  Default: those of `DEFAULT_DRIVERS` present in `ds`.
-    max_lag_hours : float  Largest |lag|. [h]
-    bins : int  Bins per dimension (the paper: 50).
-    n_shuffle : int  Shuffles for the ``mi_shuffled`` bias reference (0: skip).
-    seed : int  Seed of the shuffles.
+    ds : Dataset
+        Canonical (rsoil required); several columns are pooled (lags within columns).
+    drivers : list of str
+        Default: those of `DEFAULT_DRIVERS` present in `ds`.
+    max_lag_hours : float
+        Largest |lag|. [h]
+    bins : int
+        Bins per dimension (the paper: 50).
+    n_shuffle : int
+        Shuffles for the ``mi_shuffled`` bias reference (0: skip).
+    seed : int
+        Seed of the shuffles.
 
     Returns
     -------

@@ -85,12 +85,18 @@ def predict(form: str, params: dict, tsoil_c, swc=None, swc_units: str = "m3 m-3
 
     Parameters
     ----------
-    form : str  One of `FORMS`.
-    params : dict  {"a": ..., "b": ..., ["c": ..., "d": ...]} as in `PARAM_NAMES`.
-    tsoil_c : array  Soil temperature. [degC]
-    swc : array  Soil water content (not needed for ``q10``). [m3 m-3]
-    swc_units : str  Unit the PARAMETERS assume: ``"m3 m-3"`` or ``"percent"``.
-    tref_c : float  Reference temperature. [degC]
+    form : str
+        One of `FORMS`.
+    params : dict
+        {"a": ..., "b": ..., ["c": ..., "d": ...]} as in `PARAM_NAMES`.
+    tsoil_c : array
+        Soil temperature. [degC]
+    swc : array
+        Soil water content (not needed for ``q10``). [m3 m-3]
+    swc_units : str
+        Unit the PARAMETERS assume: ``"m3 m-3"`` or ``"percent"``.
+    tref_c : float
+        Reference temperature. [degC]
 
     Returns
     -------
@@ -193,15 +199,23 @@ def fit(form: str, tsoil_c, swc, rsoil, swc_units: str = "m3 m-3", p0: dict | No
 
     Parameters
     ----------
-    form : str  One of `FORMS`.
-    tsoil_c : array  Soil temperature. [degC]
-    swc : array or None  Soil water content (ignored for ``q10``). [m3 m-3]
-    rsoil : array  Observed soil respiration. [umol m-2 s-1]
-    swc_units : str  Unit the fitted parameters will assume (``"m3 m-3"`` or ``"percent"``).
-    p0 : dict  Starting parameters; default: regression-based and a few standard starts, the
+    form : str
+        One of `FORMS`.
+    tsoil_c : array
+        Soil temperature. [degC]
+    swc : array or None
+        Soil water content (ignored for ``q10``). [m3 m-3]
+    rsoil : array
+        Observed soil respiration. [umol m-2 s-1]
+    swc_units : str
+        Unit the fitted parameters will assume (``"m3 m-3"`` or ``"percent"``).
+    p0 : dict
+        Starting parameters; default: regression-based and a few standard starts, the
         best least-squares solution is kept.
-    fitted_on : str  Free text recorded in `Q10Fit.to_meta` (e.g. "training split").
-    physical : bool  Constrain the parameters to a physically sane response: Q10 ``b > 1``
+    fitted_on : str
+        Free text recorded in `Q10Fit.to_meta` (e.g. "training split").
+    physical : bool
+        Constrain the parameters to a physically sane response: Q10 ``b > 1``
         (logistic ``b > 0``) and SWC exponents ``c, d > 0``. A record in which hot means dry (a dryland
         summer) otherwise fits b < 1 and c < 0, which explodes in dry soil and inverts the
         temperature response in a cold season; the fallback Q10 of a model file uses this.
@@ -265,7 +279,8 @@ def clm_t_scalar(tsoil_c) -> np.ndarray:
 
     Parameters
     ----------
-    tsoil_c : array  Soil temperature. [degC]
+    tsoil_c : array
+        Soil temperature. [degC]
 
     Returns
     -------
@@ -282,8 +297,10 @@ def clm_w_scalar(swc, sand: float = 80.0, clay: float = 5.0) -> np.ndarray:
 
     Parameters
     ----------
-    swc : array  Volumetric soil water content. [m3 m-3]
-    sand, clay : float  Sand and clay content. [%]
+    swc : array
+        Volumetric soil water content. [m3 m-3]
+    sand, clay : float
+        Sand and clay content. [%]
 
     Returns
     -------
@@ -307,10 +324,14 @@ def clm_structure(tsoil_c, swc, k: float, sand: float = 80.0, clay: float = 5.0)
 
     Parameters
     ----------
-    tsoil_c : array  Soil temperature. [degC]
-    swc : array  Volumetric soil water content. [m3 m-3]
-    k : float  Scale (pool sizes x base rates). [umol m-2 s-1]
-    sand, clay : float  Sand and clay content. [%]
+    tsoil_c : array
+        Soil temperature. [degC]
+    swc : array
+        Volumetric soil water content. [m3 m-3]
+    k : float
+        Scale (pool sizes x base rates). [umol m-2 s-1]
+    sand, clay : float
+        Sand and clay content. [%]
 
     Returns
     -------

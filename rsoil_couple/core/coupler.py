@@ -48,11 +48,16 @@ class Coupler(_core.Coupler):
     Parameters
     ----------
     model_path : path of a file written by `rsoil_couple.export.export_model`.
-    ncol : int  Number of columns.
-    policy : 'lagged' | 'persistence' | 'supplied'  Future-driver policy (docs/core.md).
-    strict : bool  Columns outside the training envelope fall back to Q10 instead of extrapolating.
-    chunk_size : int  Columns per forward call; 0 = all active columns in one call.
-    num_threads : int  > 0 sets torch's intra-op threads PROCESS-WIDE (also `torch.get_num_threads()`).
+    ncol : int
+        Number of columns.
+    policy : 'lagged' | 'persistence' | 'supplied'
+        Future-driver policy (docs/core.md).
+    strict : bool
+        Columns outside the training envelope fall back to Q10 instead of extrapolating.
+    chunk_size : int
+        Columns per forward call; 0 = all active columns in one call.
+    num_threads : int
+        > 0 sets torch's intra-op threads PROCESS-WIDE (also `torch.get_num_threads()`).
     """
 
     def __init__(self, model_path: str | os.PathLike, ncol: int, policy: str | int = "supplied",

@@ -61,7 +61,8 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
     model_path : file written by `rsoil_couple.export.export_model`.
     ds : canonical Dataset; ``tsoil`` [degC], ``swc`` [m3 m-3], ``precip`` [mm per step] on
         (time, column) at the model's step length. Variables the model does not take may be absent.
-    policy : 'supplied' | 'lagged' | 'persistence'  Future-driver policy (docs/core.md). With
+    policy : 'supplied' | 'lagged' | 'persistence'
+        Future-driver policy (docs/core.md). With
         'supplied' the last ``future_steps`` steps lack a full future and get status MISSING (Q10).
     mask : None (all columns use the model), [column] bool, or [time, column] bool; False = Q10.
     strict : columns outside the training envelope fall back to Q10.

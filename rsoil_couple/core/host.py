@@ -24,8 +24,10 @@ def write_namelist(path: str | os.PathLike, **values) -> Path:
 
     Parameters
     ----------
-    path : path  The namelist file to write (overwritten).
-    **values : str, bool, int, float or a list of them  One entry per key; written by `f90nml`
+    path : path
+        The namelist file to write (overwritten).
+    **values : str, bool, int, float or a list of them
+        One entry per key; written by `f90nml`
         (lists as Fortran arrays, strings quoted, logicals as ``.true.``/``.false.``).
 
     Returns

@@ -11,11 +11,16 @@ def rain_events(time: np.ndarray, precip: np.ndarray, *, min_mm: float = 2.0,
 
     Parameters
     ----------
-    time : array of datetime64  END of each step.
-    precip : array  Precipitation per step [mm]; NaN counts as no rain.
-    min_mm : float  Smallest daily total that makes an event [mm].
-    separation_days : float  Events are at least this far apart [d]; the larger one wins.
-    n : int  At most this many events.
+    time : array of datetime64
+        END of each step.
+    precip : array
+        Precipitation per step [mm]; NaN counts as no rain.
+    min_mm : float
+        Smallest daily total that makes an event [mm].
+    separation_days : float
+        Events are at least this far apart [d]; the larger one wins.
+    n : int
+        At most this many events.
 
     Returns
     -------

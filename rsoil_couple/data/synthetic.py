@@ -63,11 +63,16 @@ def synthetic_site(days: int = 120, step_minutes: int = 30, seed: int = 0,
 
     Parameters
     ----------
-    days : int  Length of the record. [d]
-    step_minutes : int  Step. [min]
-    seed : int  Random seed: the same seed gives the same Dataset, bit for bit.
-    start : str  First day (the first timestamp is the END of the first step after it).
-    **overrides : float  Any key of `DEFAULTS` (e.g. ``tmean_end_c=27`` for no seasonal trend).
+    days : int
+        Length of the record. [d]
+    step_minutes : int
+        Step. [min]
+    seed : int
+        Random seed: the same seed gives the same Dataset, bit for bit.
+    start : str
+        First day (the first timestamp is the END of the first step after it).
+    **overrides : float
+        Any key of `DEFAULTS` (e.g. ``tmean_end_c=27`` for no seasonal trend).
 
     Returns
     -------

@@ -65,11 +65,16 @@ def convert_units(values: np.ndarray, units: str, var: str, *, step_seconds: flo
 
     Parameters
     ----------
-    values : array  Values in `units`.
-    units : str  The unit the file or mapping declares (e.g. ``"K"``, ``"%"``, ``"mm s-1"``).
-    var : str  Canonical variable name (``tsoil``, ``swc``, ``precip``, ``rsoil`` ...).
-    step_seconds : float  Step length [s]; converts precipitation rates to amounts per step.
-    where : str  ``"<file>: column '<name>'"`` used in error messages.
+    values : array
+        Values in `units`.
+    units : str
+        The unit the file or mapping declares (e.g. ``"K"``, ``"%"``, ``"mm s-1"``).
+    var : str
+        Canonical variable name (``tsoil``, ``swc``, ``precip``, ``rsoil`` ...).
+    step_seconds : float
+        Step length [s]; converts precipitation rates to amounts per step.
+    where : str
+        ``"<file>: column '<name>'"`` used in error messages.
 
     Returns
     -------

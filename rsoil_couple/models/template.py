@@ -31,12 +31,18 @@ class TemplateGRU(RsoilModel):
 
     Parameters
     ----------
-    past_vars, future_vars : sequence of str  Canonical driver names in input order.
-    past_steps, future_steps : int  Window lengths [steps].
-    hidden : int  GRU width.
-    layers : int  Stacked GRU layers.
-    head_layers : int  Unused here (kept for the common constructor keywords).
-    dropout : float  Dropout between stacked GRU layers.
+    past_vars, future_vars : sequence of str
+        Canonical driver names in input order.
+    past_steps, future_steps : int
+        Window lengths [steps].
+    hidden : int
+        GRU width.
+    layers : int
+        Stacked GRU layers.
+    head_layers : int
+        Unused here (kept for the common constructor keywords).
+    dropout : float
+        Dropout between stacked GRU layers.
     """
 
     kind = "template_gru"

@@ -36,11 +36,15 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
 
     Parameters
     ----------
-    path : path  A file, or a key of `SITES` (e.g. ``"US-Hn1_2019"``).
-    mapping : dict  {canonical_name: (column, units)} plus ``"time": (column, "end"|"start")``
+    path : path
+        A file, or a key of `SITES` (e.g. ``"US-Hn1_2019"``).
+    mapping : dict
+        {canonical_name: (column, units)} plus ``"time": (column, "end"|"start")``
         for a generic CSV (with an AmeriFlux BASE file it picks or adds columns).
-    site : str  Site / column id (default: from the file).
-    units : dict  {canonical_name: units} overriding what a known format assumes.
+    site : str
+        Site / column id (default: from the file).
+    units : dict
+        {canonical_name: units} overriding what a known format assumes.
 
     Formats: US-Hn1 (``TS_15cm``...), US-Bi1 (``TS_F_MDS_4``...), COSORE (``TIMESTAMP_END_LST``,
     ``Rs_umol_m2_s``), AmeriFlux BASE (``TIMESTAMP_START``/``TIMESTAMP_END``), canonical NetCDF

@@ -26,12 +26,16 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
 
     Parameters
     ----------
-    path : path  The CSV file (``TIMESTAMP_END``, ``TS_15cm`` [degC], ``SWC_15cm`` [m3 m-3],
+    path : path
+        The CSV file (``TIMESTAMP_END``, ``TS_15cm`` [degC], ``SWC_15cm`` [m3 m-3],
         ``P_mm`` [mm per 30 min], ``Tair`` [degC], ``Rg`` [W m-2] and, in the 2019 file, the
         chamber columns).
-    site : str  Column id and site name (default ``"US-Hn1"``).
-    units : dict  Override the units of a variable ({var: units}).
-    rsoil_column : str  ``"Rsoil_chamber_raw30"`` (default: the chamber's 30-min mean at the
+    site : str
+        Column id and site name (default ``"US-Hn1"``).
+    units : dict
+        Override the units of a variable ({var: units}).
+    rsoil_column : str
+        ``"Rsoil_chamber_raw30"`` (default: the chamber's 30-min mean at the
         interval's END) or ``"Rsoil"`` (the file's gap-filled series, which is shifted one step
         earlier than its own flag and the raw mean, see docs/data.md).
 
