@@ -77,7 +77,7 @@ def main() -> int:
     uses = ", &\n       ".join(names)
     f.write_text("program constants_f\n  use rsoil_couple_mod, only: " + uses + "\n  implicit none\n"
                  + "".join(f"  print '(a,1x,i0)', '{n}', {n}\n" for n in names) + "end program constants_f\n")
-    p = run([a.fc, f"-I{a.moddir}", str(f), "-o", "constants_f"], work)
+    p = run([a.fc, f"-I{Path(a.moddir).resolve()}", str(f), "-o", "constants_f"], work)
     if p.returncode:
         missing = sorted({m.upper() for m in re.findall(r"Symbol [‘'](\w+)[’'] referenced at \(1\) not found",
                                                         p.stderr)})
