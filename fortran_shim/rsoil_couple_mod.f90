@@ -19,17 +19,10 @@ module rsoil_couple_mod
 
   public :: rsoil_coupler, rsc_version, rsc_policy_code
 
-  ! Result codes (rsoil_couple.h).
-  integer, parameter, public :: RSC_OK = 0, RSC_E_INVALID_ARGUMENT = 1, RSC_E_NULL_POINTER = 2, &
-       RSC_E_BAD_HANDLE = 3, RSC_E_FILE = 4, RSC_E_MODEL = 5, RSC_E_METADATA = 6, RSC_E_STATE = 7, &
-       RSC_E_BUFFER_TOO_SMALL = 8, RSC_E_INTERNAL = 9
-  ! Per-column status codes (docs/model_format.md).
-  integer, parameter, public :: RSC_STATUS_ACTIVE = 0, RSC_STATUS_EXTRAPOLATING = 1, &
-       RSC_STATUS_SPINUP = 2, RSC_STATUS_MISSING = 3, RSC_STATUS_IMPOSSIBLE = 4, &
-       RSC_STATUS_MASKED = 5, RSC_STATUS_EXTRAPOLATION_FALLBACK = 6, RSC_NSTATUS = 7
-  ! Future-driver policies.
-  integer, parameter, public :: RSC_POLICY_LAGGED = 0, RSC_POLICY_PERSISTENCE = 1, &
-       RSC_POLICY_SUPPLIED = 2
+  ! The RSC_* constants (result codes RSC_OK, RSC_E_*; per-column status codes RSC_STATUS_*,
+  ! RSC_NSTATUS; future-driver policies RSC_POLICY_*), all public: generated at build time from
+  ! csrc/rsoil_couple.h by cmake/RsoilFortranConstants.cmake, so they cannot drift from the C header.
+  include 'rsoil_couple_constants.inc'
 
   integer, parameter :: msg_len = 2048
 
@@ -216,7 +209,9 @@ contains
     integer, intent(out), optional :: stat
     character(len=*), intent(inout), optional :: errmsg
     integer(c_int) :: imask(size(use_model))
-    if (.not. size_ok(self, size(use_model), 'set_mask', stat, errmsg)) return
+    if (.not. handle_ok(self, 'set_mask', stat, errmsg)) return
+    if (.not. shape_ok(shape(use_model), [self%ncol], 'use_model', '(ncol)', 'set_mask', stat, errmsg)) &
+         return
     imask = merge(1_c_int, 0_c_int, use_model)
     call check(c_rsc_coupler_set_mask(self%handle, int(self%ncol, c_int), imask), 'set_mask', stat, errmsg)
   end subroutine coupler_set_mask
@@ -237,24 +232,45 @@ contains
     integer, intent(out), optional :: stat
     character(len=*), intent(inout), optional :: errmsg
     type(c_ptr) :: ft, fs, fp
-    integer :: n
-    n = min(size(tsoil_k), size(swc_m3m3), size(precip_mm_s), size(rsoil_umol_m2_s), &
-         size(rsoil_gc_m2_s), size(resp_scalar), size(status))
-    if (n /= max(size(tsoil_k), size(swc_m3m3), size(precip_mm_s), size(rsoil_umol_m2_s), &
-         size(rsoil_gc_m2_s), size(resp_scalar), size(status))) n = -1
-    if (.not. size_ok(self, n, 'step', stat, errmsg)) return
+    integer(c_int) :: ps, nfut, sp, lg, nf, fm, rc
+    real(c_double) :: dt
+    integer(c_long_long) :: nt
+    if (.not. handle_ok(self, 'step', stat, errmsg)) return
+    ! every dimension of every array against the coupler, before any pointer reaches C (which
+    ! cannot see Fortran shapes and would read or write past a short array)
+    if (.not. shape_ok(shape(tsoil_k), [self%ncol], 'tsoil_k', '(ncol)', 'step', stat, errmsg)) return
+    if (.not. shape_ok(shape(swc_m3m3), [self%ncol], 'swc_m3m3', '(ncol)', 'step', stat, errmsg)) return
+    if (.not. shape_ok(shape(precip_mm_s), [self%ncol], 'precip_mm_s', '(ncol)', 'step', stat, errmsg)) &
+         return
+    if (.not. shape_ok(shape(rsoil_umol_m2_s), [self%ncol], 'rsoil_umol_m2_s', '(ncol)', 'step', stat, &
+         errmsg)) return
+    if (.not. shape_ok(shape(rsoil_gc_m2_s), [self%ncol], 'rsoil_gc_m2_s', '(ncol)', 'step', stat, &
+         errmsg)) return
+    if (.not. shape_ok(shape(resp_scalar), [self%ncol], 'resp_scalar', '(ncol)', 'step', stat, errmsg)) &
+         return
+    if (.not. shape_ok(shape(status), [self%ncol], 'status', '(ncol)', 'step', stat, errmsg)) return
     ft = c_null_ptr; fs = c_null_ptr; fp = c_null_ptr
-    if (present(future_tsoil_k)) then
-       if (.not. size_ok(self, size(future_tsoil_k, 2), 'step (future_tsoil_k)', stat, errmsg)) return
-       ft = c_loc(future_tsoil_k)
-    end if
-    if (present(future_swc_m3m3)) then
-       if (.not. size_ok(self, size(future_swc_m3m3, 2), 'step (future_swc_m3m3)', stat, errmsg)) return
-       fs = c_loc(future_swc_m3m3)
-    end if
-    if (present(future_precip_mm_s)) then
-       if (.not. size_ok(self, size(future_precip_mm_s, 2), 'step (future_precip_mm_s)', stat, errmsg)) return
-       fp = c_loc(future_precip_mm_s)
+    if (present(future_tsoil_k) .or. present(future_swc_m3m3) .or. present(future_precip_mm_s)) then
+       rc = c_rsc_coupler_info(self%handle, ps, nfut, dt, sp, lg, nf, fm, nt)
+       if (rc /= RSC_OK) then
+          call check(rc, 'step', stat, errmsg)
+          return
+       end if
+       if (present(future_tsoil_k)) then
+          if (.not. shape_ok(shape(future_tsoil_k), [int(nfut), self%ncol], 'future_tsoil_k', &
+               '(future_steps, ncol)', 'step', stat, errmsg)) return
+          ft = c_loc(future_tsoil_k)
+       end if
+       if (present(future_swc_m3m3)) then
+          if (.not. shape_ok(shape(future_swc_m3m3), [int(nfut), self%ncol], 'future_swc_m3m3', &
+               '(future_steps, ncol)', 'step', stat, errmsg)) return
+          fs = c_loc(future_swc_m3m3)
+       end if
+       if (present(future_precip_mm_s)) then
+          if (.not. shape_ok(shape(future_precip_mm_s), [int(nfut), self%ncol], 'future_precip_mm_s', &
+               '(future_steps, ncol)', 'step', stat, errmsg)) return
+          fp = c_loc(future_precip_mm_s)
+       end if
     end if
     call check(c_rsc_coupler_step(self%handle, int(self%ncol, c_int), tsoil_k, swc_m3m3, precip_mm_s, &
          ft, fs, fp, rsoil_umol_m2_s, rsoil_gc_m2_s, resp_scalar, status), 'step', stat, errmsg)
@@ -288,12 +304,15 @@ contains
     call check(rc, 'info', stat, errmsg)
   end subroutine coupler_info
 
-  !> Cumulative column-step counts per status since creation: counts(0:RSC_NSTATUS-1).
+  !> Cumulative column-step counts per status since creation: counts(0:RSC_NSTATUS-1) (exactly
+  !> RSC_NSTATUS elements; declare it with RSC_NSTATUS so that new status codes follow).
   subroutine coupler_counters(self, counts, stat, errmsg)
     class(rsoil_coupler), intent(in) :: self
-    integer(c_long_long), intent(out) :: counts(0:RSC_NSTATUS - 1)
+    integer(c_long_long), intent(out), contiguous :: counts(0:)
     integer, intent(out), optional :: stat
     character(len=*), intent(inout), optional :: errmsg
+    if (.not. shape_ok(shape(counts), [RSC_NSTATUS], 'counts', '(RSC_NSTATUS)', 'counters', stat, &
+         errmsg)) return
     call check(c_rsc_coupler_counters(self%handle, counts), 'counters', stat, errmsg)
   end subroutine coupler_counters
 
@@ -423,24 +442,46 @@ contains
     stat = rc
   end subroutine fail
 
-  !> A Fortran-side size check (the C side cannot see Fortran array sizes).
-  logical function size_ok(self, n, where, stat, errmsg)
+  !> The coupler holds a handle (init succeeded); otherwise RSC_E_BAD_HANDLE, before any shape check.
+  logical function handle_ok(self, where, stat, errmsg)
     class(rsoil_coupler), intent(in) :: self
-    integer, intent(in) :: n
     character(len=*), intent(in) :: where
     integer, intent(out), optional :: stat
     character(len=*), intent(inout), optional :: errmsg
-    character(len=160) :: text
-    size_ok = c_associated(self%handle) .and. n == self%ncol
-    if (size_ok) return
-    if (.not. c_associated(self%handle)) then
-       call fail(RSC_E_BAD_HANDLE, where, 'coupler not initialized (call init first)', stat, errmsg)
-    else
-       write (text, '(a,i0,a,i0,a)') 'column arrays of different sizes or not ncol = ', self%ncol, &
-            ' (got ', n, ')'
-       call fail(RSC_E_INVALID_ARGUMENT, where, trim(text), stat, errmsg)
-    end if
-  end function size_ok
+    handle_ok = c_associated(self%handle)
+    if (.not. handle_ok) call fail(RSC_E_BAD_HANDLE, where, 'coupler not initialized (call init first)', &
+         stat, errmsg)
+  end function handle_ok
+
+  !> A Fortran-side shape check (the C side cannot see Fortran array shapes): every dimension of
+  !> argument `name` against `expected`; on a mismatch RSC_E_INVALID_ARGUMENT with a message like
+  !> "future_tsoil_k has shape (1, 8); expected (48, 8) = (future_steps, ncol)".
+  logical function shape_ok(got, expected, name, meaning, where, stat, errmsg)
+    integer, intent(in) :: got(:), expected(:)
+    character(len=*), intent(in) :: name, meaning, where
+    integer, intent(out), optional :: stat
+    character(len=*), intent(inout), optional :: errmsg
+    shape_ok = size(got) == size(expected)
+    if (shape_ok) shape_ok = all(got == expected)
+    if (shape_ok) return
+    call fail(RSC_E_INVALID_ARGUMENT, where, name // ' has shape ' // shape_text(got) // '; expected ' &
+         // shape_text(expected) // ' = ' // meaning, stat, errmsg)
+  end function shape_ok
+
+  !> "(1, 8)"
+  function shape_text(dims) result(s)
+    integer, intent(in) :: dims(:)
+    character(len=:), allocatable :: s
+    character(len=24) :: num
+    integer :: i
+    s = '('
+    do i = 1, size(dims)
+       write (num, '(i0)') dims(i)
+       s = s // trim(num)
+       if (i < size(dims)) s = s // ', '
+    end do
+    s = s // ')'
+  end function shape_text
 
   function from_c(buf) result(s)
     character(kind=c_char), intent(in) :: buf(:)

@@ -49,7 +49,7 @@ program clm_like_host
   real(r8), allocatable :: g_fields(:, :), g_prof(:, :)
   integer, allocatable :: g_status(:), g_nbytes(:)
   integer(int8), allocatable :: blob(:), g_blobs(:, :)
-  integer(c_long_long) :: counts(0:RSC_NSTATUS - 1)
+  integer(c_long_long) :: counts(0:RSC_NSTATUS - 1), steps_taken
 
   call par_init()
   nml_path = 'rsoil_host.nml'
@@ -101,14 +101,29 @@ program clm_like_host
   t0 = 1
   if (cfg%restart) then
      call restart_read(trim(cfg%restart_file_in), ncol, begc, t, time_restart, totsomc, blob)
-     if (t < 1 .or. t >= frc%ntime) call par_abort('restart file ''' // trim(cfg%restart_file_in) // &
-          ''': its step lies outside the forcing''s time axis')
+     if (t < 1 .or. t >= frc%ntime) then
+        write (msg, '(a,i0,a,i0,a)') 'restart file ''' // trim(cfg%restart_file_in) // ''': nstep = ', &
+             t, ' lies outside the forcing''s time axis (1..', frc%ntime - 1, ')'
+        call par_abort(trim(msg))
+     end if
      if (abs(frc%time(t) - time_restart) > 1e-9_r8) call par_abort('restart file ''' // &
-          trim(cfg%restart_file_in) // ''' does not match the forcing file''s time axis')
+          trim(cfg%restart_file_in) // ''': time does not match the forcing file''s time axis at nstep')
      t0 = t + 1
      if (have_coupler .and. size(blob) > 0) then
         call cpl%put_state(blob, stat=rc, errmsg=msg)
         if (rc /= RSC_OK) call coupler_failed()
+        ! issue 10 / F15: the host's step count and the coupler state's must agree (a file whose
+        ! nstep and time were rewound together passed the time check and ran on with a state from
+        ! another step)
+        if (have_coupler) then
+           call cpl%info(steps_taken=steps_taken)
+           if (steps_taken /= t) then
+              write (msg, '(a,i0,a,i0,a)') 'restart file ''' // trim(cfg%restart_file_in) // &
+                   ''': nstep = ', t, ' but its coupler state (rsc_state) has taken ', steps_taken, &
+                   ' steps (rsc_coupler_info steps_taken); the file is inconsistent'
+              call par_abort(trim(msg))
+           end if
+        end if
         if (have_coupler) call cpl%set_mask(use_lstm_global(begc:endc))   ! the namelist's mask rules
      else if (have_coupler) then
         call par_warn('restart file has no coupler state: the coupler starts empty (spin-up)')
@@ -152,8 +167,8 @@ program clm_like_host
           ' respiration_seconds_per_step=', seconds_resp / (tstop - t0 + 1)
      if (have_coupler) then
         call cpl%counters(counts)
-        write (output_unit, '(a,7(1x,i0))') 'clm_like_host: rank 0 coupler column-steps by status 0..6:', &
-             counts
+        write (output_unit, '(a,i0,a,*(1x,i0))') 'clm_like_host: rank 0 coupler column-steps by status 0..', &
+             RSC_NSTATUS - 1, ':', counts
      end if
   end if
   call forcing_close(frc)

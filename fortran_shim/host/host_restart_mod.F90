@@ -4,6 +4,7 @@
 !> state is per rank, so a restart needs the same number of ranks (checked).
 module host_restart_mod
   use, intrinsic :: iso_fortran_env, only: real64, int8
+  use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use netcdf
   use host_forcing_mod, only: nc_check
   use host_parallel_mod, only: par_abort, nranks, myrank
@@ -56,16 +57,21 @@ contains
   end subroutine restart_write
 
   !> Read (every rank): nstep, time, this rank's totsomc(begc:begc+size-1) and its blob (size 0 if
-  !> the file holds none). Stops with one line if the file does not match this run.
+  !> the file holds none). Stops with one line naming the file and the variable if the file does not
+  !> match this run or holds an impossible value (issue 10 / F15: a restart is validated, not
+  !> trusted): TOTSOMC not finite, missing (>= 1e35) or negative; time not finite; a blob length
+  !> outside 0..state_byte. The caller checks nstep against the time axis and against the coupler
+  !> state's steps_taken (clm_like_host).
   subroutine restart_read(path, ncol, begc, nstep, time, totsomc, blob)
     character(len=*), intent(in) :: path
     integer, intent(in) :: ncol, begc
     integer, intent(out) :: nstep
     real(r8), intent(out) :: time, totsomc(:)
     integer(int8), allocatable, intent(out) :: blob(:)
-    integer :: ncid, n, nr, id
+    integer :: ncid, n, nr, id, nbyte, c, nbad
     integer, allocatable :: nbytes(:)
     character(len=32) :: a, b
+    character(len=64) :: v
     call ok(nf90_open(trim(path), nf90_nowrite, ncid))
     n = dim_len(ncid, 'column', path)
     if (n /= ncol) then
@@ -82,10 +88,36 @@ contains
        call par_abort('restart file ''' // trim(path) // ''' holds the coupler state of ' // trim(a) &
             // ' MPI ranks; this run has ' // trim(b) // ' (restart with the same number of ranks)')
     end if
+    nbyte = dim_len(ncid, 'state_byte', path)
+    do c = 1, nr
+       if (nbytes(c) < 0 .or. nbytes(c) > nbyte) then
+          write (a, '(i0)') nbytes(c); write (b, '(i0)') nbyte
+          write (v, '(i0)') c
+          call par_abort('restart file ''' // trim(path) // ''': rsc_state_nbytes(rank ' // trim(v) // &
+               ') = ' // trim(a) // ' lies outside 0..' // trim(b) // ' (the state_byte dimension)')
+       end if
+    end do
     call ok(nf90_inq_varid(ncid, 'nstep', id)); call ok(nf90_get_var(ncid, id, nstep))
     call ok(nf90_inq_varid(ncid, 'time', id)); call ok(nf90_get_var(ncid, id, time))
+    if (.not. ieee_is_finite(time) .or. abs(time) >= 1e35_r8) then
+       write (v, '(g0)') time
+       call par_abort('restart file ''' // trim(path) // ''': time = ' // trim(v) // ' is not a valid time')
+    end if
     call ok(nf90_inq_varid(ncid, 'TOTSOMC', id))
     call ok(nf90_get_var(ncid, id, totsomc, start=[begc], count=[size(totsomc)]))
+    ! every carbon pool finite, not CLM's missing value, and >= 0: a NaN pool would otherwise run
+    ! on and be written as 1e36 every step with exit 0
+    nbad = count(.not. pool_ok(totsomc))
+    if (nbad > 0) then
+       c = findloc(pool_ok(totsomc), .false., dim=1)
+       write (v, '(es12.5)') totsomc(c)
+       v = adjustl(v)
+       write (a, '(i0)') begc + c - 1
+       write (b, '(i0)') nbad
+       call par_abort('restart file ''' // trim(path) // ''': TOTSOMC(column ' // trim(a) // ') = ' // &
+            trim(v) // ' [gC/m^2] is not a finite carbon pool >= 0 (NaN, missing 1e36 or negative; ' // trim(b) // &
+            ' such column(s) on this rank)')
+    end if
     n = 0
     if (nr == nranks) n = nbytes(myrank + 1)
     allocate(blob(n))
@@ -100,6 +132,12 @@ contains
       call nc_check(status, 'restart file ''' // trim(path) // '''')
     end subroutine ok
   end subroutine restart_read
+
+  elemental logical function pool_ok(x)
+    real(r8), intent(in) :: x
+    pool_ok = ieee_is_finite(x)
+    if (pool_ok) pool_ok = x >= 0 .and. x < 1e35_r8
+  end function pool_ok
 
   integer function dim_len(ncid, name, path)
     integer, intent(in) :: ncid

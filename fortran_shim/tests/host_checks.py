@@ -6,7 +6,9 @@ Cases: setup (drivers + forcing files), agree_lagged / agree_persistence / agree
 columns == rsoil_couple.emulate, Q10 columns == rsoil_couple.q10.clm_structure), scalar
 (mass-conserving coupling), swap (a mask over half the columns changes exactly those columns),
 restart (stopped halfway + restarted == unbroken, bit for bit), mpi (2 ranks == 1 rank), errors
-(missing model, bad namelist value, forcing without TSOI; the Q10 fallback), and
+(missing model, bad namelist value, forcing without TSOI; the Q10 fallback), F15_nstep / F15_pool
+(issue 10: a restart file's nstep must match the coupler state's steps_taken, its carbon pools must be
+finite and >= 0), F16_missing_h2osoi (issue 10: missing H2OSOI stays missing), and
 `expect-fail --match REGEX -- CMD...` (CMD exits non-zero and prints one line matching REGEX).
 Every case prints the figures it checked; a failed check exits 1.
 
@@ -333,6 +335,109 @@ def errors(case: Case) -> None:
               f"fallback: every column on Q10 (status -1), HR vs clm_structure: {txt}")
 
 
+# ------------------------------------------------------------------------------------------------
+# issue 10 / F15: a restart file is validated on read, not trusted
+def restart_halfway(case: Case, name: str) -> tuple[Path, int]:
+    """A restart file written at step `steps // 2` of a lagged flux run (the honest original)."""
+    half = case.meta["steps"] // 2
+    rfile = case.work / name / "r.nc"
+    case.run(name, stop_step=half, write_restart=True, restart_file_out=str(rfile))
+    return rfile, half
+
+
+def edited_copy(src: Path, dst: Path, **values) -> Path:
+    """A copy of NetCDF file `src` with variables replaced (name=value, or name=(index, value))."""
+    import shutil
+    import netCDF4
+    shutil.copyfile(src, dst)
+    with netCDF4.Dataset(dst, "a") as nc:
+        nc.set_auto_mask(False)
+        for name, v in values.items():
+            if isinstance(v, tuple):
+                nc.variables[name][v[0]] = v[1]
+            else:
+                nc.variables[name][...] = v
+    return dst
+
+
+def forcing_time(case: Case) -> np.ndarray:
+    import netCDF4
+    with netCDF4.Dataset(case.work / "forcing.nc") as nc:
+        return np.asarray(nc.variables["time"][:], dtype=float)
+
+
+def F15_nstep(case: Case) -> None:
+    """nstep rewound together with time (so the time-axis check passes) is refused: nstep is compared
+    with the coupler state's steps_taken after put_state. The honest file still restarts."""
+    rfile, half = restart_halfway(case, "F15_nstep_a")
+    back = half - 10
+    bad = edited_copy(rfile, rfile.with_name("r_rewound.nc"), nstep=back,
+                      time=forcing_time(case)[back - 1])
+    p, _ = case.run("F15_nstep_b", expect_ok=False, restart=True, restart_file_in=str(bad))
+    one_line_error(p, rf"^clm_like_host: error: restart file '.*r_rewound\.nc': nstep = {back} but its "
+                      rf"coupler state \(rsc_state\) has taken {half} steps",
+                   f"F15: nstep rewound {half} -> {back} with a consistent time")
+    p, _ = case.run("F15_nstep_ok", expect_ok=False, restart=True, restart_file_in=str(rfile))
+    check(p.returncode == 0, f"F15: the unaltered restart file still restarts (exit {p.returncode})")
+
+
+def F15_pool(case: Case) -> None:
+    """A carbon pool that is NaN, negative or CLM's missing value in the restart file is refused with
+    one line naming the file, the variable and the column (exit 2)."""
+    rfile, _ = restart_halfway(case, "F15_pool_a")
+    for tag, value, shown in (("nan", np.nan, "NaN"), ("negative", -1.0, r"-1\.00000E\+00"),
+                              ("spval", 1e36, r"1\.00000E\+36")):
+        bad = edited_copy(rfile, rfile.with_name(f"r_{tag}.nc"), TOTSOMC=(2, value))
+        p, _ = case.run(f"F15_pool_{tag}", expect_ok=False, restart=True, restart_file_in=str(bad))
+        check(p.returncode == 2, f"F15: TOTSOMC(column 3) = {value:g}: exit {p.returncode} (2)")
+        one_line_error(p, rf"^clm_like_host: error: restart file '.*r_{tag}\.nc': TOTSOMC\(column 3\) = "
+                          rf"{shown} \[gC/m\^2\] is not a finite carbon pool >= 0",
+                       f"F15: TOTSOMC(column 3) = {value:g} in the restart file")
+
+
+# issue 10 / F16: a missing H2OSOI stays missing
+def F16_missing_h2osoi(case: Case) -> None:
+    """H2OSOI = 1e36 (missing) in columns 2 (Q10, masked) and 3 (LSTM) for 10 steps: W_SCALAR, HR_Q10,
+    HR and SR are missing there (not 0), the coupler gets NaN (status MISSING in the LSTM column), the
+    pools lose nothing in those steps, and every other column is bit-for-bit the clean run."""
+    import netCDF4
+    gap = slice(199, 209)                         # forcing steps 200..209 (0-based 199..208)
+    cols = [1, 2]                                 # columns 2 and 3 (0-based)
+    src = case.work / "forcing.nc"
+    dst = case.work / "forcing_F16_gap.nc"
+    with netCDF4.Dataset(src) as nc:               # H2OSOI is (time, levsoi, column) in NetCDF order
+        nlev = nc.variables["H2OSOI"].shape[1]
+    edited_copy(src, dst, H2OSOI=((gap, slice(0, nlev), slice(cols[0], cols[-1] + 1)), 1e36))
+    common = dict(policy="persistence", coupling="flux")
+    _, hc = case.run("F16_clean", **common)
+    p, hg = case.run("F16_gap", expect_ok=False, forcing_file=str(dst), **common)
+    check(p.returncode == 0, f"F16: the run with missing H2OSOI completes (exit {p.returncode})")
+    if p.returncode != 0:
+        print(p.stderr)
+        return
+    c, g = read_hist(hc), read_hist(hg)
+    mask = g["RSC_MASK"].astype(bool)
+    check(not mask[cols[0]] and mask[cols[1]], "F16: column 2 is on Q10 (masked), column 3 on the LSTM")
+    for name in ("H2OSOI_RSC", "W_SCALAR", "HR_Q10", "HR", "SR"):
+        miss = np.isnan(g[name][gap][:, cols])
+        check(miss.all(), f"F16: {name} is the missing value (1e36) in all {miss.size} gap column-steps "
+              f"(values there: {np.unique(g[name][gap][:, cols][~miss])[:3]})")
+    st = g["RSC_STATUS"][gap][:, cols[1]]
+    check(np.all(st == 3), f"F16: the coupler got NaN: LSTM column 3 has status MISSING (3) in the gap: {st}")
+    check(np.all(g["RSC_STATUS"][gap][:, cols[0]] == 5), "F16: masked column 2 keeps status MASKED (5)")
+    tot = g["TOTSOMC"][:, cols]
+    check(np.all(np.isfinite(tot)) and np.array_equal(tot[gap.start - 1], tot[gap.stop - 1]),
+          "F16: TOTSOMC stays finite and loses nothing while HR is missing")
+    other = [i for i in range(NCOL) if i not in cols]
+    bad = [n for n in g if g[n].ndim == 2 and n not in ("time_bounds",) and g[n].shape[1] == NCOL
+           and not np.array_equal(g[n][:, other], c[n][:, other], equal_nan=g[n].dtype.kind == "f")]
+    check(not bad, f"F16: columns {[i + 1 for i in other]} are bit-for-bit the clean run" + (f"; differ: {bad}" if bad else ""))
+    before = slice(0, gap.start)
+    same = all(np.array_equal(g[n][before], c[n][before], equal_nan=g[n].dtype.kind == "f")
+               for n in ("HR", "W_SCALAR", "RSC_STATUS", "TOTSOMC"))
+    check(same, "F16: every column is bit-for-bit the clean run before the gap")
+
+
 def expect_fail(args) -> None:
     p = subprocess.run(args.cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
@@ -362,7 +467,9 @@ def main(argv=None) -> int:
         elif args.case.startswith("agree_"):
             agree(case, args.case.split("_", 1)[1])
         else:
-            {"scalar": scalar, "swap": swap, "restart": restart, "mpi": mpi, "errors": errors}[args.case](case)
+            {"scalar": scalar, "swap": swap, "restart": restart, "mpi": mpi, "errors": errors,
+             "F15_nstep": F15_nstep, "F15_pool": F15_pool,
+             "F16_missing_h2osoi": F16_missing_h2osoi}[args.case](case)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         return 1

@@ -35,7 +35,7 @@ program test_shim
   call expect(dt == 1800 .and. ps == 48 .and. fs == 24, 'info: 1800 s steps, 48 past, 24 future')
   call expect(len_trim(a%model_id()) > 0, 'model_id not empty')
   call a%step(tk(1:2), sw(1:2), pr(1:2), r(1:2), g(1:2), s(1:2), st(1:2), stat=rc, errmsg=msg)
-  call expect(rc == RSC_E_INVALID_ARGUMENT .and. index(msg, 'ncol = 3') > 0, &
+  call expect(rc == RSC_E_INVALID_ARGUMENT .and. index(msg, 'tsoil_k has shape (2); expected (3)') > 0, &
        'wrong column count: RSC_E_INVALID_ARGUMENT: ' // trim(msg))
   call a%set_mask([.true., .false., .true.])
 

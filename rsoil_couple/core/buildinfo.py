@@ -1,10 +1,12 @@
 """Compile and link flags for a C or Fortran host built against the installed rsoil_couple.
 
-``rsoil-couple config --cflags | --fflags | --libs | --flibs | --prefix`` prints one line, like
-``nf-config``; for example ::
+``rsoil-couple config --cflags | --fflags | --libs | --flibs | --prefix | --cmake-dir |
+--pkgconfig-dir`` prints one line, like ``nf-config``; for example ::
 
     gfortran $(rsoil-couple config --fflags) my_host.f90 $(rsoil-couple config --flibs)
     cc $(rsoil-couple config --cflags) my_host.c $(rsoil-couple config --libs)
+    cmake -Drsoil_couple_DIR=$(rsoil-couple config --cmake-dir) ...      # find_package(rsoil_couple CONFIG)
+    PKG_CONFIG_PATH=$(rsoil-couple config --pkgconfig-dir) pkg-config --cflags --libs rsoil_couple_f
 
 The installed package holds ``lib/librsoil_core.so`` (C API), ``lib/librsoil_couple_f.so`` (Fortran
 shim), ``include/rsoil_couple.h`` and ``include/rsoil_couple_mod.mod`` (gfortran module files are
@@ -17,9 +19,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["prefix", "cflags", "fflags", "libs", "flibs"]
+__all__ = ["prefix", "cflags", "fflags", "libs", "flibs", "cmake_dir", "pkgconfig_dir"]
 
-FLAGS = ("cflags", "fflags", "libs", "flibs", "prefix")
+FLAGS = ("cflags", "fflags", "libs", "flibs", "prefix", "cmake_dir", "pkgconfig_dir")
 
 
 def prefix() -> Path:
@@ -57,6 +59,16 @@ def flibs() -> str:
     return f"-L{lib} -Wl,-rpath,{lib} -lrsoil_couple_f -lrsoil_core"
 
 
+def cmake_dir() -> Path:
+    """The folder of ``rsoil_coupleConfig.cmake`` (``find_package(rsoil_couple CONFIG)``)."""
+    return _dir("lib/cmake/rsoil_couple", "rsoil_coupleConfig.cmake")
+
+
+def pkgconfig_dir() -> Path:
+    """The folder of ``rsoil_couple.pc`` and ``rsoil_couple_f.pc`` (for ``PKG_CONFIG_PATH``)."""
+    return _dir("lib/pkgconfig", "rsoil_couple.pc")
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--cflags", action="store_true", help="C compiler flags (include folder)")
@@ -65,6 +77,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--flibs", action="store_true",
                        help="Fortran linker flags (-lrsoil_couple_f -lrsoil_core, RPATH)")
     group.add_argument("--prefix", action="store_true", help="the installed package folder")
+    group.add_argument("--cmake-dir", action="store_true",
+                       help="folder of rsoil_coupleConfig.cmake (-Drsoil_couple_DIR=...)")
+    group.add_argument("--pkgconfig-dir", action="store_true",
+                       help="folder of rsoil_couple.pc and rsoil_couple_f.pc (PKG_CONFIG_PATH)")
 
 
 def run(args: argparse.Namespace) -> int:
