@@ -348,6 +348,7 @@ def restart_halfway(case: Case, name: str) -> tuple[Path, int]:
 def edited_copy(src: Path, dst: Path, **values) -> Path:
     """A copy of NetCDF file `src` with variables replaced (name=value, or name=(index, value))."""
     import shutil
+
     import netCDF4
     shutil.copyfile(src, dst)
     with netCDF4.Dataset(dst, "a") as nc:
@@ -367,8 +368,9 @@ def forcing_time(case: Case) -> np.ndarray:
 
 
 def F15_nstep(case: Case) -> None:
-    """nstep rewound together with time (so the time-axis check passes) is refused: nstep is compared
-    with the coupler state's steps_taken after put_state. The honest file still restarts."""
+    """Nstep rewound together with time (so the time-axis check passes) is refused: nstep is compared
+    with the coupler state's steps_taken after put_state. The honest file still restarts.
+    """
     rfile, half = restart_halfway(case, "F15_nstep_a")
     back = half - 10
     bad = edited_copy(rfile, rfile.with_name("r_rewound.nc"), nstep=back,
@@ -383,7 +385,8 @@ def F15_nstep(case: Case) -> None:
 
 def F15_pool(case: Case) -> None:
     """A carbon pool that is NaN, negative or CLM's missing value in the restart file is refused with
-    one line naming the file, the variable and the column (exit 2)."""
+    one line naming the file, the variable and the column (exit 2).
+    """
     rfile, _ = restart_halfway(case, "F15_pool_a")
     for tag, value, shown in (("nan", np.nan, "NaN"), ("negative", -1.0, r"-1\.00000E\+00"),
                               ("spval", 1e36, r"1\.00000E\+36")):
@@ -399,7 +402,8 @@ def F15_pool(case: Case) -> None:
 def F16_missing_h2osoi(case: Case) -> None:
     """H2OSOI = 1e36 (missing) in columns 2 (Q10, masked) and 3 (LSTM) for 10 steps: W_SCALAR, HR_Q10,
     HR and SR are missing there (not 0), the coupler gets NaN (status MISSING in the LSTM column), the
-    pools lose nothing in those steps, and every other column is bit-for-bit the clean run."""
+    pools lose nothing in those steps, and every other column is bit-for-bit the clean run.
+    """
     import netCDF4
     gap = slice(199, 209)                         # forcing steps 200..209 (0-based 199..208)
     cols = [1, 2]                                 # columns 2 and 3 (0-based)

@@ -58,8 +58,9 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def config_flag(prefix: Path, flag: str) -> str:
     """`rsoil-couple config FLAG` of the installed tree: buildinfo.py beside the installed lib/ and
-    include/ (as in a wheel), imported without site-packages or the source tree (-S -E)."""
-    code = ("import argparse, sys; sys.path.insert(0, sys.argv[1]); from rsoil_couple import buildinfo as b; "
+    include/ (as in a wheel), imported without site-packages or the source tree (-S -E).
+    """
+    code = ("import argparse, sys; sys.path.insert(0, sys.argv[1]); from rsoil_couple.core import buildinfo as b; "
             "p = argparse.ArgumentParser(); b.configure_parser(p); sys.exit(b.run(p.parse_args([sys.argv[2]])))")
     p = sh([sys.executable, "-S", "-E", "-c", code, prefix, flag], env=clean_env(), cwd=prefix)
     return p.stdout.strip()
@@ -104,7 +105,8 @@ def install(a) -> None:
 
 def run_host(exe: Path, a, p: dict, what: str) -> str:
     """Run a built minimal_host on the test model (clean environment); check it loads the moved
-    prefix's libraries and keeps Q10 in its masked column; return its output."""
+    prefix's libraries and keeps Q10 in its masked column; return its output.
+    """
     env = clean_env()
     ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, env=env).stdout
     libs = {k: str(Path(v).resolve())

@@ -1,5 +1,8 @@
 """The installed Fortran shim: `rsoil-couple config` flags (and the installed pkg-config file) build a
-user's host, which then agrees with the Python Coupler. (The CLM-like host itself is tested by CTest: fortran_shim/CMakeLists.txt.)"""
+user's host, which then agrees with the Python Coupler.
+
+The CLM-like host itself is tested by CTest (fortran_shim/CMakeLists.txt).
+"""
 from __future__ import annotations
 
 import shutil
@@ -44,12 +47,11 @@ def test_config_prints_installed_folders(installed, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("pkg-config") is None, reason="no pkg-config")
-def test_minimal_host_built_with_pkg_config_runs(installed, repo_root, tmp_path):
+def test_minimal_host_built_with_pkg_config_runs(installed, repo_root, model_24h, tmp_path):
     """The installed rsoil_couple_f.pc builds minimal_host.f90 with one command line; it runs without
     LD_LIBRARY_PATH and keeps Q10 in its masked column 3 (CTest package_* test the same from a
     build tree installed into a temporary prefix)."""
     import os
-    from rsoil_couple.export import example_model
     env = dict(os.environ, PKG_CONFIG_PATH=config("--pkgconfig-dir", tmp_path))
     env.pop("LD_LIBRARY_PATH", None)
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "rsoil_couple_f"], env=env,
@@ -57,9 +59,7 @@ def test_minimal_host_built_with_pkg_config_runs(installed, repo_root, tmp_path)
     exe = tmp_path / "minimal_host"
     subprocess.run(["gfortran", str(repo_root / "fortran_shim" / "examples" / "minimal_host.f90"),
                     "-o", str(exe)] + flags, check=True, capture_output=True, text=True)
-    model = tmp_path / "model.pt"
-    example_model(model, kind="lstm", past_hours=24, future_hours=24, step_seconds=1800, seed=0)
-    p = subprocess.run([str(exe), str(model)], capture_output=True, text=True, check=True, env=env)
+    p = subprocess.run([str(exe), str(model_24h[0])], capture_output=True, text=True, check=True, env=env)
     status = [int(line.split()[2]) for line in p.stdout.splitlines() if line.strip()]
     assert status[2] == 5 and all(s <= 1 for s in status[:2] + status[3:])
 
