@@ -95,7 +95,10 @@ def install(a) -> None:
              or str(Path(a.source_dir).resolve()) in f.read_text()]
     check(not leaks, f"install: the {len(texts)} CMake/pkg-config files name neither the install "
           f"prefix nor the build or source tree (relocatable)" + (f"; they do: {leaks}" if leaks else ""))
-    shutil.copyfile(Path(a.source_dir) / "rsoil_couple" / "buildinfo.py", pkg / "buildinfo.py")
+    src = Path(a.source_dir) / "rsoil_couple"   # the Python files `rsoil-couple config` needs, as a wheel has them
+    (pkg / "core").mkdir(exist_ok=True)
+    for f in ("__init__.py", "core/__init__.py", "core/buildinfo.py"):
+        shutil.copyfile(src / f, pkg / f)
     got = {"cmake_dir": config_flag(p["prefix"], "--cmake-dir"),
            "pkgconfig_dir": config_flag(p["prefix"], "--pkgconfig-dir")}
     check(got["cmake_dir"] == str(p["cmakedir"]), f"rsoil-couple config --cmake-dir: {got['cmake_dir']}")
