@@ -1,5 +1,5 @@
 // The model identity (docs/model_format.md): sha256 over the TorchScript archive's entries except the
-// metadata and the per-save random id, so that it names the module and not one save of it. The Python
+// metadata and torch's serialization id (which hashes the metadata too), so that it names the module and not one save of it. The Python
 // twin is rsoil_couple.modelfile.identity; a file written by export_model loads only when both agree.
 #include <caffe2/serialize/inline_container.h>
 #include <openssl/evp.h>
@@ -14,8 +14,8 @@ namespace rsc {
 
 namespace {
 
-// Entries left out of the identity: the metadata (it carries the identity) and the id torch writes
-// with random content at every save.
+// Entries left out of the identity: the metadata (it carries the identity) and the serialization id
+// torch writes as a hash of all entries, the metadata included.
 const char* const kExcluded[] = {"extra/rsoil_meta.json", ".data/serialization_id"};
 
 struct Sha256 {
@@ -72,7 +72,7 @@ std::string model_identity(const std::string& model_path) {
 }
 
 void check_model_identity(const std::string& model_path, const ModelMeta& meta) {
-  if (meta.schema_version < 2) return;  // version 1 ids cannot be recomputed (docs/model_format.md)
+  if (meta.schema_version < 2) return;  // version 1 ids cannot be recomputed from the file (docs/model_format.md)
   const std::string id = model_identity(model_path).substr(0, 16);
   if (id != meta.model_id)
     throw MetaError("rsoil_meta.json: model_id: the metadata says " + meta.model_id +

@@ -93,6 +93,8 @@ json parse_text(const std::string& text) {
   };
   try {
     return json::parse(text, cb);
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400): not finite
+    bad(frames_path(stack), std::string("not a finite number (") + e.what() + ")");
   } catch (const json::parse_error& e) {
     std::string what = "invalid JSON at byte " + std::to_string(e.byte);
     for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
@@ -255,10 +257,7 @@ void min_le_max(const json& root, const std::string& key) {
   }
 }
 
-}  // namespace
-
-ModelMeta parse_model_meta(const std::string& text) {
-  const json root = parse_text(text);
+ModelMeta validate(const json& root, const std::string& text) {
   object(root, "");
   check_finite(root, "");
   static const char* const kRequired[] = {
@@ -352,6 +351,16 @@ ModelMeta parse_model_meta(const std::string& text) {
     min_le_max(root, table);
   }
   return m;
+}
+
+}  // namespace
+
+ModelMeta parse_model_meta(const std::string& text) {
+  try {
+    return validate(parse_text(text), text);
+  } catch (const json::exception& e) {  // not expected (every access is checked first): still a MetaError
+    throw MetaError(std::string("rsoil_meta.json: ") + e.what());
+  }
 }
 
 }  // namespace rsc

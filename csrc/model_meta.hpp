@@ -73,7 +73,8 @@ std::string model_identity(const std::string& model_path);
 
 // Schema version >= 2: refuse (MetaError naming both ids) a file whose content does not hash to its
 // metadata's model_id (a module swapped inside the file, metadata copied onto another module).
-// Schema version 1 ids hashed bytes torch randomises per save and cannot be checked: accepted as is.
+// Schema version 1 ids hashed another save of the module (into memory, without the metadata) and
+// cannot be recomputed from the file: accepted as is (docs/model_format.md).
 void check_model_identity(const std::string& model_path, const ModelMeta& meta);
 
 }  // namespace rsc

@@ -2,7 +2,7 @@
 
 A TorchScript file is a zip archive ``<name>/...``. The identity hashes every entry except
 ``extra/rsoil_meta.json`` (the metadata, which carries the identity) and ``.data/serialization_id``
-(random at every save), in sorted entry-name order (the ``<name>/`` folder, which torch takes from the
+(torch's hash of all entries, the metadata included), in sorted entry-name order (the ``<name>/`` folder, which torch takes from the
 file name, left out), each as ``len(name)`` (8 bytes little-endian), name (UTF-8), ``len(data)``
 (8 bytes little-endian), data. ``model_id`` is its first 16 hex digits (schema version 2;
 docs/model_format.md). ``csrc/model_identity.cpp`` computes the same with torch's own archive reader.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import MetaError
 
-__all__ = ["EXCLUDED", "model_identity", "check_identity"]
+__all__ = ["EXCLUDED", "check_identity", "model_identity"]
 
 #: Entries left out of the identity.
 EXCLUDED = ("extra/rsoil_meta.json", ".data/serialization_id")
@@ -56,8 +56,9 @@ def model_identity(source: str | Path | bytes) -> str:
 def check_identity(source: str | Path | bytes, meta: dict) -> None:
     """Refuse (`MetaError` naming both ids) a file whose module does not hash to its ``model_id``.
 
-    Schema version 1 ids hashed bytes torch randomises at every save; they cannot be recomputed and are
-    not checked (docs/model_format.md).
+    Schema version 1 ids hashed a different save of the module (into memory, without the metadata, with
+    its own serialization id); they cannot be recomputed from the file and are not checked
+    (docs/model_format.md).
     """
     if meta["schema_version"] < 2:
         return

@@ -25,8 +25,16 @@ from typing import Any
 from .. import variables as V
 from ..errors import MetaError
 
-__all__ = ["SCHEMA_FILE", "SCHEMA_NAME", "SCHEMA_VERSION", "MAX_DEPTH", "schema", "parse_meta_text",
-           "validate_meta", "generated_defs"]
+__all__ = [
+    "MAX_DEPTH",
+    "SCHEMA_FILE",
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "generated_defs",
+    "parse_meta_text",
+    "schema",
+    "validate_meta",
+]
 
 #: The JSON Schema (draft 2020-12) of ``rsoil_meta.json``.
 SCHEMA_FILE = Path(__file__).with_name("rsoil_meta.schema.json")
@@ -110,7 +118,7 @@ def _validator():
 # The JSON text: what parsers disagree on, refused before parsing, naming the field.
 # ------------------------------------------------------------------------------------------------
 class _Frame:
-    __slots__ = ("is_object", "key", "index", "keys", "expect_key")
+    __slots__ = ("expect_key", "index", "is_object", "key", "keys")
 
     def __init__(self, is_object: bool):
         self.is_object, self.key, self.index, self.keys, self.expect_key = is_object, None, 0, set(), True
