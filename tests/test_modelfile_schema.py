@@ -217,6 +217,12 @@ def test_F20_swapped_module_refused_by_both(two_models, tmp_path):
         py, cpp = _refused_by_both_loaders(out, "rsoil_meta.json: model_id:")
         for msg in (py, cpp):
             assert f"metadata says {says['model_id']}" in msg and f"has identity {has['model_id']}" in msg, msg
+    # the C API: RSC_E_METADATA with the same message
+    from rsoil_couple import capi
+
+    with pytest.raises(capi.CapiError, match=f"metadata says {meta_b['model_id']}.*has identity {meta_a['model_id']}") as e:
+        capi.CapiCoupler(out, 2)
+    assert e.value.code == capi.lib.RSC_E_METADATA
 
 
 def test_F20_metadata_copied_onto_another_module_refused_by_both(two_models, tmp_path):
