@@ -1,5 +1,5 @@
 // The Q10 fallback of a model file (rsoil_meta.json's fallback_q10): the formulas of Jiang et al. (2022)
-// eq. 2, the C++ twin of rsoil_couple.q10.predict (tests/test_variables.py compares the two).
+// eq. 2, the C++ twin of rsoil_couple.q10.predict (exposed to Python as _core.q10_predict for tests).
 #pragma once
 
 #include <map>
