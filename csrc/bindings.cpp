@@ -154,4 +154,13 @@ PYBIND11_MODULE(_core, m) {
     return rsc::q10_predict(rsc::parse_model_meta(meta_json).q10, tsoil_c, swc_m3m3);
   }, py::arg("meta_json"), py::arg("tsoil_c"), py::arg("swc"),
      "The core's fallback Q10 for a metadata text at one point [µmol m-2 s-1] (for tests).");
+
+  m.def("validate_meta_json", [](const std::string& text) {
+    try {
+      rsc::parse_model_meta(text);
+    } catch (const rsc::MetaError& e) {
+      throw py::value_error(e.what());
+    }
+  }, py::arg("text"),
+     "Run the core's rsoil_meta.json validator on a JSON text; ValueError naming the field (for tests).");
 }

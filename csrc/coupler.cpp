@@ -126,6 +126,7 @@ void Coupler::Impl::load(const std::string& model_path) {
                                         " has no rsoil_meta.json (not written by rsoil_couple.export?)");
   try {
     meta = parse_model_meta(text);
+    check_model_identity(model_path, meta);
   } catch (const MetaError& e) {
     throw CoreError(RSC_E_METADATA, model_path + ": " + e.what());
   }

@@ -1,186 +1,366 @@
 #include "model_meta.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
-#include "json.hpp"
-
 namespace rsc {
-
-const char* const kVarNames[kNVars] = {"tsoil", "swc", "precip"};
-const char* const kVarUnits[kNVars] = {"degC", "m3 m-3", "mm"};
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+using nlohmann::json;
 
-[[noreturn]] void bad(const std::string& field, const std::string& what) {
-  throw MetaError("rsoil_meta.json: " + field + ": " + what);
+constexpr int kSchemaVersions[] = {1, 2};
+
+// Field paths as rsoil_couple.modelfile.schema.field_name writes them: "a.b[2].c", "" = top level.
+std::string sub(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw MetaError("rsoil_meta.json: " + (path.empty() ? std::string("(top level)") : path) + ": " + what);
 }
 
-const Json& require(const Json& obj, const std::string& key, Json::Type type, const std::string& path) {
-  const std::string field = path.empty() ? key : path + "." + key;
-  if (!obj.has(key)) bad(field, "required field is missing");
-  const Json& v = obj.at(key);
-  if (v.type() != type)
-    bad(field, std::string("expected ") + Json::type_name(type) + ", found " + Json::type_name(v.type()));
+std::string shown(const json& v) {
+  const std::string s = v.dump();
+  return s.size() <= 60 ? s : s.substr(0, 60) + "...";
+}
+
+std::string fmt(double x) {
+  std::ostringstream o;
+  o.precision(17);
+  o << x;
+  return o.str();
+}
+
+// ---- the JSON text: what parsers disagree on, refused while parsing, naming the field ---------------
+struct Frame {
+  bool object = false;
+  bool has_key = false;
+  std::string key;
+  size_t index = 0;  // arrays: elements completed so far
+  std::set<std::string> keys;
+};
+
+std::string frames_path(const std::vector<Frame>& stack) {
+  std::string p;
+  for (const Frame& f : stack) {
+    if (!f.object)
+      p = idx(p, f.index);
+    else if (f.has_key)
+      p = sub(p, f.key);
+    else
+      break;
+  }
+  return p;
+}
+
+// nlohmann's parser is iterative and keeps the last of a key given twice; a callback tracks the
+// field path, refuses nesting deeper than kMetaMaxDepth and keys given twice, and names the field of a
+// syntax error (NaN and Infinity are not JSON).
+json parse_text(const std::string& text) {
+  std::vector<Frame> stack;
+  auto element_done = [&] {
+    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+  };
+  const json::parser_callback_t cb = [&](int /*depth*/, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (static_cast<int>(stack.size()) >= kMetaMaxDepth)
+          bad(frames_path(stack), "nested deeper than " + std::to_string(kMetaMaxDepth) + " levels of arrays/objects");
+        stack.emplace_back();
+        stack.back().object = ev == json::parse_event_t::object_start;
+        break;
+      case json::parse_event_t::key: {
+        Frame& f = stack.back();
+        f.key = parsed.get<std::string>();
+        f.has_key = true;
+        if (!f.keys.insert(f.key).second) bad(frames_path(stack), "key given twice in the same object");
+        break;
+      }
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        stack.pop_back();
+        element_done();
+        break;
+      case json::parse_event_t::value:
+        element_done();
+        break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text, cb);
+  } catch (const json::out_of_range& e) {  // a number beyond double's range (1e400): not finite
+    bad(frames_path(stack), std::string("not a finite number (") + e.what() + ")");
+  } catch (const json::parse_error& e) {
+    std::string what = "invalid JSON at byte " + std::to_string(e.byte);
+    for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
+      const size_t at = text.rfind(tok, e.byte > 0 ? e.byte - 1 : 0);
+      if (at != std::string::npos && at + 10 >= e.byte) {
+        what = std::string(tok) + " is not a JSON number (NaN and Infinity are not JSON; " + what + ")";
+        break;
+      }
+    }
+    const std::string detail = e.what();
+    const size_t colon = detail.find(": ");
+    bad(frames_path(stack), what + (colon == std::string::npos ? "" : ": " + detail.substr(colon + 2)));
+  }
+}
+
+// ---- the JSON Schema's rules (rsoil_couple/modelfile/rsoil_meta.schema.json) ------------------------
+const char* type_of(const json& v) {
+  if (v.is_boolean()) return "boolean";
+  if (v.is_number_integer()) return "integer";
+  if (v.is_number()) return "number";
+  if (v.is_string()) return "string";
+  if (v.is_array()) return "array";
+  if (v.is_object()) return "object";
+  return "null";
+}
+
+void expect(bool ok, const json& v, const std::string& path, const char* type) {
+  if (!ok) bad(path, std::string("expected ") + type + ", found " + type_of(v));
+}
+
+const json& req(const json& obj, const std::string& path, const std::string& key) {
+  const auto it = obj.find(key);
+  if (it == obj.end()) bad(sub(path, key), "required field is missing");
+  return *it;
+}
+
+const json& object(const json& v, const std::string& path) {
+  expect(v.is_object(), v, path, "object");
   return v;
 }
 
-double number(const Json& obj, const std::string& key, const std::string& path = "") {
-  const double x = require(obj, key, Json::Type::Number, path).as_number();
-  if (!std::isfinite(x)) bad(path.empty() ? key : path + "." + key, "not a finite number");
+const json& array(const json& v, const std::string& path) {
+  expect(v.is_array(), v, path, "array");
+  return v;
+}
+
+const std::string& string(const json& v, const std::string& path) {
+  expect(v.is_string(), v, path, "string");
+  return v.get_ref<const std::string&>();
+}
+
+double number(const json& v, const std::string& path) {
+  expect(v.is_number(), v, path, "number");
+  return v.get<double>();
+}
+
+double integer(const json& v, const std::string& path) {
+  expect(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()), v,
+         path, "integer");
+  return v.get<double>();
+}
+
+double within(double x, const std::string& path, double lo, double hi, bool lo_exclusive = false) {
+  if (lo_exclusive ? !(x > lo) : !(x >= lo)) bad(path, fmt(x) + ": must be " + (lo_exclusive ? "> " : ">= ") + fmt(lo));
+  if (!(x <= hi)) bad(path, fmt(x) + ": must be <= " + fmt(hi));
   return x;
 }
 
-const std::string& string(const Json& obj, const std::string& key, const std::string& path = "") {
-  return require(obj, key, Json::Type::String, path).as_string();
+void constant(const json& v, const std::string& path, const std::string& want) {
+  if (!v.is_string() || v.get_ref<const std::string&>() != want)
+    bad(path, "expected \"" + want + "\", found " + shown(v));
 }
 
-int integer(const Json& obj, const std::string& key) {
-  const double x = number(obj, key);
-  if (x != std::floor(x) || std::fabs(x) > 1e9) bad(key, "expected an integer, found " + std::to_string(x));
-  return static_cast<int>(x);
+template <size_t N>
+int one_of(const json& v, const std::string& path, const std::array<const char*, N>& names) {
+  if (v.is_string())
+    for (size_t k = 0; k < N; ++k)
+      if (v.get_ref<const std::string&>() == names[k]) return static_cast<int>(k);
+  std::string all;
+  for (size_t k = 0; k < N; ++k) all += (k ? ", \"" : "\"") + std::string(names[k]) + "\"";
+  bad(path, "unknown value " + shown(v) + " (expected one of " + all + ")");
 }
 
-std::vector<int> var_list(const Json& root, const std::string& key) {
-  const Json& arr = require(root, key, Json::Type::Array, "");
+// Every number finite (a number too large for a double parses as infinity).
+void check_finite(const json& v, const std::string& path) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) bad(path, fmt(v.get<double>()) + " is not a finite number");
+  if (v.is_object())
+    for (auto it = v.begin(); it != v.end(); ++it) check_finite(it.value(), sub(path, it.key()));
+  if (v.is_array())
+    for (size_t i = 0; i < v.size(); ++i) check_finite(v[i], idx(path, i));
+}
+
+bool is_identifier(const std::string& s, size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    if (!(letter || (i > 0 && c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+std::vector<int> drivers(const json& root, const std::string& key, size_t min_items) {
+  const json& arr = array(req(root, "", key), key);
+  if (arr.size() < min_items) bad(key, "must list at least " + std::to_string(min_items) + " variable");
   std::vector<int> out;
-  std::set<int> seen;
-  for (size_t i = 0; i < arr.as_array().size(); ++i) {
-    const Json& e = arr.as_array()[i];
-    const std::string path = key + "[" + std::to_string(i) + "]";
-    if (!e.is_object()) bad(path, "expected an object {\"name\", \"units\"}");
-    const std::string& name = string(e, "name", path);
-    const std::string& units = string(e, "units", path);
-    int v = -1;
-    for (int k = 0; k < kNVars; ++k)
-      if (name == kVarNames[k]) v = k;
-    if (v < 0) bad(path + ".name", "unknown variable \"" + name + "\" (expected tsoil, swc or precip)");
-    if (units != kVarUnits[v])
-      bad(path + ".units", "\"" + units + "\" for " + name + ", expected \"" + kVarUnits[v] + "\"");
-    if (!seen.insert(v).second) bad(path + ".name", "variable \"" + name + "\" listed twice");
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = idx(key, i);
+    const json& e = object(arr[i], path);
+    const int v = one_of(req(e, path, "name"), sub(path, "name"), gen::kVarNames);
+    const json& units = req(e, path, "units");
+    string(units, sub(path, "units"));
+    constant(units, sub(path, "units"), gen::kVarUnits[v]);
     out.push_back(v);
   }
   return out;
 }
 
-Range range(const Json& root, const std::string& key, int v) {
-  const Json& obj = require(root, key, Json::Type::Object, "");
-  const std::string path = key + "." + kVarNames[v];
-  if (!obj.has(kVarNames[v])) bad(path, "required for an input variable but missing");
-  const Json& r = obj.at(kVarNames[v]);
-  if (!r.is_object()) bad(path, "expected an object {\"min\", \"max\"}");
-  Range out{number(r, "min", path), number(r, "max", path)};
-  if (!(out.min <= out.max)) bad(path, "min > max");
-  return out;
+void range_table(const json& root, const std::string& key) {
+  const json& t = object(req(root, "", key), key);
+  for (auto it = t.begin(); it != t.end(); ++it) {
+    const std::string path = sub(key, it.key());
+    one_of(json(it.key()), path, gen::kVarNames);
+    const json& r = object(it.value(), path);
+    number(req(r, path, "min"), sub(path, "min"));
+    number(req(r, path, "max"), sub(path, "max"));
+  }
 }
 
-int steps_from_hours(const Json& root, const std::string& prefix, double step_seconds) {
-  const double hours = number(root, prefix + "_hours");
-  const int steps = integer(root, prefix + "_steps");
-  const long expect = std::lround(hours * 3600.0 / step_seconds);
-  if (steps != expect) {
-    std::ostringstream m;
-    m << steps << " but " << prefix << "_hours*3600/step_seconds = " << expect;
-    bad(prefix + "_steps", m.str());
+// ---- the cross-field rules (rsoil_couple.modelfile.schema._check_rules) -----------------------------
+int steps_from_hours(const json& root, const std::string& prefix, double step_seconds) {
+  const double hours = root.at(prefix + "_hours").get<double>();
+  const double steps = root.at(prefix + "_steps").get<double>();
+  const double expect = std::floor(hours * 3600.0 / step_seconds + 0.5);  // round half up, as Python
+  if (steps != expect)
+    bad(prefix + "_steps", std::to_string(static_cast<long long>(steps)) + " but " + prefix +
+                               "_hours*3600/step_seconds = " + std::to_string(static_cast<long long>(expect)));
+  return static_cast<int>(steps);
+}
+
+void no_duplicates(const std::vector<int>& vars, const std::string& key) {
+  for (size_t i = 0; i < vars.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (vars[j] == vars[i])
+        bad(sub(idx(key, i), "name"), std::string("variable \"") + kVarNames[vars[i]] + "\" listed twice");
+}
+
+Range range_of(const json& root, const std::string& key, int v) {
+  const json& t = root.at(key);
+  const auto it = t.find(kVarNames[v]);
+  if (it == t.end()) bad(sub(key, kVarNames[v]), "required for an input variable but missing");
+  return Range{it->at("min").get<double>(), it->at("max").get<double>()};
+}
+
+void min_le_max(const json& root, const std::string& key) {
+  const json& t = root.at(key);
+  for (auto it = t.begin(); it != t.end(); ++it) {
+    const double lo = it->at("min").get<double>(), hi = it->at("max").get<double>();
+    if (!(lo <= hi)) bad(sub(key, it.key()), "min " + fmt(lo) + " > max " + fmt(hi));
   }
-  return steps;
+}
+
+ModelMeta validate(const json& root, const std::string& text) {
+  object(root, "");
+  check_finite(root, "");
+  static const char* const kRequired[] = {
+      "schema", "schema_version", "model_kind", "model_id", "step_seconds", "past_hours", "past_steps",
+      "future_hours", "future_steps", "past_vars", "future_vars", "depth_m", "output", "envelope",
+      "physical_range", "fallback_q10", "training", "test_metrics", "torch_version", "rsoil_couple_version"};
+  for (const char* k : kRequired) req(root, "", k);
+
+  ModelMeta m;
+  m.json = text;
+  constant(root.at("schema"), "schema", "rsoil_meta");
+  const json& version = root.at("schema_version");
+  m.schema_version = static_cast<int>(integer(version, "schema_version"));
+  if (std::find(std::begin(kSchemaVersions), std::end(kSchemaVersions), version.get<double>()) ==
+      std::end(kSchemaVersions))
+    bad("schema_version", "unknown schema version " + shown(version) + " (this core reads 1, 2)");
+  m.model_kind = string(root.at("model_kind"), "model_kind");
+  if (!is_identifier(m.model_kind, 64))
+    bad("model_kind", shown(root.at("model_kind")) + " is not an identifier of 1 to 64 characters [A-Za-z_][A-Za-z0-9_]*");
+  m.model_id = string(root.at("model_id"), "model_id");
+  if (m.model_id.size() != 16 ||
+      !std::all_of(m.model_id.begin(), m.model_id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))
+    bad("model_id", shown(root.at("model_id")) + " is not 16 lowercase hex digits");
+  m.step_seconds = within(integer(root.at("step_seconds"), "step_seconds"), "step_seconds", 0, 86400, true);
+  within(number(root.at("past_hours"), "past_hours"), "past_hours", 0, 1e8);
+  within(integer(root.at("past_steps"), "past_steps"), "past_steps", 1, 1e6);
+  within(number(root.at("future_hours"), "future_hours"), "future_hours", 0, 1e8);
+  within(integer(root.at("future_steps"), "future_steps"), "future_steps", 0, 1e6);
+  m.past_vars = drivers(root, "past_vars", 1);
+  m.future_vars = drivers(root, "future_vars", 0);
+  within(number(root.at("depth_m"), "depth_m"), "depth_m", 0, HUGE_VAL);
+  const json& output = object(root.at("output"), "output");
+  constant(req(output, "output", "name"), "output.name", "rsoil");
+  constant(req(output, "output", "units"), "output.units", gen::kRsoilUnits);
+  range_table(root, "envelope");
+  range_table(root, "physical_range");
+
+  const json& fq = object(root.at("fallback_q10"), "fallback_q10");
+  for (const char* k : {"form", "params", "tref_c", "swc_units", "fitted_on"}) req(fq, "fallback_q10", k);
+  const int form = one_of(fq.at("form"), "fallback_q10.form", gen::kQ10FormNames);
+  m.q10.form = static_cast<Q10Form>(form);
+  m.q10.form_name = gen::kQ10FormNames[form];
+  const json& params = object(fq.at("params"), "fallback_q10.params");
+  double* coef[4] = {&m.q10.a, &m.q10.b, &m.q10.c, &m.q10.d};
+  for (int k = 0; k < gen::kQ10NParams[form]; ++k) {
+    const std::string p = gen::kQ10ParamNames[form][k];
+    *coef[k] = m.q10.params[p] = number(req(params, "fallback_q10.params", p), "fallback_q10.params." + p);
+  }
+  m.q10.tref_c = number(fq.at("tref_c"), "fallback_q10.tref_c");
+  m.q10.swc_percent = std::string(gen::kQ10SwcUnits[one_of(fq.at("swc_units"), "fallback_q10.swc_units",
+                                                           gen::kQ10SwcUnits)]) == "percent";
+  string(fq.at("fitted_on"), "fallback_q10.fitted_on");
+
+  const json& training = object(root.at("training"), "training");
+  for (const char* k : {"sites", "periods", "n_train", "n_val", "seed"}) req(training, "training", k);
+  const json& sites = array(training.at("sites"), "training.sites");
+  for (size_t i = 0; i < sites.size(); ++i) string(sites[i], idx("training.sites", i));
+  const json& periods = array(training.at("periods"), "training.periods");
+  for (size_t i = 0; i < periods.size(); ++i) {
+    const std::string path = idx("training.periods", i);
+    const json& p = array(periods[i], path);
+    if (p.size() != 2) bad(path, "expected [start, end], found " + std::to_string(p.size()) + " items");
+    for (size_t j = 0; j < 2; ++j) string(p[j], idx(path, j));
+  }
+  within(integer(training.at("n_train"), "training.n_train"), "training.n_train", 0, HUGE_VAL);
+  within(integer(training.at("n_val"), "training.n_val"), "training.n_val", 0, HUGE_VAL);
+  integer(training.at("seed"), "training.seed");
+  const json& metrics = object(root.at("test_metrics"), "test_metrics");
+  for (const char* k : {"mse", "nse", "cc", "kge", "n"}) req(metrics, "test_metrics", k);
+  for (const char* k : {"mse", "nse", "cc", "kge"})
+    expect(metrics.at(k).is_number() || metrics.at(k).is_null(), metrics.at(k), sub("test_metrics", k), "number or null");
+  within(integer(metrics.at("n"), "test_metrics.n"), "test_metrics.n", 0, HUGE_VAL);
+  for (const char* k : {"torch_version", "rsoil_couple_version"})
+    if (string(root.at(k), k).empty()) bad(k, "must be a non-empty string");
+
+  // Cross-field rules.
+  no_duplicates(m.past_vars, "past_vars");
+  m.past_steps = steps_from_hours(root, "past", m.step_seconds);
+  no_duplicates(m.future_vars, "future_vars");
+  m.future_steps = steps_from_hours(root, "future", m.step_seconds);
+  if ((m.future_steps == 0) != m.future_vars.empty())
+    bad("future_vars", "must be empty exactly when future_steps == 0 (future_steps = " +
+                           std::to_string(m.future_steps) + ")");
+  for (int v : m.past_vars) m.used[v] = true;
+  for (int v : m.future_vars) m.used[v] = true;
+  std::vector<int> order(m.past_vars);  // variables in order of first use, as Python reports them
+  for (int v : m.future_vars)
+    if (std::find(order.begin(), order.end(), v) == order.end()) order.push_back(v);
+  for (const char* table : {"envelope", "physical_range"}) {
+    for (int v : order) (std::string(table) == "envelope" ? m.envelope : m.physical_range)[v] = range_of(root, table, v);
+    min_le_max(root, table);
+  }
+  return m;
 }
 
 }  // namespace
 
 ModelMeta parse_model_meta(const std::string& text) {
-  Json root;
   try {
-    root = Json::parse(text);
-  } catch (const std::runtime_error& e) {
+    return validate(parse_text(text), text);
+  } catch (const json::exception& e) {  // not expected (every access is checked first): still a MetaError
     throw MetaError(std::string("rsoil_meta.json: ") + e.what());
   }
-  if (!root.is_object()) bad("(top level)", "expected a JSON object");
-  ModelMeta m;
-  m.json = text;
-  if (string(root, "schema") != "rsoil_meta")
-    bad("schema", "\"" + root.at("schema").as_string() + "\", expected \"rsoil_meta\"");
-  m.schema_version = integer(root, "schema_version");
-  if (m.schema_version != kSchemaVersion)
-    bad("schema_version", "unknown schema version " + std::to_string(m.schema_version) +
-                              " (this core reads version " + std::to_string(kSchemaVersion) + ")");
-  m.model_kind = string(root, "model_kind");
-  static const std::set<std::string> kinds = {"lstm", "unilstm", "mlp", "kg_lstm"};
-  if (!kinds.count(m.model_kind)) bad("model_kind", "unknown kind \"" + m.model_kind + "\"");
-  m.model_id = string(root, "model_id");
-  if (m.model_id.empty() || m.model_id.size() > 64) bad("model_id", "expected 1 to 64 characters");
-  m.step_seconds = number(root, "step_seconds");
-  if (!(m.step_seconds > 0)) bad("step_seconds", "must be > 0");
-  m.past_steps = steps_from_hours(root, "past", m.step_seconds);
-  m.future_steps = steps_from_hours(root, "future", m.step_seconds);
-  if (m.past_steps < 1) bad("past_steps", "must be >= 1");
-  if (m.future_steps < 0) bad("future_steps", "must be >= 0");
-  m.past_vars = var_list(root, "past_vars");
-  m.future_vars = var_list(root, "future_vars");
-  if (m.past_vars.empty()) bad("past_vars", "must list at least one variable");
-  if ((m.future_steps == 0) != m.future_vars.empty())
-    bad("future_vars", "must be empty exactly when future_steps == 0 (future_steps = " +
-                           std::to_string(m.future_steps) + ")");
-  number(root, "depth_m");
-  const Json& output = require(root, "output", Json::Type::Object, "");
-  if (string(output, "name", "output") != "rsoil") bad("output.name", "expected \"rsoil\"");
-  if (string(output, "units", "output") != "umol m-2 s-1") bad("output.units", "expected \"umol m-2 s-1\"");
-  for (int v : m.past_vars) m.used[v] = true;
-  for (int v : m.future_vars) m.used[v] = true;
-  for (int v = 0; v < kNVars; ++v) {
-    if (!m.used[v]) continue;
-    m.envelope[v] = range(root, "envelope", v);
-    m.physical_range[v] = range(root, "physical_range", v);
-  }
-
-  const Json& fq = require(root, "fallback_q10", Json::Type::Object, "");
-  m.q10.form_name = string(fq, "form", "fallback_q10");
-  std::vector<std::string> needed;
-  if (m.q10.form_name == "q10") {
-    m.q10.form = Q10Form::Q10;
-    needed = {"a", "b"};
-  } else if (m.q10.form_name == "q10_swc") {
-    m.q10.form = Q10Form::Q10Swc;
-    needed = {"a", "b", "c"};
-  } else if (m.q10.form_name == "logistic_power") {
-    m.q10.form = Q10Form::LogisticPower;
-    needed = {"a", "b", "c", "d"};
-  } else {
-    bad("fallback_q10.form", "unknown form \"" + m.q10.form_name + "\" (expected q10, q10_swc or logistic_power)");
-  }
-  const Json& params = require(fq, "params", Json::Type::Object, "fallback_q10");
-  for (const auto& p : needed) m.q10.params[p] = number(params, p, "fallback_q10.params");
-  double* coef[4] = {&m.q10.a, &m.q10.b, &m.q10.c, &m.q10.d};
-  for (size_t k = 0; k < needed.size(); ++k) *coef[k] = m.q10.params[needed[k]];
-  m.q10.tref_c = number(fq, "tref_c", "fallback_q10");
-  const std::string& su = string(fq, "swc_units", "fallback_q10");
-  if (su != "m3 m-3" && su != "percent") bad("fallback_q10.swc_units", "\"" + su + "\", expected \"m3 m-3\" or \"percent\"");
-  m.q10.swc_percent = su == "percent";
-  require(fq, "fitted_on", Json::Type::String, "fallback_q10");
-
-  const Json& training = require(root, "training", Json::Type::Object, "");
-  require(training, "sites", Json::Type::Array, "training");
-  require(training, "periods", Json::Type::Array, "training");
-  require(root, "test_metrics", Json::Type::Object, "");
-  string(root, "torch_version");
-  string(root, "rsoil_couple_version");
-  return m;
-}
-
-double q10_predict(const FallbackQ10& q, double tsoil_c, double swc_m3m3) {
-  const double swc = q.swc_percent ? swc_m3m3 * 100.0 : swc_m3m3;
-  switch (q.form) {
-    case Q10Form::Q10:
-      return q.a * std::pow(q.b, (tsoil_c - q.tref_c) / 10.0);
-    case Q10Form::Q10Swc:
-      return q.a * std::pow(q.b, (tsoil_c - q.tref_c) / 10.0) * std::pow(swc, q.c);
-    case Q10Form::LogisticPower:
-      return q.a / (1.0 + std::exp(q.b * (q.c - tsoil_c))) * std::pow(swc, q.d);
-  }
-  return std::nan("");
 }
 
 }  // namespace rsc

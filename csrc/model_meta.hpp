@@ -1,14 +1,19 @@
-// rsoil_meta.json (schema version 1, docs/model_format.md): parsed and validated.
+// rsoil_meta.json (schema versions 1 and 2, docs/model_format.md): parsed and validated.
 //
-// The C++ twin of rsoil_couple.export.validate_meta: every rule of docs/model_format.md is checked and
-// a violation throws MetaError whose message names the field ("rsoil_meta.json: past_steps: ...").
+// The C++ twin of rsoil_couple.modelfile.schema: the same JSON Schema rules and cross-field rules,
+// with the names, units and Q10 forms of rsoil_couple/variables.py (the generated rsc_variables.hpp).
+// A violation throws MetaError whose message names the field as a dotted path
+// ("rsoil_meta.json: past_vars[1].name: ..."); tests/data/bad_meta/ holds both validators to the same
+// verdict and field.
 #pragma once
 
 #include <array>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "q10.hpp"
+#include "rsc_variables.hpp"  // generated from rsoil_couple/variables.py at build time
 
 namespace rsc {
 
@@ -16,31 +21,31 @@ struct MetaError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The canonical driver variables, in the order the core stores them.
+// The canonical driver variables, in the order the core stores them (= variables.DRIVERS).
 enum Var : int { kTsoil = 0, kSwc = 1, kPrecip = 2 };
-constexpr int kNVars = 3;
-extern const char* const kVarNames[kNVars];  // "tsoil", "swc", "precip"
-extern const char* const kVarUnits[kNVars];  // "degC", "m3 m-3", "mm"
+constexpr int kNVars = gen::kNVars;
+inline constexpr const auto& kVarNames = gen::kVarNames;  // "tsoil", "swc", "precip"
+inline constexpr const auto& kVarUnits = gen::kVarUnits;  // "degC", "m3 m-3", "mm"
+
+namespace detail {
+constexpr bool same(const char* a, const char* b) { return *a == *b && (*a == '\0' || same(a + 1, b + 1)); }
+}  // namespace detail
+static_assert(kNVars == 3 && detail::same(kVarNames[kTsoil], "tsoil") && detail::same(kVarNames[kSwc], "swc") &&
+                  detail::same(kVarNames[kPrecip], "precip"),
+              "enum Var must follow rsoil_couple.variables.DRIVERS");
+static_assert(detail::same(gen::kQ10FormNames[static_cast<int>(Q10Form::Q10)], "q10") &&
+                  detail::same(gen::kQ10FormNames[static_cast<int>(Q10Form::Q10Swc)], "q10_swc") &&
+                  detail::same(gen::kQ10FormNames[static_cast<int>(Q10Form::LogisticPower)], "logistic_power"),
+              "enum Q10Form must follow rsoil_couple.variables.Q10_FORMS");
 
 struct Range {
   double min = 0.0;
   double max = 0.0;
 };
 
-enum class Q10Form { Q10, Q10Swc, LogisticPower };
-
-struct FallbackQ10 {
-  Q10Form form = Q10Form::Q10;
-  std::string form_name;
-  std::map<std::string, double> params;  // a, b, c[, d] by name (as in the file)
-  double a = 0, b = 0, c = 0, d = 0;     // the same, for the hot path (unused ones 0)
-  double tref_c = 10.0;                  // reference temperature of the q10 forms [°C]
-  bool swc_percent = false;              // swc_units == "percent"
-};
-
 struct ModelMeta {
   int schema_version = 0;
-  std::string model_kind;
+  std::string model_kind;  // a free identifier: the core does not interpret it
   std::string model_id;
   double step_seconds = 0.0;
   int past_steps = 0;
@@ -54,10 +59,22 @@ struct ModelMeta {
   std::string json;  // the raw text, for callers that want more fields
 };
 
+// Deepest nesting of arrays/objects accepted (rsoil_couple.modelfile.schema.MAX_DEPTH).
+constexpr int kMetaMaxDepth = 32;
+
 // Parse and validate the text of rsoil_meta.json. Throws MetaError naming the field.
 ModelMeta parse_model_meta(const std::string& text);
 
-// The fallback Q10 (rsoil_couple.q10.predict) at one column's drivers [µmol m-2 s-1].
-double q10_predict(const FallbackQ10& q, double tsoil_c, double swc_m3m3);
+// The model identity of a model file (docs/model_format.md, schema version 2): sha256 over the
+// archive's entries except extra/rsoil_meta.json and .data/serialization_id, in sorted name order,
+// each as (name length, name, size, bytes); the full 64 hex digits (model_id is the first 16).
+// Throws MetaError when the file cannot be read as a TorchScript archive.
+std::string model_identity(const std::string& model_path);
+
+// Schema version >= 2: refuse (MetaError naming both ids) a file whose content does not hash to its
+// metadata's model_id (a module swapped inside the file, metadata copied onto another module).
+// Schema version 1 ids hashed another save of the module (into memory, without the metadata) and
+// cannot be recomputed from the file: accepted as is (docs/model_format.md).
+void check_model_identity(const std::string& model_path, const ModelMeta& meta);
 
 }  // namespace rsc

@@ -5,123 +5,22 @@ validates the metadata and writes one file; ``load_model`` reads it back and val
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from .. import __version__
 from ..errors import MetaError
-from ..variables import DRIVER_UNITS as UNITS
-from ..variables import Q10_FORMS, Q10_SWC_UNITS
+from . import schema
+from .identity import check_identity, model_identity
 
 META_NAME = "rsoil_meta.json"
-SCHEMA = "rsoil_meta"
-SCHEMA_VERSION = 1
-KINDS = ("lstm", "unilstm", "mlp", "kg_lstm")
-REQUIRED = ("schema", "schema_version", "model_kind", "model_id", "step_seconds", "past_hours",
-            "past_steps", "future_hours", "future_steps", "past_vars", "future_vars", "depth_m",
-            "output", "envelope", "physical_range", "fallback_q10", "training", "test_metrics",
-            "torch_version", "rsoil_couple_version")
-
-
-
-def _num(meta: dict, key: str, where: str | None = None, integer: bool = False) -> float:
-    v = meta[key]
-    name = where or key
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise MetaError(f"rsoil_meta.json: field '{name}' must be a finite number, got {v!r}")
-    if integer and (not isinstance(v, int) and float(v) != int(v)):
-        raise MetaError(f"rsoil_meta.json: field '{name}' must be an integer, got {v!r}")
-    return v
-
-
-def validate_meta(meta: Any) -> dict:
-    """Check ``meta`` against schema version 1; raise :class:`MetaError` naming the bad field."""
-    if not isinstance(meta, dict):
-        raise MetaError(f"rsoil_meta.json: must be a JSON object, got {type(meta).__name__}")
-    for k in REQUIRED:
-        if k not in meta:
-            raise MetaError(f"rsoil_meta.json: required field '{k}' is missing")
-    if meta["schema"] != SCHEMA:
-        raise MetaError(f"rsoil_meta.json: field 'schema' must be {SCHEMA!r}, got {meta['schema']!r}")
-    if meta["schema_version"] != SCHEMA_VERSION:
-        raise MetaError(f"rsoil_meta.json: field 'schema_version' = {meta['schema_version']!r} is not a "
-                        f"known version (this library reads {SCHEMA_VERSION})")
-    if meta["model_kind"] not in KINDS:
-        raise MetaError(f"rsoil_meta.json: field 'model_kind' = {meta['model_kind']!r}; expected one of {KINDS}")
-    for k in ("model_id", "torch_version", "rsoil_couple_version"):
-        if not isinstance(meta[k], str) or not meta[k]:
-            raise MetaError(f"rsoil_meta.json: field '{k}' must be a non-empty string")
-    step = _num(meta, "step_seconds", integer=True)
-    if step <= 0:
-        raise MetaError(f"rsoil_meta.json: field 'step_seconds' must be > 0, got {step}")
-    names: list[str] = []
-    for which in ("past", "future"):
-        hours = _num(meta, f"{which}_hours")
-        steps = _num(meta, f"{which}_steps", integer=True)
-        if steps < 0 or hours < 0:
-            raise MetaError(f"rsoil_meta.json: field '{which}_steps'/'{which}_hours' must be >= 0")
-        if steps != round(hours * 3600 / step):
-            raise MetaError(f"rsoil_meta.json: field '{which}_steps' = {steps} != round({which}_hours "
-                            f"* 3600 / step_seconds) = {round(hours * 3600 / step)}")
-        vs = meta[f"{which}_vars"]
-        if not isinstance(vs, list):
-            raise MetaError(f"rsoil_meta.json: field '{which}_vars' must be a list")
-        for i, v in enumerate(vs):
-            if not isinstance(v, dict) or v.get("name") not in UNITS:
-                raise MetaError(f"rsoil_meta.json: field '{which}_vars[{i}].name' must be one of {list(UNITS)}")
-            if v.get("units") != UNITS[v["name"]]:
-                raise MetaError(f"rsoil_meta.json: field '{which}_vars[{i}].units' for {v['name']} must be "
-                                f"{UNITS[v['name']]!r}, got {v.get('units')!r}")
-            names.append(v["name"])
-    if meta["past_steps"] < 1 or not meta["past_vars"]:
-        raise MetaError("rsoil_meta.json: field 'past_steps' must be >= 1 with non-empty 'past_vars'")
-    if (meta["future_steps"] == 0) != (len(meta["future_vars"]) == 0):
-        raise MetaError("rsoil_meta.json: field 'future_steps' must be 0 exactly when 'future_vars' is empty")
-    out = meta["output"]
-    if not isinstance(out, dict) or out.get("name") != "rsoil" or out.get("units") != "umol m-2 s-1":
-        raise MetaError("rsoil_meta.json: field 'output' must be {'name': 'rsoil', 'units': 'umol m-2 s-1'}")
-    _num(meta, "depth_m")
-    for key in ("envelope", "physical_range"):
-        env = meta[key]
-        if not isinstance(env, dict):
-            raise MetaError(f"rsoil_meta.json: field '{key}' must be an object")
-        for n in set(names):
-            e = env.get(n)
-            if not isinstance(e, dict) or "min" not in e or "max" not in e:
-                raise MetaError(f"rsoil_meta.json: field '{key}.{n}' must be {{'min': ..., 'max': ...}}")
-            lo, hi = _num(e, "min", f"{key}.{n}.min"), _num(e, "max", f"{key}.{n}.max")
-            if lo > hi:
-                raise MetaError(f"rsoil_meta.json: field '{key}.{n}': min {lo} > max {hi}")
-    fb = meta["fallback_q10"]
-    if not isinstance(fb, dict) or fb.get("form") not in Q10_FORMS:
-        raise MetaError(f"rsoil_meta.json: field 'fallback_q10.form' must be one of {list(Q10_FORMS)}")
-    params = fb.get("params")
-    if not isinstance(params, dict):
-        raise MetaError("rsoil_meta.json: field 'fallback_q10.params' must be an object")
-    for p in Q10_FORMS[fb["form"]]:
-        if p not in params:
-            raise MetaError(f"rsoil_meta.json: field 'fallback_q10.params.{p}' is missing "
-                            f"(form {fb['form']!r})")
-        _num(params, p, f"fallback_q10.params.{p}")
-    if "tref_c" not in fb:
-        raise MetaError("rsoil_meta.json: field 'fallback_q10.tref_c' is missing")
-    _num(fb, "tref_c", "fallback_q10.tref_c")
-    if fb.get("swc_units") not in Q10_SWC_UNITS:
-        raise MetaError("rsoil_meta.json: field 'fallback_q10.swc_units' must be 'm3 m-3' or 'percent'")
-    for key, keys in (("training", ("sites", "periods", "n_train", "n_val", "seed")),
-                      ("test_metrics", ("mse", "nse", "cc", "kge", "n"))):
-        if not isinstance(meta[key], dict):
-            raise MetaError(f"rsoil_meta.json: field '{key}' must be an object")
-        for k in keys:
-            if k not in meta[key]:
-                raise MetaError(f"rsoil_meta.json: field '{key}.{k}' is missing")
-    return meta
+SCHEMA = schema.SCHEMA_NAME
+SCHEMA_VERSION = schema.SCHEMA_VERSION
+#: Check ``meta`` against the schema; raise `MetaError` naming the bad field (rsoil_couple.modelfile.schema).
+validate_meta = schema.validate_meta
 
 
 def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
@@ -134,27 +33,34 @@ def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
 def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     """Script ``module`` and write it with ``meta`` (completed and validated) to ``path``.
 
-    Fills ``model_id`` (sha256 of the serialized module, first 16 hex), ``torch_version`` and
-    ``rsoil_couple_version``, and ``schema``/``schema_version`` if absent. Returns the final meta.
+    Fills ``model_id`` (the model identity of rsoil_couple.modelfile.identity, first 16 hex),
+    ``schema_version`` (2), ``torch_version`` and ``rsoil_couple_version``, and ``schema`` if absent.
+    Returns the final meta.
     """
     scripted = _script(module)
     buf = io.BytesIO()
     torch.jit.save(scripted, buf)
     meta = dict(meta)
     meta.setdefault("schema", SCHEMA)
-    meta.setdefault("schema_version", SCHEMA_VERSION)
-    meta["model_id"] = hashlib.sha256(buf.getvalue()).hexdigest()[:16]
+    meta["schema_version"] = SCHEMA_VERSION  # the identity below is the one of this version
+    meta["model_id"] = model_identity(buf.getvalue())[:16]
     meta["torch_version"] = torch.__version__
     meta["rsoil_couple_version"] = __version__
     validate_meta(meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta, indent=1)})
+    torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta, indent=1, allow_nan=False)})
+    check_identity(path, meta)  # torch wrote the same module bytes as into buf
     return meta
 
 
 def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
-    """Read a model file; returns ``(module, meta)``. Errors name the file and the bad field."""
+    """Read a model file; returns ``(module, meta)``. Errors name the file and the bad field.
+
+    The metadata is validated (rsoil_couple.modelfile.schema) and, from schema version 2, its
+    ``model_id`` is checked against the module in the file (rsoil_couple.modelfile.identity).
+    A model file is code (TorchScript): load only files you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
@@ -166,11 +72,8 @@ def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
     if not extra[META_NAME]:
         raise ValueError(f"{path}: {META_NAME} is missing from the model file")
     try:
-        meta = json.loads(extra[META_NAME])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: {META_NAME} is not valid JSON ({exc})") from exc
-    try:
-        validate_meta(meta)
+        meta = schema.parse_meta_text(extra[META_NAME])
+        check_identity(path, meta)
     except MetaError as exc:
-        raise MetaError(f"{path}: {exc}") from exc
+        raise MetaError(f"{path}: {exc}") from None
     return module.eval(), meta

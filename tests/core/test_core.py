@@ -2,6 +2,7 @@
 directly, policies, status codes and Q10 fallback, restart, and every bad-input error."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rsoil_couple import Coupler
 from rsoil_couple.baselines import q10
 from rsoil_couple.core import coupler as cp
 from rsoil_couple.modelfile.export import export_model
+from rsoil_couple.modelfile.identity import model_identity
 from rsoil_couple.training.example import example_model
 
 
@@ -280,7 +282,16 @@ def resave(module, meta: dict, path, **changes) -> None:
             m.pop(key)
         else:
             m[key] = value
+    m["model_id"] = module_identity(module)
     torch.jit.save(module, str(path), _extra_files={"rsoil_meta.json": json.dumps(m)})
+
+
+def module_identity(module) -> str:
+    """The model_id of ``module`` saved as it is (the loaded fixture module pickles differently from the
+    module export_model saved, so its identity differs from the fixture file's)."""
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    return model_identity(buf.getvalue())[:16]
 
 
 def test_missing_file(tmp_path):
@@ -309,11 +320,11 @@ def test_metadata_missing(model, tmp_path):
 
 
 @pytest.mark.parametrize("changes, words", [
-    ({"schema_version": 2}, "schema_version: unknown schema version 2"),
+    ({"schema_version": 3}, "schema_version: unknown schema version 3"),
     ({"schema": "other"}, "schema:"),
     ({"step_seconds": None}, "step_seconds: required field is missing"),
     ({"fallback_q10": {"form": "exp", "params": {}, "tref_c": 10, "swc_units": "m3 m-3", "fitted_on": ""}},
-     "fallback_q10.form: unknown form"),
+     "fallback_q10.form: unknown value \"exp\""),
     ({"past_vars": [{"name": "tsoil", "units": "K"}]}, "past_vars[0].units"),
     ({"past_steps": 47}, "past_steps: 47 but past_hours*3600/step_seconds = 48"),
 ])
@@ -330,7 +341,7 @@ def test_metadata_not_json(model, tmp_path):
     _, _, module = model
     p = tmp_path / "nan.pt"
     torch.jit.save(module, str(p), _extra_files={"rsoil_meta.json": '{"schema": NaN}'})
-    with pytest.raises(ValueError, match="invalid JSON at byte 11"):
+    with pytest.raises(ValueError, match="rsoil_meta.json: schema: NaN is not a JSON number.*byte 12"):
         Coupler(p, 3)
 
 

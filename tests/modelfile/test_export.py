@@ -80,12 +80,12 @@ def test_validate_meta_names_the_field(lstm_file):
     validate_meta(copy.deepcopy(meta))
     cases = [
         (lambda m: m.pop("envelope"), "envelope"),
-        (lambda m: m.update(schema_version=2), "schema_version"),
+        (lambda m: m.update(schema_version=3), "schema_version"),
         (lambda m: m.update(past_steps=7), "past_steps"),
         (lambda m: m["past_vars"][0].update(units="K"), "past_vars[0].units"),
         (lambda m: m["envelope"]["swc"].update(min=2.0), "envelope.swc"),
         (lambda m: m["fallback_q10"]["params"].pop("c"), "fallback_q10.params.c"),
-        (lambda m: m.update(model_kind="gru"), "model_kind"),
+        (lambda m: m.update(model_kind="not an identifier"), "model_kind"),
         (lambda m: m.update(future_vars=[]), "future_"),
         (lambda m: m["output"].update(units="gC m-2 s-1"), "output"),
     ]
