@@ -18,8 +18,35 @@ constexpr int kSchemaVersions[] = {1, 2};
 std::string sub(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
+// Messages cross into Python (pybind11 decodes them as UTF-8) and into host logs: bytes that are not
+// valid UTF-8 (a parser's "last read" snippet of a broken file, a dump cut inside a character) are
+// written as \xNN instead.
+std::string valid_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k) ok = (b[i + k] & 0xC0) == 0x80;
+    if (ok && c >= 0x20 && c != 0x7F) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+      i += 1;
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw MetaError("rsoil_meta.json: " + (path.empty() ? std::string("(top level)") : path) + ": " + what);
+  throw MetaError(valid_utf8("rsoil_meta.json: " + (path.empty() ? std::string("(top level)") : path) + ": " + what));
 }
 
 std::string shown(const json& v) {
@@ -60,6 +87,10 @@ std::string frames_path(const std::vector<Frame>& stack) {
 // field path, refuses nesting deeper than kMetaMaxDepth and keys given twice, and names the field of a
 // syntax error (NaN and Infinity are not JSON).
 json parse_text(const std::string& text) {
+  // nlohmann stops reading at a NUL byte and would accept "{...}\0garbage"; JSON has no NUL outside
+  // strings (inside them it must be escaped), so a raw NUL anywhere is invalid, as Python says.
+  if (const size_t nul = text.find('\0'); nul != std::string::npos)
+    bad("", "invalid JSON at byte " + std::to_string(nul) + ": a NUL byte");
   std::vector<Frame> stack;
   auto element_done = [&] {
     if (!stack.empty() && !stack.back().object) ++stack.back().index;
@@ -359,7 +390,7 @@ ModelMeta parse_model_meta(const std::string& text) {
   try {
     return validate(parse_text(text), text);
   } catch (const json::exception& e) {  // not expected (every access is checked first): still a MetaError
-    throw MetaError(std::string("rsoil_meta.json: ") + e.what());
+    throw MetaError(valid_utf8(std::string("rsoil_meta.json: ") + e.what()));
   }
 }
 
