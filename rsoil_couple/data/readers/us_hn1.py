@@ -65,7 +65,7 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(f"{path}: {_line(df, i)}: column 'Rsoil_gapfilled_flag': value "
-                            f"{flag[i]!r}; expected 0 (observed) or 1 (gap-filled)")
+                            f"{float(flag[i])!r}; expected 0 (observed) or 1 (gap-filled)")
         gf = flag == 1
         fields["rsoil"].values[gf, 0] = np.nan
         qc = np.where(gf, _bit("rsoil_gapfilled_removed"), np.uint8(0))[:, None]
