@@ -109,6 +109,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     """
     from ..modelfile.export import load_model
 
+    t0 = _time.perf_counter()
     model_path = os.fspath(model_path)
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     kind = detect_kind(paths)
@@ -121,17 +122,16 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     # this handle (the only one that reads the column names) stays open until every block is in
     with contextlib.closing(ds):
         spec = dataclasses.replace(spec, drop_variables=ds.encoding.get("other_variables", ()))
-        return _predict(model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
+        return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
                         progress=progress, threads=threads, batch_rows=batch_rows, command=command)
 
 
-def _predict(model_path: str, paths: list[str], output: str, ds: xr.Dataset, spec: InputSpec,
-             meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
+def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
+             spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
              scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
              command: str | None) -> PredictResult:
-    """`predict` once the output is checked and the input open (`ds`)."""
-    t0 = _time.perf_counter()
+    """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
     kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
     notes = check_compatible(ds, meta, where, model_path)

@@ -71,7 +71,7 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
         qc = np.where(gf, _bit("rsoil_gapfilled_removed"), np.uint8(0))[:, None]
         extra["rsoil_gapfilled_rows_in_file"] = int(gf.sum())
         if "Rsoil" in df.columns and "Rsoil_chamber_raw30" in df.columns:
-            r, raw = df["Rsoil"].to_numpy(float), df["Rsoil_chamber_raw30"].to_numpy(float)
+            r, raw = _numeric(df, "Rsoil", path), _numeric(df, "Rsoil_chamber_raw30", path)
             ok = ~gf
             extra["n_Rsoil_equal_raw30_same_step"] = int(np.sum(ok & np.isclose(r, raw)))
             extra["n_Rsoil_equal_raw30_next_step"] = int(
