@@ -104,19 +104,19 @@ def test_F11_read_only_directory_is_refused_before_any_work(model, tmp_path, cap
     assert "cannot create a file in" in _one_line_error(capsys)
 
 
-@pytest.mark.parametrize("how", ["same_path", "symlink", "hard_link", "relative"])
+@pytest.mark.parametrize("how", ["same_path", "symlink", "hard_link", "relative", "model"])
 def test_F12_output_that_is_an_input_is_refused(model, tmp_path, capsys, no_work, how, monkeypatch):
     src = _canonical(tmp_path / "in.nc")
     before = src.read_bytes()
     out = {"same_path": src, "symlink": tmp_path / "link.nc", "hard_link": tmp_path / "hard.nc",
-           "relative": "in.nc"}[how]
+           "relative": "in.nc", "model": model[0]}[how]
     if how == "symlink":
         out.symlink_to(src)
     if how == "hard_link":
         os.link(src, out)
     monkeypatch.chdir(tmp_path)
     assert _cli("--model", model[0], "--input", src, "--output", out) == 2
-    assert "the output is the input file" in _one_line_error(capsys)
+    assert f"the output is the {'model' if how == 'model' else 'input'} file" in _one_line_error(capsys)
     assert src.read_bytes() == before
 
 

@@ -16,9 +16,9 @@ from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
 from ..variables import status_attrs
 
 
-def check_output(output, inputs) -> str:
+def check_output(output, inputs, model=None) -> str:
     """`output` as a path, refused (ValueError, one line) before any work when it cannot be written
-    or is one of `inputs` (the same file by path, symbolic or hard link).
+    or is one of `inputs` or the `model` file (the same file by path, symbolic or hard link).
 
     Its directory is created when missing; a probe file is created and removed in it, which is the
     only test that also holds for root and read-only file systems.
@@ -28,9 +28,11 @@ def check_output(output, inputs) -> str:
         raise ValueError("--output is empty; give the NetCDF file to write, e.g. --output out.nc")
     if os.path.isdir(out):
         raise ValueError(f"{out}: the output is a directory; give a file name, e.g. {os.path.join(out, 'out.nc')}")
-    for p in inputs:
-        if (os.path.exists(out) and os.path.samefile(out, p)) or os.path.realpath(out) == os.path.realpath(p):
-            raise ValueError(f"{out}: the output is the input file {p}; write to another file")
+    for what, p in [("input file", p) for p in inputs] + ([("model file", model)] if model else []):
+        p = os.fspath(p)
+        if (os.path.exists(out) and os.path.exists(p) and os.path.samefile(out, p)) \
+                or os.path.realpath(out) == os.path.realpath(p):
+            raise ValueError(f"{out}: the output is the {what} {p}; write to another file")
     parent = os.path.dirname(os.path.abspath(out))
     above = parent
     while not os.path.exists(above):

@@ -113,7 +113,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     model_path = os.fspath(model_path)
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     kind = detect_kind(paths)
-    output = check_output(output, paths + [model_path])
+    output = check_output(output, paths, model_path)
     _, meta = load_model(model_path)
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
                      model_variables(meta))
