@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        # Bad input is reported in one line naming the problem, not as a traceback.
+    except (ValueError, OSError, KeyError) as exc:
+        # Bad input and unwritable files are reported in one line naming the problem, not as a
+        # traceback (OSError includes FileNotFoundError, PermissionError, a full disk).
         print(f"rsoil-couple {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

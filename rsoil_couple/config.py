@@ -9,6 +9,7 @@ current directory (the repository root: ``../shared/data/...``). See docs/traini
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,7 @@ def _build(cls, d: Any, where: str):
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"{where}.{k} must be a number, got {v!r}")
+            check_finite(v, f"{where}.{k}")
             if isinstance(default, int) and not isinstance(default, bool) and float(v) != int(v):
                 raise ValueError(f"{where}.{k} must be an integer, got {v!r}")
             kw[k] = type(default)(v)
@@ -185,6 +187,7 @@ def _run_config(d: dict, where_prefix: str = "") -> RunConfig:
 
 def check_run(cfg: RunConfig) -> None:
     """Cross-field checks; each error names the key and the expected value."""
+    check_finite(dataclasses.asdict(cfg))  # also configs built in code, not read from TOML
     d, s, m, t = cfg.data, cfg.split, cfg.model, cfg.train
     for key, vs in (("data.past_vars", d.past_vars), ("data.future_vars", d.future_vars)):
         bad = [v for v in vs if v not in VARS]
@@ -232,15 +235,35 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError(f"search.mode = {cfg.search.mode!r}; expected 'grid' or 'random'")
 
 
+def check_finite(d: Any, where: str = "") -> None:
+    """Raise ValueError naming the key (``train.lr = inf: must be a finite number``) for any inf or
+    nan in a config, at any depth: TOML allows them, no setting means them, and they would end up
+    as non-JSON ``Infinity``/``NaN`` in a model file's metadata.
+    """
+    if isinstance(d, float) and not math.isfinite(d):
+        raise ValueError(f"{where} = {d}: must be a finite number")
+    if isinstance(d, dict):
+        for k, v in d.items():
+            check_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(d, (list, tuple)):
+        for i, v in enumerate(d):
+            check_finite(v, f"{where}[{i}]")
+
+
 def _read_toml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"config file not found: {p}")
     try:
         with open(p, "rb") as fh:
-            return tomllib.load(fh)
+            d = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{p}: not valid TOML: {exc}") from exc
+    try:
+        check_finite(d)
+    except ValueError as exc:
+        raise ValueError(f"{p}: {exc}") from None
+    return d
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -25,6 +25,7 @@ from .canonical import (
                         MAX_OUT_OF_RANGE_FRACTION,
                         QC_FLAGS,
                         check_canonical,
+                        check_physical_range,
                         concat_sites,
                         gap_report,
                         write_canonical,
@@ -48,4 +49,5 @@ __all__ = [
     "read_csv_mapped", "read_canonical_netcdf", "write_canonical", "check_canonical",
     "concat_sites", "gap_report", "shared_data_dir", "site_path", "convert_units",
     "GC_PER_UMOL_CO2", "HN1_RSOIL_COLUMNS", "MAX_OUT_OF_RANGE_FRACTION",
+    "check_physical_range",
 ]

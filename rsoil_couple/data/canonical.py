@@ -98,13 +98,7 @@ def _build(time: pd.DatetimeIndex, columns: Sequence[str], fields: Mapping[str, 
             raise DataError(f"{where} ({var}, column id '{c}'): all values missing; expected "
                             f"{var} in {spec.units}")
         lo, hi = spec.physical_range
-        out = finite & ((vals < lo) | (vals > hi))
-        if out.sum() > MAX_OUT_OF_RANGE_FRACTION * finite.sum():
-            ex = vals[out][0]
-            raise DataError(
-                f"{where} ({var}): {int(out.sum())} of {int(finite.sum())} values outside the "
-                f"physical range {lo}..{hi} {spec.units} after converting from '{field.units}' "
-                f"(e.g. {ex:g}); wrong units?")
+        out = check_physical_range(vals, var, where=where, declared_units=field.units)
         removed = out.copy()
         if var == "tsoil":
             spike = _tsoil_spikes(vals, step_s) & ~out
@@ -153,6 +147,26 @@ def _build(time: pd.DatetimeIndex, columns: Sequence[str], fields: Mapping[str, 
     a.update(attrs or {})
     ds.attrs = a
     return ds
+
+
+def check_physical_range(values: np.ndarray, var: str, *, where: str, declared_units: str) -> np.ndarray:
+    """The mask of finite `values` of `var` [canonical unit] outside its physical range; raises
+    `DataError` naming `where`, the declared unit and the range when they are more than
+    `MAX_OUT_OF_RANGE_FRACTION` of the finite values: then the file's units are wrong, not a few
+    readings. Every input path (site readers, canonical NetCDF and CLM inputs of predict) applies it.
+    """
+    spec = CANONICAL_VARS[var]
+    lo, hi = spec.physical_range
+    vals = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(vals)
+    with np.errstate(invalid="ignore"):
+        out = finite & ((vals < lo) | (vals > hi))
+    if out.sum() > MAX_OUT_OF_RANGE_FRACTION * finite.sum():
+        raise DataError(
+            f"{where} ({var}): {int(out.sum())} of {int(finite.sum())} values outside the "
+            f"physical range {lo}..{hi} {spec.units} after converting from '{declared_units}' "
+            f"(e.g. {vals[out][0]:g}); wrong units?")
+    return out
 
 
 def _tsoil_spikes(t: np.ndarray, step_s: int) -> np.ndarray:

@@ -65,6 +65,11 @@ def _units(da: xr.DataArray, file: str, name: str) -> str:
     return _norm_units(da.attrs["units"])
 
 
+def _src(h: xr.Dataset, name: str) -> dict:
+    """Attrs naming the history variable a driver comes from and its declared units (for messages)."""
+    return {"source_variable": name, "source_units": str(h[name].attrs.get("units", "?"))}
+
+
 def _unknown_units(file: str, name: str, units: str, expected: str) -> ValueError:
     return ValueError(f"{file}: variable '{name}' has units {units!r}; expected {expected}")
 
@@ -375,11 +380,11 @@ def read_drivers(paths, depth_m: float, *, calendar: str | None = None, include_
     out = xr.Dataset(
         {
             "tsoil": tsoil.astype("float32").assign_attrs(units="degC", long_name="soil temperature",
-                                                           source=tsoil_source),
+                                                           source=tsoil_source, **_src(h, "TSOI")),
             "swc": swc.astype("float32").assign_attrs(units="m3 m-3", long_name="volumetric soil water",
-                                                      source=swc_source),
+                                                      source=swc_source, **_src(h, water[0])),
             "precip": precip.astype("float32").assign_attrs(
-                units="mm", long_name="precipitation per step",
+                units="mm", long_name="precipitation per step", **_src(h, "RAIN"),
                 source="RAIN" + (" + SNOW" if include_snow else "") + " [mm s-1] x interval length [s]"),
         },
         coords={c: h[c] for c in ("lat", "lon") if c in h.coords},

@@ -15,18 +15,22 @@ def _ns(t) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(t).as_unit("ns")
 
 
-def _parse_time(raw: pd.Series, where: str, fmt: str | None) -> pd.DatetimeIndex:
+def _parse_time(raw: pd.Series, where: str, fmt: str | None, lines=None) -> pd.DatetimeIndex:
+    """Timestamps of a file column; `lines` (each row's line in the file) names the bad row."""
+    expected = fmt or "ISO dates like 2019-06-01 00:30:00"
     try:
-        t = pd.to_datetime(raw.astype(str) if fmt == "%Y%m%d%H%M" else raw, format=fmt)
+        t = pd.to_datetime(raw.astype(str) if fmt == "%Y%m%d%H%M" else raw, format=fmt,
+                           errors="coerce")
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{where}: cannot parse timestamps ({exc}); expected "
-                        f"{fmt or 'ISO dates like 2019-06-01 00:30:00'}") from None
+        raise DataError(f"{where}: cannot parse timestamps ({exc}); expected {expected}") from None
     t = _ns(t)
     if t.tz is not None:  # keep the clock time as written; the file's offset goes unused
         t = t.tz_localize(None)
     if t.isna().any():
         i = int(np.flatnonzero(t.isna())[0])
-        raise DataError(f"{where}: empty or unparsable timestamp in data row {i + 1}")
+        at = f"line {int(lines[i])}" if lines is not None else f"data row {i + 1}"
+        raise DataError(f"{where}: empty or unparsable timestamp {raw.iloc[i]!r} at {at}; "
+                        f"expected {expected}")
     return t
 
 

@@ -10,8 +10,9 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from ..data import clm
+from ..data import check_physical_range, clm
 from ..variables import DRIVER_UNITS as CANONICAL_UNITS
+from ..variables import DRIVERS
 
 DEPTH_TOLERANCE_M = 0.005
 # The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
@@ -55,6 +56,13 @@ class InputSpec:
         `rsoil_couple.data.read_site` reads, e.g. the US-Hn1 CSV) or 'clm' (history files).
     depth_m : the model's depth; CLM soil levels are interpolated to it. [m]
     calendar, include_snow : CLM options (see `rsoil_couple.clm.read_drivers`).
+    variables : the drivers the model reads (`model_variables`); only these are required and read.
+    drop_variables : variables of a canonical file a block never opens (everything but `variables`
+        and `time`, filled in by `predict` from its own open). A block must not read the file's
+        NC_STRING variables (column names): HDF5 caches the file in a variable-length datatype, and
+        once a second handle on a file has read strings and closed, the next open of that file
+        segfaults (netcdf-c#2510, HDFGroup/hdf5#5359; netCDF-C 4.10.1 + HDF5 2.2.0 here). Only
+        `predict`'s own handle reads the column names.
     """
 
     paths: tuple[str, ...]
@@ -62,6 +70,14 @@ class InputSpec:
     depth_m: float
     calendar: str | None = None
     include_snow: bool = False
+    variables: tuple[str, ...] = DRIVERS
+    drop_variables: tuple[str, ...] = ()
+
+
+def model_variables(meta: dict) -> tuple[str, ...]:
+    """The drivers a model reads (its past_vars then future_vars, each once), in `DRIVERS` order."""
+    used = {v["name"] for v in meta.get("past_vars", []) + meta.get("future_vars", [])}
+    return tuple(v for v in DRIVERS if v in used)
 
 
 def detect_kind(paths: Sequence[str]) -> str:
@@ -81,41 +97,59 @@ def detect_kind(paths: Sequence[str]) -> str:
     return "site"
 
 
-def _open_canonical(path: str) -> xr.Dataset:
-    """A canonical NetCDF opened lazily (dask), drivers converted to canonical units lazily."""
+def _finite_mean(x) -> float:
+    """Mean of the finite values of `x` (NaN, without numpy's empty-slice warning, when none)."""
+    x = np.asarray(x, dtype="float64").ravel()
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def _open_canonical(path: str, variables: Sequence[str] = DRIVERS, drop: Sequence[str] = ()) -> xr.Dataset:
+    """A canonical NetCDF opened lazily (dask), `variables` converted to canonical units lazily.
+
+    Closing the result closes the file. ``encoding['other_variables']`` lists the file's variables
+    besides `variables` and `time` (what a block's open drops, see `InputSpec`).
+    """
     from ..data import convert_units
 
-    ds = clm.open_netcdf(path, chunks={})
-    for v in ("tsoil", "swc", "precip"):
-        if v not in ds.variables:
-            raise ValueError(f"{path}: missing variable '{v}' (a canonical file has tsoil [degC], "
-                             "swc [m3 m-3], precip [mm per step] on (time, column))")
-        if set(ds[v].dims) != {"time", "column"}:
-            raise ValueError(f"{path}: variable '{v}' has dims {ds[v].dims}; expected ('time', 'column')")
-        if "units" not in ds[v].attrs:
-            raise ValueError(f"{path}: variable '{v}' has no 'units' attribute")
-    if not (np.issubdtype(ds["time"].dtype, np.datetime64) or ds["time"].dtype == object):
-        raise ValueError(f"{path}: variable 'time' could not be decoded as CF time "
-                         f"(units {ds['time'].attrs.get('units')!r})")
-    step = ds.attrs.get("step_seconds")
-    if step is None:
-        step = clm.regular_step(clm.interval_seconds(ds["time"].values)[1:], f"{path}: variable 'time'")
-    out = {}
-    for v in ("tsoil", "swc", "precip"):
-        da = ds[v].transpose("time", "column")
-        units = da.attrs["units"]
-        # validate the unit now (on one value) so a bad unit fails before any work is done
-        convert_units(np.zeros(1), units, v, step_seconds=float(step), where=f"{path}: variable '{v}'")
-        out[v] = xr.apply_ufunc(convert_units, da, kwargs=dict(units=units, var=v,
-                                step_seconds=float(step), where=f"{path}: variable '{v}'"),
-                                dask="parallelized", output_dtypes=[np.float64],
-                                keep_attrs=False).assign_attrs(units=CANONICAL_UNITS[v])
-    res = xr.Dataset(out, coords={c: ds[c] for c in ds.coords if c != "time"})
-    res = res.assign_coords(time=ds["time"])
-    res.attrs = dict(ds.attrs)
-    res.attrs["step_seconds"] = float(step)
-    if "depth_m" not in res.attrs and "depth" in ds.coords:
-        res.attrs["depth_m"] = float(np.nanmean(ds["depth"].values))
+    ds = clm.open_netcdf(path, chunks={}, drop_variables=list(drop) or None)
+    try:
+        for v in variables:
+            if v not in ds.variables:
+                raise ValueError(f"{path}: missing variable '{v}', which the model reads (a canonical "
+                                 "file has tsoil [degC], swc [m3 m-3], precip [mm per step] on (time, column))")
+            if set(ds[v].dims) != {"time", "column"}:
+                raise ValueError(f"{path}: variable '{v}' has dims {ds[v].dims}; expected ('time', 'column')")
+            if "units" not in ds[v].attrs:
+                raise ValueError(f"{path}: variable '{v}' has no 'units' attribute")
+        if not (np.issubdtype(ds["time"].dtype, np.datetime64) or ds["time"].dtype == object):
+            raise ValueError(f"{path}: variable 'time' could not be decoded as CF time "
+                             f"(units {ds['time'].attrs.get('units')!r})")
+        step = ds.attrs.get("step_seconds")
+        if step is None:
+            step = clm.regular_step(clm.interval_seconds(ds["time"].values)[1:], f"{path}: variable 'time'")
+        out = {}
+        for v in variables:
+            da = ds[v].transpose("time", "column")
+            units = da.attrs["units"]
+            # validate the unit now (on one value) so a bad unit fails before any work is done
+            convert_units(np.zeros(1), units, v, step_seconds=float(step), where=f"{path}: variable '{v}'")
+            out[v] = xr.apply_ufunc(convert_units, da, kwargs=dict(units=units, var=v,
+                                    step_seconds=float(step), where=f"{path}: variable '{v}'"),
+                                    dask="parallelized", output_dtypes=[np.float64],
+                                    keep_attrs=False).assign_attrs(units=CANONICAL_UNITS[v],
+                                                                   source_variable=v, source_units=units)
+        res = xr.Dataset(out, coords={c: ds[c] for c in ds.coords if c != "time"})
+        res = res.assign_coords(time=ds["time"])
+        res.attrs = dict(ds.attrs)
+        res.attrs["step_seconds"] = float(step)
+        if "depth_m" not in res.attrs and "depth" in ds.coords:
+            res.attrs["depth_m"] = _finite_mean(ds["depth"].values)
+    except BaseException:
+        ds.close()
+        raise
+    res.set_close(ds.close)
+    res.encoding["other_variables"] = tuple(str(v) for v in ds.variables if v not in (*variables, "time"))
     return res
 
 
@@ -125,10 +159,10 @@ def open_input(spec: InputSpec) -> xr.Dataset:
         return clm.read_drivers(list(spec.paths), spec.depth_m, calendar=spec.calendar,
                                 include_snow=spec.include_snow)
     if spec.kind == "canonical":
-        return _open_canonical(spec.paths[0])
+        return _open_canonical(spec.paths[0], spec.variables, spec.drop_variables)
     if spec.kind == "site":
         from ..data import read_site
-        return read_site(spec.paths[0])
+        return read_site(spec.paths[0], variables=spec.variables)
     raise ValueError(f"unknown input kind {spec.kind!r}; expected 'clm', 'canonical' or 'site'")
 
 
@@ -144,7 +178,7 @@ def check_compatible(ds: xr.Dataset, meta: dict, where: str, model_path: str) ->
                          f"{model_path} was trained on steps of {meta['step_seconds']} s; resample "
                          "the drivers or use a model of that step")
     depth = ds.attrs.get("depth_m")
-    depth = float(np.nanmean(depth)) if depth is not None and np.size(depth) else float("nan")
+    depth = _finite_mean(depth) if depth is not None else float("nan")
     if np.isfinite(depth):
         if abs(depth - float(meta["depth_m"])) > DEPTH_TOLERANCE_M:
             raise ValueError(f"{where}: variable 'tsoil' is at {depth:g} m depth but the model "
@@ -153,6 +187,17 @@ def check_compatible(ds: xr.Dataset, meta: dict, where: str, model_path: str) ->
     else:
         notes.append(f"input depth unknown; model depth {meta['depth_m']} m assumed")
     return notes
+
+
+def check_driver_ranges(drivers: xr.Dataset, where: str) -> None:
+    """The rule of the site readers (`rsoil_couple.data.check_physical_range`) on NetCDF drivers:
+    more than 1 % of a driver outside its physical range means the file's units are wrong; the
+    error names `where` (the file), the variable, its declared unit and the range.
+    """
+    for v in drivers.data_vars:
+        da = drivers[v]
+        check_physical_range(da.values, str(v), declared_units=da.attrs.get("source_units", "?"),
+                             where=f"{where}: variable '{da.attrs.get('source_variable', v)}'")
 
 
 def _selection(spec: str | None, ncol: int) -> np.ndarray:

@@ -1,6 +1,12 @@
 """The CF-1.10 output of batch prediction: time axis, column ids, the coupler's outputs (attributes from variables.py)."""
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
+import os
+import re
+
 import cftime
 import netCDF4
 import numpy as np
@@ -8,6 +14,64 @@ import xarray as xr
 
 from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
 from ..variables import status_attrs
+
+
+def check_output(output, inputs, model=None) -> str:
+    """`output` as a path, refused (ValueError, one line) before any work when it cannot be written
+    or is one of `inputs` or the `model` file (the same file by path, symbolic or hard link).
+
+    Its directory is created when missing; a probe file is created and removed in it, which is the
+    only test that also holds for root and read-only file systems.
+    """
+    out = os.fspath(output)
+    if not out.strip():
+        raise ValueError("--output is empty; give the NetCDF file to write, e.g. --output out.nc")
+    if os.path.isdir(out):
+        raise ValueError(f"{out}: the output is a directory; give a file name, e.g. {os.path.join(out, 'out.nc')}")
+    for what, p in [("input file", p) for p in inputs] + ([("model file", model)] if model else []):
+        p = os.fspath(p)
+        if (os.path.exists(out) and os.path.exists(p) and os.path.samefile(out, p)) \
+                or os.path.realpath(out) == os.path.realpath(p):
+            raise ValueError(f"{out}: the output is the {what} {p}; write to another file")
+    parent = os.path.dirname(os.path.abspath(out))
+    above = parent
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise ValueError(f"{out}: cannot write the output: {above} is a file, not a directory")
+    probe = f"{out}.partial-{os.getpid()}"
+    try:
+        os.makedirs(parent, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # only a dead run of an earlier process with this pid
+            os.remove(probe)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.remove(probe)
+    except OSError as exc:
+        what = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+        raise ValueError(f"{out}: cannot write the output: cannot create a file in {parent} "
+                         f"({exc.strerror or exc}{', ' + what if what else ''})") from None
+    return out
+
+
+def remove_stale_partials(output: str) -> list[str]:
+    """Remove `output`.partial-<pid> files whose process is gone (left by a killed run); returns them.
+
+    A partial file of a process that still runs (another predict writing the same output) is kept.
+    """
+    removed = []
+    for p in glob.glob(glob.escape(output) + ".partial-*"):
+        m = re.fullmatch(r".*\.partial-(\d+)", p)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(p)
+            removed.append(p)
+        except PermissionError:  # a live process of another user
+            pass
+    return removed
 
 
 def _time_numbers(time: np.ndarray, step_s: float, calendar: str) -> tuple[np.ndarray, np.ndarray, str, str]:

@@ -10,6 +10,8 @@ See docs/predict.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -35,10 +37,12 @@ from .inputs import (
     _selection,
     bounded_chunk_cache,
     check_compatible,
+    check_driver_ranges,
     detect_kind,
+    model_variables,
     open_input,
 )
-from .output import create_output
+from .output import check_output, create_output, remove_stale_partials
 
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
@@ -54,10 +58,12 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
     """
     from ..core.emulate import emulate
 
-    with bounded_chunk_cache():
-        ds = open_input(spec).isel(column=_as_indexer(np.asarray(columns)))
+    with bounded_chunk_cache(), contextlib.closing(open_input(spec)) as full:
+        ds = full.isel(column=_as_indexer(np.asarray(columns)))
         # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
-        drivers = ds[["tsoil", "swc", "precip"]].compute(scheduler="synchronous")
+        drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
+    check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
+                        f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
     res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
                   chunk_size=batch_rows)
     return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
@@ -72,6 +78,7 @@ class PredictResult:
     n_time: int
     status_counts: dict = field(default_factory=dict)
     seconds: float = 0.0
+    input_spec: InputSpec | None = None
 
     @property
     def column_steps_per_s(self) -> float:
@@ -97,25 +104,42 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         does not depend on which other columns share its block (0: one call per block, faster but
         float32 results then vary in the last bits with the block's size).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
+    The output is checked before any work (writable, not one of the inputs); partial files that
+    killed runs left for the same output are removed.
     """
     from ..modelfile.export import load_model
 
     t0 = _time.perf_counter()
     model_path = os.fspath(model_path)
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-    _, meta = load_model(model_path)
     kind = detect_kind(paths)
-    spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow)
-    with bounded_chunk_cache():  # xarray keeps the file open: later blocks reuse this handle
+    output = check_output(output, paths, model_path)
+    _, meta = load_model(model_path)
+    spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
+                     model_variables(meta))
+    with bounded_chunk_cache():
         ds = open_input(spec)
+    # this handle (the only one that reads the column names) stays open until every block is in
+    with contextlib.closing(ds):
+        spec = dataclasses.replace(spec, drop_variables=ds.encoding.get("other_variables", ()))
+        return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
+                        chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
+                        progress=progress, threads=threads, batch_rows=batch_rows, command=command)
+
+
+def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
+             spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
+             scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
+             command: str | None) -> PredictResult:
+    """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
+    kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
     notes = check_compatible(ds, meta, where, model_path)
     sel = _selection(columns, ds.sizes["column"])
     chunk_columns = max(1, int(chunk_columns))
     blocks = [sel[i:i + chunk_columns] for i in range(0, len(sel), chunk_columns)]
 
-    output = os.fspath(output)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(output)
     tmp = f"{output}.partial-{os.getpid()}"
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     command = command or "rsoil_couple.predict.predict(" + ", ".join(map(repr, [model_path, paths, output])) + ")"
@@ -177,7 +201,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0)
+    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0, spec)
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
@@ -244,11 +268,13 @@ def plot_prediction(output: str | os.PathLike, png: str | os.PathLike, column: i
         dv = drivers.isel(column=column)
         axes[1, 0].plot(t, dv["tsoil"].values, lw=0.5, color="tab:red")
         axes[1, 0].set_ylabel("Tsoil [°C]")
-        axes[2, 0].plot(t, dv["swc"].values, lw=0.8, color="tab:green")
-        axes[2, 0].set_ylabel("SWC [m$^3$ m$^{-3}$]")
-        ax2 = axes[2, 0].twinx()
-        ax2.bar(t, dv["precip"].values, width=float(drivers.attrs["step_seconds"]) / 86400, color="tab:blue")
-        ax2.set_ylabel("rain [mm/step]")
+        if "swc" in dv:
+            axes[2, 0].plot(t, dv["swc"].values, lw=0.8, color="tab:green")
+            axes[2, 0].set_ylabel("SWC [m$^3$ m$^{-3}$]")
+        if "precip" in dv:  # a site without a rain record (COSORE) has none
+            ax2 = axes[2, 0].twinx()
+            ax2.bar(t, dv["precip"].values, width=float(drivers.attrs["step_seconds"]) / 86400, color="tab:blue")
+            ax2.set_ylabel("rain [mm/step]")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -290,12 +316,11 @@ def run(args: argparse.Namespace) -> int:
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
     print("status counts: " + ", ".join(f"{k} {v} ({100 * v / total:.1f} %)" for k, v in res.status_counts.items()))
     if args.plot:
-        spec = InputSpec(tuple(args.input), detect_kind(args.input), float("nan"), args.clm_calendar,
-                         args.include_snow)
-        drivers = open_input(spec) if spec.kind != "clm" else None
-        if drivers is not None:
-            sel = _selection(args.columns, drivers.sizes["column"])
-            drivers = drivers.isel(column=sel[:1]).compute(scheduler="synchronous")
+        drivers = None
+        if res.input_spec.kind != "clm":
+            with contextlib.closing(open_input(res.input_spec)) as full:
+                sel = _selection(args.columns, full.sizes["column"])
+                drivers = full.isel(column=sel[:1]).compute(scheduler="synchronous")
         print(f"wrote {plot_prediction(res.output, args.plot, 0, drivers)}")
     print(json.dumps({"status_counts": res.status_counts}))
     return 0

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time as _time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from ..config import RunConfig, load_run_config
+from ..config import RunConfig, check_finite, load_run_config
 from ..models import RsoilModel
 from ..variables import CANONICAL_VARS, DRIVER_UNITS
 from .fit import _subsample, predict, search_and_fit, set_determinism
@@ -97,6 +98,10 @@ def make_meta(cfg: RunConfig, ws: WindowSet, split: Split, search: dict, fallbac
     }
     if cfg.model.kind == "kg_lstm":
         meta["training"]["kg_q10"] = float(search["model_q10"])
+    # the metadata is JSON read by the C++ core: no Infinity/NaN (json.dumps(allow_nan=False) would
+    # refuse them too, but without naming the key)
+    check_finite(meta, "rsoil_meta")
+    json.dumps(meta, allow_nan=False)
     return meta
 
 

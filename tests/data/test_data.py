@@ -134,7 +134,7 @@ def test_missing_and_minus_9999_are_nan_not_filled(tmp_path):
 
 def test_non_numeric_cell(tmp_path):
     msg = _err(tmp_path, flux=lambda s: s.astype(object).where(s.index != 4, "n/a?"))
-    assert "'flux'" in msg and "non-numeric value 'n/a?'" in msg and "row 5" in msg
+    assert "'flux'" in msg and "non-numeric value 'n/a?'" in msg and "line 6" in msg
 
 
 def test_unrecognised_csv_without_mapping(tmp_path):

@@ -1,13 +1,15 @@
 """One reader per file format; `read_site` detects the format and dispatches."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import xarray as xr
 
 from ...errors import DataError
 from ..sites import SITES, site_path
+from ._csv import _header_line
 from .ameriflux import read_ameriflux_base
 from .cosore import read_cosore
 from .mapped import read_csv_mapped
@@ -24,14 +26,13 @@ __all__ = ["read_site", "read_us_hn1", "read_us_bi1", "read_cosore", "read_ameri
 # --------------------------------------------------------------------------------------------
 def _header(path: Path) -> list[str]:
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                return [c.strip().strip('"') for c in line.strip().split(",")]
-    return []
+        text = [line.rstrip("\r\n") for line in itertools.islice(fh, 10_000)]
+    return _header_line(path, text)[1]
 
 
 def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None = None,
-              site: str | None = None, units: Mapping[str, str] | None = None) -> xr.Dataset:
+              site: str | None = None, units: Mapping[str, str] | None = None,
+              variables: Sequence[str] | None = None) -> xr.Dataset:
     """Read any supported file into the canonical Dataset, detecting its format.
 
     Parameters
@@ -45,6 +46,10 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
         Site / column id (default: from the file).
     units : dict
         {canonical_name: units} overriding what a known format assumes.
+    variables : list
+        Canonical variables to read (default: all the file has; ``tsoil`` always). The columns of
+        other variables are not read, so a fault in them (a junk value in a flag column batch
+        prediction does not use) cannot fail the read.
 
     Formats: US-Hn1 (``TS_15cm``...), US-Bi1 (``TS_F_MDS_4``...), COSORE (``TIMESTAMP_END_LST``,
     ``Rs_umol_m2_s``), AmeriFlux BASE (``TIMESTAMP_START``/``TIMESTAMP_END``), canonical NetCDF
@@ -58,24 +63,25 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
     if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):
         if mapping:
             raise DataError(f"{path}: a column mapping applies to CSV files only")
-        return read_canonical_netcdf(path, units=units)
+        return read_canonical_netcdf(path, units=units, variables=variables)
     cols = set(_header(path))
     if mapping is not None and "time" in mapping:
         if units:
             raise DataError(f"{path}: give units inside the mapping ({{var: (column, units)}}), "
                             "not as units=")
-        return read_csv_mapped(path, mapping, site=site)
+        return read_csv_mapped(path, mapping, site=site, variables=variables)
     if {"TIMESTAMP_START", "TIMESTAMP_END"} <= cols:
-        return read_ameriflux_base(path, mapping=mapping, site=site, units=units)
+        return read_ameriflux_base(path, mapping=mapping, site=site, units=units,
+                                   variables=variables)
     if mapping:
         raise DataError(f"{path}: mapping given without a 'time' entry; expected "
                         "mapping['time'] = (column, 'end' | 'start')")
     if {"TIMESTAMP_END", "TS_15cm"} <= cols:
-        return read_us_hn1(path, site=site, units=units)
+        return read_us_hn1(path, site=site, units=units, variables=variables)
     if {"TIMESTAMP_END", "TS_F_MDS_4"} <= cols:
-        return read_us_bi1(path, site=site, units=units)
+        return read_us_bi1(path, site=site, units=units, variables=variables)
     if {"TIMESTAMP_END_LST", "Rs_umol_m2_s"} <= cols:
-        return read_cosore(path, site=site, units=units)
+        return read_cosore(path, site=site, units=units, variables=variables)
     raise DataError(
         f"{path}: unrecognised format (columns {sorted(cols)[:20]}); known: US-Hn1 "
         "(TIMESTAMP_END, TS_15cm, SWC_15cm, P_mm), US-Bi1 (TS_F_MDS_4), COSORE "

@@ -42,7 +42,8 @@ def _amf_column(cols: Sequence[str], prefix: str) -> str | None:
 
 def read_ameriflux_base(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None = None,
                         site: str | None = None, units: Mapping[str, str] | None = None,
-                        depth_m: float = float("nan")) -> xr.Dataset:
+                        depth_m: float = float("nan"), variables: Sequence[str] | None = None
+                        ) -> xr.Dataset:
     """Read an AmeriFlux BASE half-hourly (or hourly) CSV.
 
     ``TIMESTAMP_START``/``TIMESTAMP_END`` are YYYYMMDDHHMM, ``-9999`` is missing; ``TS_*`` [degC],
@@ -50,7 +51,7 @@ def read_ameriflux_base(path: str | Path, *, mapping: Mapping[str, tuple[str, st
     [umol m-2 s-1]. For each variable the shallowest plain column is used (``TS_1`` or
     ``TS_1_1_1`` ...; gap-filled ``_F`` columns are not observations and are not used);
     `mapping` {var: (column, units)} picks other columns or adds ``rsoil``, which BASE files do
-    not have. BASE files do not state sensor depths: give `depth_m` [m].
+    not have. BASE files do not state sensor depths: give `depth_m` [m]. ``variables``: as `read_site`.
     """
     path = Path(path)
     df = _read_csv(path)
@@ -64,9 +65,11 @@ def read_ameriflux_base(path: str | Path, *, mapping: Mapping[str, tuple[str, st
     if "tsoil" not in spec:
         raise DataError(f"{path}: no soil temperature column TS, TS_<n> or TS_<h>_<v>_<r> "
                         f"[degC]; columns present: {list(df.columns)[:30]}")
-    fields = _fields_from(df, path, spec, units)
-    t0 = _parse_time(df["TIMESTAMP_START"], f"{path}: column 'TIMESTAMP_START'", "%Y%m%d%H%M")
-    t = _parse_time(df["TIMESTAMP_END"], f"{path}: column 'TIMESTAMP_END'", "%Y%m%d%H%M")
+    fields = _fields_from(df, path, spec, units, variables=variables)
+    t0 = _parse_time(df["TIMESTAMP_START"], f"{path}: column 'TIMESTAMP_START'", "%Y%m%d%H%M",
+                     df.attrs["lines"])
+    t = _parse_time(df["TIMESTAMP_END"], f"{path}: column 'TIMESTAMP_END'", "%Y%m%d%H%M",
+                    df.attrs["lines"])
     d = np.unique(t.asi8 - t0.asi8)
     if len(d) != 1 or d[0] <= 0:
         raise DataError(f"{path}: column 'TIMESTAMP_END' minus 'TIMESTAMP_START' is not one "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import xarray as xr
 
@@ -28,14 +28,15 @@ def _check_mapping(mapping: Mapping, path: Path) -> dict[str, tuple[str, str]]:
 
 
 def read_csv_mapped(path: str | Path, mapping: Mapping[str, tuple[str, str]], *,
-                    site: str | None = None, depth_m: float = float("nan")) -> xr.Dataset:
+                    site: str | None = None, depth_m: float = float("nan"),
+                    variables: Sequence[str] | None = None) -> xr.Dataset:
     """Read any CSV through an explicit `mapping` {canonical_name: (column, units)}.
 
     ``mapping["time"] = (column, "end" | "start")`` names the timestamp column and whether it
     marks the END (canonical) or the START of each step (shifted by one step to the END). ISO
     dates and YYYYMMDDHHMM numbers are understood. Empty cells, ``NA`` and ``-9999`` are missing.
     Every other key is a canonical variable (`CANONICAL_VARS`) whose values are converted from
-    the given units.
+    the given units. ``variables``: as `read_site`.
     """
     path = Path(path)
     if "time" not in mapping:
@@ -48,10 +49,10 @@ def read_csv_mapped(path: str | Path, mapping: Mapping[str, tuple[str, str]], *,
     _need(df, path, [tcol], "timestamps")
     raw = df[tcol]
     fmt = "%Y%m%d%H%M" if raw.astype(str).str.fullmatch(r"\d{12}").all() else None
-    t = _parse_time(raw, f"{path}: column '{tcol}'", fmt)
+    t = _parse_time(raw, f"{path}: column '{tcol}'", fmt, df.attrs["lines"])
     if anchor == "start":
         t = t + _regular_step(t, f"{path}: column '{tcol}'")
-    fields = _fields_from(df, path, _check_mapping(mapping, path), None)
+    fields = _fields_from(df, path, _check_mapping(mapping, path), None, variables=variables)
     return _build(t, [site or path.stem], fields, path=path, site=site or path.stem,
                   depth_m=depth_m, attrs={"format": "CSV with explicit column mapping"},
                   time_source=tcol)

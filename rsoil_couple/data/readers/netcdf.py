@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -14,11 +14,11 @@ from ..canonical import _build, _Field
 from ..timeaxis import _ns
 
 
-def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None = None
-                          ) -> xr.Dataset:
+def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None = None,
+                          variables: Sequence[str] | None = None) -> xr.Dataset:
     """Read a canonical NetCDF (as `write_canonical` writes it, or any file with the same
     variable names and dims ``time``/``column``); units are converted from each variable's
-    ``units`` attribute, and the whole Dataset is re-validated.
+    ``units`` attribute, and the whole Dataset is re-validated. ``variables``: as `read_site`.
     """
     path = Path(path)
     if not path.is_file():
@@ -41,7 +41,8 @@ def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None =
     units = dict(units or {})
     fields = {}
     for var in CANONICAL_VARS:
-        if var not in src.data_vars:
+        if var not in src.data_vars or (variables is not None and var not in variables
+                                        and var != "tsoil"):
             continue
         da = src[var]
         if set(da.dims) != {"time", "column"}:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -10,7 +10,7 @@ import xarray as xr
 from ...errors import DataError
 from ..canonical import _bit, _build
 from ..timeaxis import _parse_time
-from ._csv import _fields_from, _need, _numeric, _read_csv
+from ._csv import _fields_from, _line, _need, _numeric, _read_csv
 
 # --------------------------------------------------------------------------------------------
 # The specific readers
@@ -21,7 +21,8 @@ HN1_RSOIL_COLUMNS = ("Rsoil_chamber_raw30", "Rsoil")
 
 
 def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str, str] | None = None,
-                rsoil_column: str = "Rsoil_chamber_raw30") -> xr.Dataset:
+                rsoil_column: str = "Rsoil_chamber_raw30",
+                variables: Sequence[str] | None = None) -> xr.Dataset:
     """Read a US-Hn1 CSV (``US-Hn1_2019_30min.csv`` or the forcing-only 2016-2017 file).
 
     Parameters
@@ -38,6 +39,8 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
         ``"Rsoil_chamber_raw30"`` (default: the chamber's 30-min mean at the
         interval's END) or ``"Rsoil"`` (the file's gap-filled series, which is shifted one step
         earlier than its own flag and the raw mean, see docs/data.md).
+    variables : canonical variables to read (default: all the file has); the columns of others are
+        not read, so their faults do not matter (batch prediction reads only the model's drivers).
 
     Returns
     -------
@@ -49,7 +52,8 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
     df = _read_csv(path)
     _need(df, path, ["TIMESTAMP_END"], "END-of-interval timestamps")
     spec = dict(_HN1_COLUMNS)
-    has_rsoil = "Rsoil" in df.columns or "Rsoil_chamber_raw30" in df.columns
+    has_rsoil = ("Rsoil" in df.columns or "Rsoil_chamber_raw30" in df.columns) and (
+        variables is None or "rsoil" in variables)
     extra = {}
     qc = None
     if has_rsoil:
@@ -58,25 +62,27 @@ def read_us_hn1(path: str | Path, *, site: str | None = None, units: Mapping[str
                             f"{HN1_RSOIL_COLUMNS}")
         _need(df, path, [rsoil_column, "Rsoil_gapfilled_flag"], "chamber Rsoil [umol m-2 s-1]")
         spec["rsoil"] = (rsoil_column, "umol m-2 s-1")
-    fields = _fields_from(df, path, spec, units, optional=("tair", "rg"))
+    fields = _fields_from(df, path, spec, units, optional=("tair", "rg"), variables=variables)
     if has_rsoil:
         flag = _numeric(df, "Rsoil_gapfilled_flag", path)
         bad = ~np.isin(flag, (0.0, 1.0))
         if bad.any():
-            raise DataError(f"{path}: column 'Rsoil_gapfilled_flag': value {flag[bad][0]!r}; "
-                            "expected 0 (observed) or 1 (gap-filled)")
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: {_line(df, i)}: column 'Rsoil_gapfilled_flag': value "
+                            f"{float(flag[i])!r}; expected 0 (observed) or 1 (gap-filled)")
         gf = flag == 1
         fields["rsoil"].values[gf, 0] = np.nan
         qc = np.where(gf, _bit("rsoil_gapfilled_removed"), np.uint8(0))[:, None]
         extra["rsoil_gapfilled_rows_in_file"] = int(gf.sum())
         if "Rsoil" in df.columns and "Rsoil_chamber_raw30" in df.columns:
-            r, raw = df["Rsoil"].to_numpy(float), df["Rsoil_chamber_raw30"].to_numpy(float)
+            r, raw = _numeric(df, "Rsoil", path), _numeric(df, "Rsoil_chamber_raw30", path)
             ok = ~gf
             extra["n_Rsoil_equal_raw30_same_step"] = int(np.sum(ok & np.isclose(r, raw)))
             extra["n_Rsoil_equal_raw30_next_step"] = int(
                 np.sum(ok[:-1] & np.isclose(r[:-1], raw[1:])))
         extra["rsoil_column"] = rsoil_column
-    t = _parse_time(df["TIMESTAMP_END"], f"{path}: column 'TIMESTAMP_END'", "%Y-%m-%d %H:%M:%S")
+    t = _parse_time(df["TIMESTAMP_END"], f"{path}: column 'TIMESTAMP_END'", "%Y-%m-%d %H:%M:%S",
+                    df.attrs["lines"])
     site = site or "US-Hn1"
     return _build(t, [site], fields, path=path, site=site, depth_m=0.15, extra_qc=qc,
                   attrs=extra, expected_step_seconds=1800, time_source="TIMESTAMP_END")
