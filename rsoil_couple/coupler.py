@@ -18,8 +18,11 @@ from . import _core
 
 #: status code -> name (same numbers in C `RSC_STATUS_*` and Fortran)
 STATUS_NAMES = ("ACTIVE", "EXTRAPOLATING", "SPINUP", "MISSING", "IMPOSSIBLE", "MASKED",
-                "EXTRAPOLATION_FALLBACK")
-ACTIVE, EXTRAPOLATING, SPINUP, MISSING, IMPOSSIBLE, MASKED, EXTRAPOLATION_FALLBACK = range(7)
+                "EXTRAPOLATION_FALLBACK", "BAD_OUTPUT")
+ACTIVE, EXTRAPOLATING, SPINUP, MISSING, IMPOSSIBLE, MASKED, EXTRAPOLATION_FALLBACK, BAD_OUTPUT = range(8)
+#: raised (a RuntimeError) when a coupler is called from a second thread while a call is running;
+#: the refused call did nothing (C: RSC_E_BUSY)
+BusyError = _core.BusyError
 #: policy name -> code (C `RSC_POLICY_*`)
 POLICIES = {"lagged": 0, "persistence": 1, "supplied": 2}
 assert len(STATUS_NAMES) == _core.NSTATUS

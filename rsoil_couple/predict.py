@@ -30,7 +30,7 @@ from . import __version__, clm
 
 #: Status codes of docs/model_format.md (same numbers in Python, C and Fortran), from the core.
 STATUS_MEANINGS = ("active", "extrapolating", "spinup", "missing", "impossible", "masked",
-                   "extrapolation_fallback")  # == [s.lower() for s in rsoil_couple.coupler.STATUS_NAMES] (tested)
+                   "extrapolation_fallback", "bad_output")  # == [s.lower() for s in rsoil_couple.coupler.STATUS_NAMES] (tested)
 GC_PER_UMOL = clm.GC_PER_UMOL
 DEPTH_TOLERANCE_M = 0.005
 # The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
