@@ -14,9 +14,21 @@ using Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
+// obj as an array of real numbers (bool, int, float): strings, objects, complex are refused rather
+// than parsed or truncated by numpy's forced cast.
+Array numeric_array(const py::handle& obj, const std::string& name) {
+  py::array raw = py::array::ensure(obj);
+  if (!raw) throw py::type_error(name + ": expected an array of numbers");
+  const char k = raw.dtype().kind();
+  if (k != 'b' && k != 'i' && k != 'u' && k != 'f')
+    throw py::type_error(name + ": expected real numbers, got dtype " + py::str(raw.dtype()).cast<std::string>());
+  Array a = Array::ensure(raw);
+  if (!a) throw py::type_error(name + ": expected an array of numbers");
+  return a;
+}
+
 Array column_array(const py::handle& obj, const char* name, int ncol) {
-  Array a = Array::ensure(obj);
-  if (!a) throw py::type_error(std::string(name) + ": expected an array of numbers");
+  Array a = numeric_array(obj, name);
   if (a.ndim() != 1 || a.shape(0) != ncol)
     throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(ncol) + ",) (ncol), got " +
                           py::str(py::tuple(py::cast(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim())))).cast<std::string>());
@@ -82,9 +94,9 @@ PYBIND11_MODULE(_core, m) {
             std::array<const double*, rsc::kNVars> fut{nullptr, nullptr, nullptr};
             for (int v = 0; v < rsc::kNVars; ++v) {
               if (fin[v].is_none()) continue;
-              a_f[v] = Array::ensure(fin[v]);
               const std::string name = std::string("future_") + rsc::kVarNames[v];
-              if (!a_f[v] || a_f[v].ndim() != 2 || a_f[v].shape(0) != n || a_f[v].shape(1) != F)
+              a_f[v] = numeric_array(fin[v], name);
+              if (a_f[v].ndim() != 2 || a_f[v].shape(0) != n || a_f[v].shape(1) != F)
                 throw py::value_error(name + ": expected shape (" + std::to_string(n) + ", " + std::to_string(F) +
                                       ") (ncol, future_steps)");
               fut[v] = a_f[v].data();
