@@ -611,9 +611,9 @@ def test_capi_c_program_with_adversarial_models(model, adversary, repo_root):
 # Property-based fuzzing (marker fuzz)
 # ------------------------------------------------------------------------------------------------
 
-settings.register_profile("ci", max_examples=60, deadline=None, database=None, derandomize=False,
+settings.register_profile("ci", max_examples=150, deadline=None, database=None, derandomize=False,
                           suppress_health_check=list(HealthCheck))
-settings.register_profile("long", max_examples=35_000, deadline=None, database=None,
+settings.register_profile("long", max_examples=60_000, deadline=None, database=None,
                           suppress_health_check=list(HealthCheck))
 FUZZ = settings.get_profile(os.environ.get("RSOIL_FUZZ_PROFILE", "ci"))
 
@@ -780,3 +780,14 @@ def test_fuzz_state_blob_flips_and_field_edits(model, data):
         check_result(c.step_x(x, t), ncol)
     counts = c.counters
     assert np.all(counts >= 0) and counts.sum() == c.steps_taken * ncol
+
+
+if __name__ == "__main__":  # the RSOIL_SANITIZE CTest: python3 tests/test_adversarial_core.py MODEL OUTDIR
+    import sys
+
+    _, _meta = load_model(sys.argv[1])
+    _out = Path(sys.argv[2])
+    _out.mkdir(parents=True, exist_ok=True)
+    for _mode, _name in ((NAN, "nan.pt"), (RAISE3, "raise3.pt")):
+        write_module(_out / _name, _Adversary(_mode, names(_meta, "past"), names(_meta, "future")), _meta)
+    print(f"wrote {_out}/nan.pt, {_out}/raise3.pt")
