@@ -611,11 +611,22 @@ def test_capi_c_program_with_adversarial_models(model, adversary, repo_root):
 # Property-based fuzzing (marker fuzz)
 # ------------------------------------------------------------------------------------------------
 
-settings.register_profile("ci", max_examples=150, deadline=None, database=None, derandomize=False,
+settings.register_profile("ci", max_examples=300, deadline=None, database=None, derandomize=False,
                           suppress_health_check=list(HealthCheck))
-settings.register_profile("long", max_examples=60_000, deadline=None, database=None,
+settings.register_profile("long", max_examples=50_000, deadline=None, database=None,
                           suppress_health_check=list(HealthCheck))
 FUZZ = settings.get_profile(os.environ.get("RSOIL_FUZZ_PROFILE", "ci"))
+#: RSOIL_FUZZ_PROGRESS=FILE: append "test cases seconds" every 1000 cases (to follow a long run)
+_PROGRESS = os.environ.get("RSOIL_FUZZ_PROGRESS")
+_COUNT: dict = {}
+_T0 = time.monotonic()
+
+
+def _progress(name: str) -> None:
+    _COUNT[name] = _COUNT.get(name, 0) + 1
+    if _PROGRESS and _COUNT[name] % 1000 == 0:
+        with open(_PROGRESS, "a") as f:
+            f.write(f"{name} {_COUNT[name]} {time.monotonic() - _T0:.0f}\n")
 
 _POOL: dict = {}
 
@@ -704,6 +715,7 @@ def _op_step(c, data, ncol, F):
 @pytest.mark.fuzz
 @given(data=st.data())
 def test_fuzz_step_inputs_and_call_orders(model, adversary, data):
+    _progress("step_inputs")
     path, meta, _ = model
     kind = data.draw(st.sampled_from(BINDINGS), label="binding")
     which = data.draw(st.sampled_from(["trained", GOOD, NAN, INF, NEG, MIXED]), label="model")
@@ -739,6 +751,7 @@ def test_fuzz_step_inputs_and_call_orders(model, adversary, data):
 @pytest.mark.fuzz
 @given(data=st.data())
 def test_fuzz_state_blob_flips_and_field_edits(model, data):
+    _progress("state_blob")
     path, meta, _ = model
     kind = data.draw(st.sampled_from(BINDINGS), label="binding")
     ncol = data.draw(st.sampled_from([1, 3]), label="ncol")
