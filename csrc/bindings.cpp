@@ -14,9 +14,21 @@ using Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
+// obj as an array of real numbers (bool, int, float): strings, objects, complex are refused rather
+// than parsed or truncated by numpy's forced cast.
+Array numeric_array(const py::handle& obj, const std::string& name) {
+  py::array raw = py::array::ensure(obj);
+  if (!raw) throw py::type_error(name + ": expected an array of numbers");
+  const char k = raw.dtype().kind();
+  if (k != 'b' && k != 'i' && k != 'u' && k != 'f')
+    throw py::type_error(name + ": expected real numbers, got dtype " + py::str(raw.dtype()).cast<std::string>());
+  Array a = Array::ensure(raw);
+  if (!a) throw py::type_error(name + ": expected an array of numbers");
+  return a;
+}
+
 Array column_array(const py::handle& obj, const char* name, int ncol) {
-  Array a = Array::ensure(obj);
-  if (!a) throw py::type_error(std::string(name) + ": expected an array of numbers");
+  Array a = numeric_array(obj, name);
   if (a.ndim() != 1 || a.shape(0) != ncol)
     throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(ncol) + ",) (ncol), got " +
                           py::str(py::tuple(py::cast(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim())))).cast<std::string>());
@@ -29,6 +41,12 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "rsoil_couple C++ core (private; use rsoil_couple.Coupler)";
   m.attr("NSTATUS") = RSC_NSTATUS;
   m.attr("STATE_LAYOUT_VERSION") = rsc::kStateLayoutVersion;
+  // Raised when a coupler is used by two threads at once (the second call is refused, did nothing).
+  static PyObject* busy_error = PyErr_NewExceptionWithDoc(
+      "rsoil_couple._core.BusyError",
+      "The coupler is in use by another thread; the call was refused and did nothing (RSC_E_BUSY).",
+      PyExc_RuntimeError, nullptr);
+  m.attr("BusyError") = py::handle(busy_error);
 
   // Core errors become Python exceptions carrying the core's message: a missing file is
   // FileNotFoundError, bad values/metadata/state are ValueError, anything else RuntimeError.
@@ -43,6 +61,7 @@ PYBIND11_MODULE(_core, m) {
         case RSC_E_METADATA:
         case RSC_E_MODEL:
         case RSC_E_STATE: PyErr_SetString(PyExc_ValueError, e.what()); return;
+        case RSC_E_BUSY: PyErr_SetString(busy_error, e.what()); return;
         default: PyErr_SetString(PyExc_RuntimeError, e.what()); return;
       }
     }
@@ -65,6 +84,7 @@ PYBIND11_MODULE(_core, m) {
           "_step",
           [](rsc::Coupler& c, const py::object& tsoil, const py::object& swc, const py::object& precip,
              const py::object& ft, const py::object& fs, const py::object& fp) {
+            const rsc::InUse in_use(c);  // held across the GIL release below
             const int n = c.options().ncol;
             const int F = c.meta().future_steps;
             Array a_t = column_array(tsoil, "tsoil", n), a_s = column_array(swc, "swc", n),
@@ -74,9 +94,9 @@ PYBIND11_MODULE(_core, m) {
             std::array<const double*, rsc::kNVars> fut{nullptr, nullptr, nullptr};
             for (int v = 0; v < rsc::kNVars; ++v) {
               if (fin[v].is_none()) continue;
-              a_f[v] = Array::ensure(fin[v]);
               const std::string name = std::string("future_") + rsc::kVarNames[v];
-              if (!a_f[v] || a_f[v].ndim() != 2 || a_f[v].shape(0) != n || a_f[v].shape(1) != F)
+              a_f[v] = numeric_array(fin[v], name);
+              if (a_f[v].ndim() != 2 || a_f[v].shape(0) != n || a_f[v].shape(1) != F)
                 throw py::value_error(name + ": expected shape (" + std::to_string(n) + ", " + std::to_string(F) +
                                       ") (ncol, future_steps)");
               fut[v] = a_f[v].data();
@@ -96,31 +116,40 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "_set_mask",
           [](rsc::Coupler& c, py::array_t<int32_t, py::array::c_style | py::array::forcecast> use_model) {
+            const rsc::InUse in_use(c);
             if (use_model.ndim() != 1 || use_model.shape(0) != c.options().ncol)
               throw py::value_error("mask: expected shape (" + std::to_string(c.options().ncol) + ",) (ncol)");
             c.set_mask(use_model.data());
           },
           py::arg("use_model"))
       .def_property_readonly("mask", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
         std::vector<int> m = c.mask();
         py::array_t<bool> out(static_cast<py::ssize_t>(m.size()));
         for (size_t i = 0; i < m.size(); ++i) out.mutable_at(i) = m[i] != 0;
         return out;
       })
       .def("get_state", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
         const std::vector<uint8_t> s = c.state_get();
         return py::bytes(reinterpret_cast<const char*>(s.data()), s.size());
       }, "The restart state as bytes (layout in docs/core.md).")
       .def("set_state", [](rsc::Coupler& c, const py::bytes& b) {
         const std::string s = b;
+        const rsc::InUse in_use(c);
         c.state_put(reinterpret_cast<const uint8_t*>(s.data()), s.size());
       }, py::arg("state"), "Restore a state from get_state (same model, ncol, policy, strict).")
       .def_property_readonly("counters", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
+        const auto counts = c.counters();
         py::array_t<int64_t> out(RSC_NSTATUS);
-        for (int s = 0; s < RSC_NSTATUS; ++s) out.mutable_at(s) = c.counters()[s];
+        for (int s = 0; s < RSC_NSTATUS; ++s) out.mutable_at(s) = counts[s];
         return out;
       }, "Cumulative column-steps per status code [NSTATUS].")
-      .def_property_readonly("diagnostic", &rsc::Coupler::diagnostic, "The last step's input problems, '' if none.")
+      .def_property_readonly("diagnostic", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
+        return c.diagnostic();
+      }, "The last step's input problems, '' if none.")
       .def_property_readonly("ncol", [](const rsc::Coupler& c) { return c.options().ncol; })
       .def_property_readonly("_policy", [](const rsc::Coupler& c) { return c.options().policy; })
       .def_property_readonly("strict", [](const rsc::Coupler& c) { return c.options().strict; })
@@ -131,7 +160,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("spinup_steps", &rsc::Coupler::spinup_steps)
       .def_property_readonly("lag_steps", &rsc::Coupler::lag_steps)
       .def_property_readonly("capacity", &rsc::Coupler::capacity)
-      .def_property_readonly("steps_taken", &rsc::Coupler::steps_taken)
+      .def_property_readonly("steps_taken", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
+        return c.steps_taken();
+      })
       .def_property_readonly("model_id", [](const rsc::Coupler& c) { return c.meta().model_id; })
       .def_property_readonly("meta_json", [](const rsc::Coupler& c) { return c.meta().json; })
       .def_property_readonly("past_vars", [](const rsc::Coupler& c) {
@@ -144,9 +176,15 @@ PYBIND11_MODULE(_core, m) {
         for (int v : c.meta().future_vars) out.emplace_back(rsc::kVarNames[v]);
         return out;
       })
-      .def_property_readonly("forward_seconds", &rsc::Coupler::forward_seconds,
+      .def_property_readonly("forward_seconds", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
+        return c.forward_seconds();
+      },
                              "Seconds spent inside the module's forward over all steps.")
-      .def_property_readonly("stepping_seconds", &rsc::Coupler::stepping_seconds,
+      .def_property_readonly("stepping_seconds", [](const rsc::Coupler& c) {
+        const rsc::InUse in_use(c);
+        return c.stepping_seconds();
+      },
                              "Seconds spent inside the C++ step over all steps (forward included).")
       .def("state_size", &rsc::Coupler::state_size);
 

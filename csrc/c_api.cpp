@@ -36,10 +36,20 @@ int fail(int code, const std::string& msg) {
   return code;
 }
 
-bool live(const rsc_coupler* h) {
+// Validates the handle and takes the coupler's "in use" flag in one step under the registry mutex, so
+// that rsc_coupler_destroy (which takes the flag under the same mutex before erasing the handle)
+// can never free a coupler another thread is inside. Returns RSC_OK, RSC_E_BAD_HANDLE or RSC_E_BUSY.
+int acquire(const rsc_coupler* h) {
   std::lock_guard<std::mutex> lock(g_registry_mutex);
-  return h && registry().count(h) > 0;
+  if (!h || registry().count(h) == 0) return RSC_E_BAD_HANDLE;
+  return rsc::InUse::try_take(*h->core) ? RSC_OK : RSC_E_BUSY;
 }
+
+// Releases the flag taken by RSC_CHECK_HANDLE when the entry point returns (any path).
+struct Release {
+  const rsc_coupler* h;
+  ~Release() { rsc::InUse::release(*h->core); }
+};
 
 void copy_out(const std::string& s, char* buf, size_t buflen) {
   if (!buf || buflen == 0) return;
@@ -70,9 +80,15 @@ void copy_out(const std::string& s, char* buf, size_t buflen) {
     return fail(RSC_E_INTERNAL, "unknown C++ exception");                           \
   }
 
-#define RSC_CHECK_HANDLE(h, fn)                                                                \
-  if (!(h)) return fail(RSC_E_BAD_HANDLE, fn ": handle is NULL");                              \
-  if (!live(h)) return fail(RSC_E_BAD_HANDLE, fn ": invalid handle (destroyed or never created)")
+// Validates the handle and holds the coupler's "in use" flag until the function returns.
+#define RSC_CHECK_HANDLE(h, fn)                                                                   \
+  if (!(h)) return fail(RSC_E_BAD_HANDLE, fn ": handle is NULL");                                 \
+  switch (acquire(h)) {                                                                           \
+    case RSC_OK: break;                                                                           \
+    case RSC_E_BUSY: return fail(RSC_E_BUSY, std::string(fn ": ") + rsc::kBusyMessage);           \
+    default: return fail(RSC_E_BAD_HANDLE, fn ": invalid handle (destroyed or never created)");   \
+  }                                                                                               \
+  const Release rsc_release_guard_{h}
 
 #define RSC_CHECK_PTR(p, fn) \
   if (!(p)) return fail(RSC_E_NULL_POINTER, fn ": " #p " is NULL")
@@ -119,10 +135,15 @@ int rsc_coupler_destroy(rsc_coupler** h) {
   if (!h || !*h) return RSC_OK;
   {
     std::lock_guard<std::mutex> lock(g_registry_mutex);
-    if (registry().erase(*h) == 0) {
+    if (registry().count(*h) == 0) {
       *h = nullptr;
       return fail(RSC_E_BAD_HANDLE, "rsc_coupler_destroy: invalid handle (destroyed or never created)");
     }
+    // A coupler another thread is inside is not destroyed (the handle stays valid). Once the flag is
+    // taken here and the handle erased, no other call can reach the coupler.
+    if (!rsc::InUse::try_take(*(*h)->core))
+      return fail(RSC_E_BUSY, std::string("rsc_coupler_destroy: ") + rsc::kBusyMessage);
+    registry().erase(*h);
   }
   RSC_TRY
   delete *h;
@@ -187,7 +208,7 @@ int rsc_coupler_step(rsc_coupler* h, int ncol, const double* tsoil_k, const doub
 int rsc_coupler_diagnostic(const rsc_coupler* h, char* buf, size_t buflen, size_t* len_out) {
   RSC_CHECK_HANDLE(h, "rsc_coupler_diagnostic");
   RSC_TRY
-  const std::string& d = h->core->diagnostic();
+  const std::string d = h->core->diagnostic();
   copy_out(d, buf, buflen);
   if (len_out) *len_out = d.size();
   return RSC_OK;
@@ -234,7 +255,7 @@ int rsc_coupler_counters(const rsc_coupler* h, long long* counts) {
   RSC_CHECK_HANDLE(h, "rsc_coupler_counters");
   RSC_CHECK_PTR(counts, "rsc_coupler_counters");
   RSC_TRY
-  const auto& c = h->core->counters();
+  const auto c = h->core->counters();
   for (int s = 0; s < RSC_NSTATUS; ++s) counts[s] = static_cast<long long>(c[s]);
   return RSC_OK;
   RSC_CATCH

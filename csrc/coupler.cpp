@@ -61,6 +61,11 @@ struct Coupler::Impl {
   // Scratch reused across steps.
   std::vector<int> active;
   std::vector<uint8_t> fut_cls;  // SUPPLIED: worst Class of each column's future drivers
+  std::vector<uint8_t> bad_now;  // column has a problem in the current step's drivers
+  std::vector<double> undo_buf;  // the ring row a step overwrites [ncol][kNVars], for rollback
+  std::vector<uint8_t> undo_cls;
+  std::vector<double> o_rsoil, o_scalar;  // outputs, copied to the caller on success only
+  std::vector<int> o_status;
 
   size_t at(int c, int64_t s, int v) const {
     return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
@@ -101,7 +106,9 @@ struct Coupler::Impl {
   void load(const std::string& model_path);
   void check_against_module();
   torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
-  void describe_problem(int c, int v, double x, uint8_t k, int ncol_bad);
+  std::string describe_problem(int c, int v, double x, uint8_t k, int ncol_bad, const std::string& where) const;
+  bool locate_in_window(int c, uint8_t w, int64_t t, int64_t ref, const std::array<const double*, kNVars>& future,
+                        int* v_out, double* x_out, std::string* where) const;
 };
 
 void Coupler::Impl::load(const std::string& model_path) {
@@ -157,6 +164,36 @@ void Coupler::Impl::check_against_module() {
                                           ": metadata inconsistent with the module (module." + f.attr + " = " +
                                           std::to_string(v.toInt()) + ", metadata gives " +
                                           std::to_string(f.value) + ")");
+  }
+  // The module names its inputs (DESIGN.md): where it carries past_var_names / future_var_names
+  // (written by rsoil_couple.models.base.RsoilModel), names AND order must equal the metadata's, so a
+  // file whose metadata lists the drivers in another order than the network reads them is refused.
+  // Files without these attributes (written before they existed) are trusted on the metadata's order.
+  for (int which = 0; which < 2; ++which) {
+    const char* attr = which == 0 ? "past_var_names" : "future_var_names";
+    const char* field = which == 0 ? "past_vars" : "future_vars";
+    const std::vector<int>& vars = which == 0 ? meta.past_vars : meta.future_vars;
+    if (!module.hasattr(attr)) continue;
+    std::string meta_list = "[", module_list = "[";
+    for (size_t k = 0; k < vars.size(); ++k) meta_list += (k ? ", " : "") + std::string(kVarNames[vars[k]]);
+    meta_list += "]";
+    const c10::IValue v = module.attr(attr);
+    bool ok = v.isList();
+    std::vector<std::string> names;
+    if (ok) {
+      for (const c10::IValue& e : v.toListRef()) {
+        if (!e.isString()) { ok = false; break; }
+        names.push_back(e.toStringRef());
+      }
+    }
+    if (!ok)
+      throw CoreError(RSC_E_METADATA, path + ": module." + attr + " is not a list of strings (" + v.tagKind() + ")");
+    for (size_t k = 0; k < names.size(); ++k) module_list += (k ? ", " : "") + names[k];
+    module_list += "]";
+    if (module_list != meta_list)
+      throw CoreError(RSC_E_METADATA, path + ": rsoil_meta.json: " + field + ": metadata inconsistent with the module: "
+                                          "the metadata lists " + meta_list + ", the module takes " + module_list +
+                                          " (module." + attr + "); names and order must match");
   }
   const int64_t nb = 2;
   const int64_t npv = static_cast<int64_t>(meta.past_vars.size());
@@ -224,7 +261,27 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
   m.cls.assign(n, kMissing);
   m.mask.assign(opt.ncol, 1);
   m.fut_cls.assign(opt.ncol, kOk);
+  m.bad_now.assign(opt.ncol, 0);
+  m.undo_buf.assign(static_cast<size_t>(opt.ncol) * kNVars, 0.0);
+  m.undo_cls.assign(static_cast<size_t>(opt.ncol) * kNVars, kMissing);
+  m.o_rsoil.assign(opt.ncol, 0.0);
+  m.o_scalar.assign(opt.ncol, 0.0);
+  m.o_status.assign(opt.ncol, 0);
 }
+
+const char* const kBusyMessage =
+    "coupler in use by another thread: a coupler is not thread-safe and concurrent calls are refused "
+    "(this call did nothing)";
+
+InUse::InUse(const Coupler& c) : c_(c) {
+  if (!try_take(c)) throw CoreError(RSC_E_BUSY, kBusyMessage);
+}
+InUse::~InUse() { release(c_); }
+bool InUse::try_take(const Coupler& c) {
+  bool expected = false;
+  return c.in_use_.compare_exchange_strong(expected, true, std::memory_order_acquire, std::memory_order_relaxed);
+}
+void InUse::release(const Coupler& c) { c.in_use_.store(false, std::memory_order_release); }
 
 Coupler::~Coupler() = default;
 
@@ -234,8 +291,8 @@ int Coupler::spinup_steps() const { return impl_->spinup; }
 int Coupler::lag_steps() const { return impl_->lag; }
 int Coupler::capacity() const { return impl_->cap; }
 int64_t Coupler::steps_taken() const { return impl_->steps; }
-const std::array<int64_t, RSC_NSTATUS>& Coupler::counters() const { return impl_->counts; }
-const std::string& Coupler::diagnostic() const { return impl_->diag; }
+std::array<int64_t, RSC_NSTATUS> Coupler::counters() const { return impl_->counts; }
+std::string Coupler::diagnostic() const { return impl_->diag; }
 double Coupler::forward_seconds() const { return impl_->forward_s; }
 double Coupler::stepping_seconds() const { return impl_->stepping_s; }
 std::vector<int> Coupler::mask() const { return impl_->mask; }
@@ -245,7 +302,8 @@ void Coupler::set_mask(const int* use_model) {
   for (int c = 0; c < impl_->opt.ncol; ++c) impl_->mask[c] = use_model[c] != 0 ? 1 : 0;
 }
 
-void Coupler::Impl::describe_problem(int c, int v, double x, uint8_t k, int ncol_bad) {
+std::string Coupler::Impl::describe_problem(int c, int v, double x, uint8_t k, int ncol_bad,
+                                            const std::string& where) const {
   std::ostringstream o;
   o << "step " << steps << ": " << ncol_bad << " column(s) with input problems; first: column " << c << " "
     << kVarNames[v] << " = " << fmt(x) << " " << kVarUnits[v];
@@ -260,8 +318,77 @@ void Coupler::Impl::describe_problem(int c, int v, double x, uint8_t k, int ncol
     if (k == kImpossible && v == kPrecip && x < 0.0) o << " (negative precipitation)";
     if (k == kImpossible && v == kSwc && x > 1.0) o << " (soil water in percent given where m3 m-3 is declared?)";
   }
-  diag = o.str();
+  o << ", " << where;
+  return o.str();
 }
+
+// The value that gave column c (status from worst class w) its window status: which variable, value,
+// and where (past window offset <= 0 / future window offset >= 1, relative to the reported step ref).
+bool Coupler::Impl::locate_in_window(int c, uint8_t w, int64_t t, int64_t ref,
+                                     const std::array<const double*, kNVars>& future, int* v_out, double* x_out,
+                                     std::string* where) const {
+  for (int64_t s = ref - P + 1; s <= ref; ++s)
+    for (int v : meta.past_vars)
+      if (cls[at(c, s, v)] == w) {
+        *v_out = v;
+        *x_out = buf[at(c, s, v)];
+        *where = "in the past window at offset " + std::to_string(s - ref) + " (step " + std::to_string(s) + ")";
+        return true;
+      }
+  if (F == 0) return false;
+  if (opt.policy == RSC_POLICY_SUPPLIED) {
+    for (int k = 0; k < F; ++k)
+      for (int v : meta.future_vars) {
+        const double x = future[v][static_cast<size_t>(c) * F + k];
+        if (classify(v, x) == w) {
+          *v_out = v;
+          *x_out = x;
+          *where = "in the supplied future window at offset +" + std::to_string(k + 1) + " (future_" +
+                   kVarNames[v] + "[" + std::to_string(c) + "][" + std::to_string(k) + "])";
+          return true;
+        }
+      }
+  } else {
+    const int64_t s0 = opt.policy == RSC_POLICY_LAGGED ? ref + 1 : t - day_steps;
+    const int64_t s1 = opt.policy == RSC_POLICY_LAGGED ? ref + F : t;
+    for (int64_t s = s0; s <= s1; ++s)
+      for (int v : meta.future_vars)
+        if (cls[at(c, s, v)] == w) {
+          *v_out = v;
+          *x_out = buf[at(c, s, v)];
+          *where = opt.policy == RSC_POLICY_LAGGED
+                       ? "in the future window at offset +" + std::to_string(s - ref) + " (step " + std::to_string(s) + ")"
+                       : "in the rows the persistence future window is made from (step " + std::to_string(s) +
+                             ", offset " + std::to_string(s - t) + " from the current step)";
+          return true;
+        }
+  }
+  return false;
+}
+
+namespace {
+// A one-line message for an exception out of the module's forward. TorchScript's JITException (not a
+// c10::Error) reads "The following operation failed in the TorchScript interpreter.\nTraceback of
+// TorchScript ...\n<Type>: <message>": the useful line is the last non-empty one. Others: the first line.
+std::string one_line_error(const std::string& s) {
+  std::string line;
+  if (s.find("Traceback of TorchScript") != std::string::npos ||
+      s.find("The following operation failed in the TorchScript interpreter") != std::string::npos) {
+    const size_t end = s.find_last_not_of(" \t\r\n");
+    if (end != std::string::npos) {
+      const size_t nl = s.rfind('\n', end);
+      const size_t b = nl == std::string::npos ? 0 : nl + 1;
+      line = s.substr(b, end - b + 1);
+    }
+  } else {
+    line = first_line(s);
+  }
+  const size_t b = line.find_first_not_of(" \t");
+  line = b == std::string::npos ? std::string() : line.substr(b);
+  if (line.size() > 400) line = line.substr(0, 400) + " ...";
+  return line;
+}
+}  // namespace
 
 void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
                    const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
@@ -289,165 +416,234 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
                                                        : "the model takes no future " + std::string(names[v])));
   }
 
-  // 1. Store this step's drivers and classify them.
+  // Transaction: the only state this step changes before its last possible failure (the forward) is
+  // the ring slot of step t, one row per column. Keep that row; on any exception put it back, so a
+  // failed step leaves the state (and the restart blob) byte for byte as it was. Outputs go to
+  // scratch arrays and reach the caller, with counters, step count and diagnostic, only at the end.
   const int64_t t = m.steps;
-  int nbad = 0;
-  m.diag.clear();
-  for (int c = 0; c < ncol; ++c) {
-    bool bad = false;
+  for (int c = 0; c < ncol; ++c)
     for (int v = 0; v < kNVars; ++v) {
-      const double x = now[v][c];
       const size_t i = m.at(c, t, v);
-      m.buf[i] = x;
-      m.cls[i] = m.classify(v, x);
-      if (m.cls[i] != kOk && (m.meta.used[v] || m.cls[i] >= kImpossible)) {
-        if (!bad && nbad == 0) m.describe_problem(c, v, x, m.cls[i], 0);
-        bad = true;
-      }
+      m.undo_buf[static_cast<size_t>(c) * kNVars + v] = m.buf[i];
+      m.undo_cls[static_cast<size_t>(c) * kNVars + v] = m.cls[i];
     }
-    nbad += bad;
-  }
-  const int P = m.P, F = m.F;
-  const int64_t n = t + 1;           // rows stored
-  const int64_t ref = t - m.lag;     // the step the outputs refer to
-  const bool spun_up = n >= m.spinup;
-
-  // SUPPLIED: classify the host's future drivers.
-  if (m.opt.policy == RSC_POLICY_SUPPLIED && F > 0) {
+  double* out_r = m.o_rsoil.data();
+  double* out_s = m.o_scalar.data();
+  int* out_st = m.o_status.data();
+  std::string diag;
+  try {
+    // 1. Store this step's drivers and classify them.
+    int first_now = -1, first_now_v = 0;
+    double first_now_x = 0;
+    uint8_t first_now_k = kOk;
     for (int c = 0; c < ncol; ++c) {
-      uint8_t w = kOk;
-      for (int v : m.meta.future_vars)
-        for (int k = 0; k < F; ++k) w = std::max(w, m.classify(v, future[v][static_cast<size_t>(c) * F + k]));
-      m.fut_cls[c] = w;
-    }
-  }
-
-  // 2. Status per column.
-  m.active.clear();
-  for (int c = 0; c < ncol; ++c) {
-    int st;
-    if (!m.mask[c]) {
-      st = RSC_STATUS_MASKED;
-    } else if (!spun_up) {
-      st = RSC_STATUS_SPINUP;
-    } else {
-      uint8_t w = m.worst(c, ref - P + 1, ref, m.meta.past_vars);
-      if (F > 0) {
-        if (m.opt.policy == RSC_POLICY_LAGGED) w = std::max(w, m.worst(c, ref + 1, ref + F, m.meta.future_vars));
-        else if (m.opt.policy == RSC_POLICY_PERSISTENCE) w = std::max(w, m.worst(c, t - m.day_steps, t, m.meta.future_vars));
-        else w = std::max(w, m.fut_cls[c]);
-      }
-      switch (w) {
-        case kMissing: st = RSC_STATUS_MISSING; break;
-        case kImpossible: st = RSC_STATUS_IMPOSSIBLE; break;
-        case kOutsideEnvelope: st = m.opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING; break;
-        default: st = RSC_STATUS_ACTIVE;
-      }
-    }
-    status[c] = st;
-    if (st == RSC_STATUS_ACTIVE || st == RSC_STATUS_EXTRAPOLATING) m.active.push_back(c);
-  }
-  if (nbad > 0) {  // rewrite the count into the message now that it is known
-    const std::string key = ": 0 column(s)";
-    const size_t p = m.diag.find(key);
-    if (p != std::string::npos) m.diag.replace(p, key.size(), ": " + std::to_string(nbad) + " column(s)");
-  }
-
-  // 3. Q10 at the reference step's drivers for every column (fallback value and scalar reference).
-  const bool q10_swc = m.meta.q10.form != Q10Form::Q10;
-  for (int c = 0; c < ncol; ++c) {
-    const int64_t s = ref >= 0 ? ref : t;  // LAGGED before the first reference step: current drivers
-    const double T = m.buf[m.at(c, s, kTsoil)], W = m.buf[m.at(c, s, kSwc)];
-    const bool unusable = m.cls[m.at(c, s, kTsoil)] >= kImpossible || (q10_swc && m.cls[m.at(c, s, kSwc)] >= kImpossible);
-    rsoil_umol_m2_s[c] = unusable ? std::nan("") : q10_predict(m.meta.q10, T, W);
-    resp_scalar[c] = 1.0;
-  }
-
-  // 4. One batched forward per chunk over the active columns.
-  const int nact = static_cast<int>(m.active.size());
-  if (nact > 0) {
-    const int npv = static_cast<int>(m.meta.past_vars.size());
-    const int nfv = static_cast<int>(m.meta.future_vars.size());
-    const int chunk = m.opt.chunk_size > 0 ? std::min(m.opt.chunk_size, nact) : nact;
-    c10::InferenceMode guard;
-    for (int b0 = 0; b0 < nact; b0 += chunk) {
-      const int nb = std::min(chunk, nact - b0);
-      torch::Tensor past = torch::empty({nb, P, npv}, torch::kFloat32);
-      torch::Tensor fut = torch::empty({nb, F, F > 0 ? nfv : 0}, torch::kFloat32);
-      float* pp = past.data_ptr<float>();
-      float* fp = fut.data_ptr<float>();
-      for (int b = 0; b < nb; ++b) {
-        const int c = m.active[b0 + b];
-        m.for_slots(c, ref - P + 1, ref, [&](size_t i0, size_t nrows) {
-          const double* row = m.buf.data() + i0;
-          for (size_t r = 0; r < nrows; ++r, row += kNVars)
-            for (int k = 0; k < npv; ++k) *pp++ = static_cast<float>(row[m.meta.past_vars[k]]);
-        });
-        for (int i = 1; i <= F; ++i) {
-          for (int k = 0; k < nfv; ++k) {
-            const int v = m.meta.future_vars[k];
-            double x;
-            if (m.opt.policy == RSC_POLICY_LAGGED) {
-              x = m.buf[m.at(c, ref + i, v)];
-            } else if (m.opt.policy == RSC_POLICY_SUPPLIED) {
-              x = future[v][static_cast<size_t>(c) * F + (i - 1)];
-            } else {  // PERSISTENCE: yesterday's cycle shifted to today's level
-              const int64_t src = t - m.day_steps + ((i - 1) % m.day_steps) + 1;
-              x = m.buf[m.at(c, src, v)];
-              if (v != kPrecip) {
-                x += m.buf[m.at(c, t, v)] - m.buf[m.at(c, t - m.day_steps, v)];
-                x = std::min(std::max(x, m.phys[v].min), m.phys[v].max);
-              }
-            }
-            *fp++ = static_cast<float>(x);
-          }
+      bool bad = false;
+      for (int v = 0; v < kNVars; ++v) {
+        const double x = now[v][c];
+        const size_t i = m.at(c, t, v);
+        m.buf[i] = x;
+        m.cls[i] = m.classify(v, x);
+        if (m.cls[i] != kOk && (m.meta.used[v] || m.cls[i] >= kImpossible)) {
+          if (first_now < 0) { first_now = c; first_now_v = v; first_now_x = x; first_now_k = m.cls[i]; }
+          bad = true;
         }
       }
-      // With chunk_size > 0 every forward call has exactly chunk_size rows (the last chunk padded
-      // with copies of its last row): libtorch's float32 kernels are chosen by batch size and round
-      // differently for different sizes (measured: 1e-7 relative between 2 and 4 rows, and between 1
-      // and 2), but a row's value does not depend on its position or its neighbours within one size.
-      // So a column's value is then independent of how many columns are active: the same with 1 or
-      // N MPI ranks, any mask, any number of columns.
-      const int64_t rows = m.opt.chunk_size > 0 ? m.opt.chunk_size : nb;
-      if (rows > nb) {
-        past = torch::cat({past, past.narrow(0, nb - 1, 1).expand({rows - nb, P, npv})});
-        fut = torch::cat({fut, fut.narrow(0, nb - 1, 1).expand({rows - nb, F, fut.size(2)})});
-      }
-      torch::Tensor out;
-      try {
-        out = m.forward(past, fut).to(torch::kFloat64).contiguous();
-      } catch (const c10::Error& e) {
-        throw CoreError(RSC_E_MODEL, "step: the model's forward failed: " + first_line(e.what_without_backtrace()));
-      }
-      if (out.dim() != 1 || out.size(0) != rows)
-        throw CoreError(RSC_E_MODEL, "step: the model returned shape " + c10::str(out.sizes()) + ", expected [" +
-                                         std::to_string(rows) + "]");
-      const double* o = out.data_ptr<double>();
-      for (int b = 0; b < nb; ++b) {
-        const int c = m.active[b0 + b];
-        const double q = rsoil_umol_m2_s[c];
-        rsoil_umol_m2_s[c] = o[b];
-        resp_scalar[c] = (std::isfinite(q) && q > kQ10RefMin) ? o[b] / q : 1.0;
+      m.bad_now[c] = bad;
+    }
+    const int P = m.P, F = m.F;
+    const int64_t n = t + 1;        // rows stored
+    const int64_t ref = t - m.lag;  // the step the outputs refer to
+    const bool spun_up = n >= m.spinup;
+
+    // SUPPLIED: classify the host's future drivers.
+    if (m.opt.policy == RSC_POLICY_SUPPLIED && F > 0) {
+      for (int c = 0; c < ncol; ++c) {
+        uint8_t w = kOk;
+        for (int v : m.meta.future_vars)
+          for (int k = 0; k < F; ++k) w = std::max(w, m.classify(v, future[v][static_cast<size_t>(c) * F + k]));
+        m.fut_cls[c] = w;
       }
     }
+
+    // 2. Status per column.
+    m.active.clear();
+    int first_win = -1, nbad = 0;
+    uint8_t first_win_w = kOk;
+    for (int c = 0; c < ncol; ++c) {
+      int st;
+      uint8_t w = kOk;
+      if (!m.mask[c]) {
+        st = RSC_STATUS_MASKED;
+      } else if (!spun_up) {
+        st = RSC_STATUS_SPINUP;
+      } else {
+        w = m.worst(c, ref - P + 1, ref, m.meta.past_vars);
+        if (F > 0) {
+          if (m.opt.policy == RSC_POLICY_LAGGED) w = std::max(w, m.worst(c, ref + 1, ref + F, m.meta.future_vars));
+          else if (m.opt.policy == RSC_POLICY_PERSISTENCE) w = std::max(w, m.worst(c, t - m.day_steps, t, m.meta.future_vars));
+          else w = std::max(w, m.fut_cls[c]);
+        }
+        switch (w) {
+          case kMissing: st = RSC_STATUS_MISSING; break;
+          case kImpossible: st = RSC_STATUS_IMPOSSIBLE; break;
+          case kOutsideEnvelope: st = m.opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING; break;
+          default: st = RSC_STATUS_ACTIVE;
+        }
+      }
+      out_st[c] = st;
+      if (w != kOk && first_win < 0) { first_win = c; first_win_w = w; }
+      nbad += (w != kOk || m.bad_now[c]) ? 1 : 0;
+      if (st == RSC_STATUS_ACTIVE || st == RSC_STATUS_EXTRAPOLATING) m.active.push_back(c);
+    }
+    // The diagnostic: the first column with a problem in its current drivers or in its window.
+    if (first_now >= 0 && (first_win < 0 || first_now <= first_win)) {
+      diag = m.describe_problem(first_now, first_now_v, first_now_x, first_now_k, nbad, "in the current step's drivers");
+    } else if (first_win >= 0) {
+      int v = 0;
+      double x = 0;
+      std::string where;
+      if (m.locate_in_window(first_win, first_win_w, t, ref, future, &v, &x, &where))
+        diag = m.describe_problem(first_win, v, x, first_win_w, nbad, where);
+    }
+
+    // 3. Q10 at the reference step's drivers for every column (fallback value and scalar reference).
+    const bool q10_swc = m.meta.q10.form != Q10Form::Q10;
+    for (int c = 0; c < ncol; ++c) {
+      const int64_t s = ref >= 0 ? ref : t;  // LAGGED before the first reference step: current drivers
+      const double T = m.buf[m.at(c, s, kTsoil)], W = m.buf[m.at(c, s, kSwc)];
+      const bool unusable = m.cls[m.at(c, s, kTsoil)] >= kImpossible || (q10_swc && m.cls[m.at(c, s, kSwc)] >= kImpossible);
+      out_r[c] = unusable ? std::nan("") : q10_predict(m.meta.q10, T, W);
+      out_s[c] = 1.0;
+    }
+
+    // 4. One batched forward per chunk over the active columns.
+    const int nact = static_cast<int>(m.active.size());
+    int nbad_out = 0, first_bad_out = -1;
+    double first_bad_out_x = 0;
+    if (nact > 0) {
+      const int npv = static_cast<int>(m.meta.past_vars.size());
+      const int nfv = static_cast<int>(m.meta.future_vars.size());
+      const int chunk = m.opt.chunk_size > 0 ? std::min(m.opt.chunk_size, nact) : nact;
+      c10::InferenceMode guard;
+      for (int b0 = 0; b0 < nact; b0 += chunk) {
+        const int nb = std::min(chunk, nact - b0);
+        torch::Tensor past = torch::empty({nb, P, npv}, torch::kFloat32);
+        torch::Tensor fut = torch::empty({nb, F, F > 0 ? nfv : 0}, torch::kFloat32);
+        float* pp = past.data_ptr<float>();
+        float* fp = fut.data_ptr<float>();
+        for (int b = 0; b < nb; ++b) {
+          const int c = m.active[b0 + b];
+          m.for_slots(c, ref - P + 1, ref, [&](size_t i0, size_t nrows) {
+            const double* row = m.buf.data() + i0;
+            for (size_t r = 0; r < nrows; ++r, row += kNVars)
+              for (int k = 0; k < npv; ++k) *pp++ = static_cast<float>(row[m.meta.past_vars[k]]);
+          });
+          for (int i = 1; i <= F; ++i) {
+            for (int k = 0; k < nfv; ++k) {
+              const int v = m.meta.future_vars[k];
+              double x;
+              if (m.opt.policy == RSC_POLICY_LAGGED) {
+                x = m.buf[m.at(c, ref + i, v)];
+              } else if (m.opt.policy == RSC_POLICY_SUPPLIED) {
+                x = future[v][static_cast<size_t>(c) * F + (i - 1)];
+              } else {  // PERSISTENCE: yesterday's cycle shifted to today's level
+                const int64_t src = t - m.day_steps + ((i - 1) % m.day_steps) + 1;
+                x = m.buf[m.at(c, src, v)];
+                if (v != kPrecip) {
+                  x += m.buf[m.at(c, t, v)] - m.buf[m.at(c, t - m.day_steps, v)];
+                  x = std::min(std::max(x, m.phys[v].min), m.phys[v].max);
+                }
+              }
+              *fp++ = static_cast<float>(x);
+            }
+          }
+        }
+        // With chunk_size > 0 every forward call has exactly chunk_size rows (the last chunk padded
+        // with copies of its last row): libtorch's float32 kernels are chosen by batch size and round
+        // differently for different sizes (measured: 1e-7 relative between 2 and 4 rows, and between 1
+        // and 2), but a row's value does not depend on its position or its neighbours within one size.
+        // So a column's value is then independent of how many columns are active: the same with 1 or
+        // N MPI ranks, any mask, any number of columns.
+        const int64_t rows = m.opt.chunk_size > 0 ? m.opt.chunk_size : nb;
+        if (rows > nb) {
+          past = torch::cat({past, past.narrow(0, nb - 1, 1).expand({rows - nb, P, npv})});
+          fut = torch::cat({fut, fut.narrow(0, nb - 1, 1).expand({rows - nb, F, fut.size(2)})});
+        }
+        torch::Tensor out;
+        try {
+          out = m.forward(past, fut);
+          if (!out.is_floating_point() && out.scalar_type() != torch::kBool && !out.is_complex())
+            out = out.to(torch::kFloat64);
+          if (out.is_complex() || out.scalar_type() == torch::kBool)
+            throw CoreError(RSC_E_MODEL, std::string("step: the model returned dtype ") +
+                                             c10::toString(out.scalar_type()) + ", expected floating point");
+          out = out.to(torch::kFloat64).contiguous();
+        } catch (const CoreError&) {
+          throw;
+        } catch (const c10::Error& e) {
+          throw CoreError(RSC_E_MODEL, "step: the model's forward failed: " + one_line_error(e.what_without_backtrace()));
+        } catch (const std::bad_alloc&) {
+          throw;
+        } catch (const std::exception& e) {  // torch::jit::JITException (a TorchScript `raise`), others
+          throw CoreError(RSC_E_MODEL, "step: the model's forward failed: " + one_line_error(e.what()));
+        }
+        if (out.dim() != 1 || out.size(0) != rows)
+          throw CoreError(RSC_E_MODEL, "step: the model returned shape " + c10::str(out.sizes()) + ", expected [" +
+                                           std::to_string(rows) + "]");
+        const double* o = out.data_ptr<double>();
+        for (int b = 0; b < nb; ++b) {
+          const int c = m.active[b0 + b];
+          const double y = o[b];
+          if (!std::isfinite(y) || y < 0.0) {  // never an ACTIVE value: Q10 fallback, counted, named
+            out_st[c] = RSC_STATUS_BAD_OUTPUT;
+            if (nbad_out++ == 0) { first_bad_out = c; first_bad_out_x = y; }
+            continue;  // out_r[c] keeps the Q10 value, out_s[c] = 1
+          }
+          const double q = out_r[c];
+          out_r[c] = y;
+          out_s[c] = (std::isfinite(q) && q > kQ10RefMin) ? y / q : 1.0;
+        }
+      }
+    }
+    if (nbad_out > 0) {
+      std::ostringstream o;
+      if (!diag.empty()) o << diag << "; ";
+      else o << "step " << t << ": ";
+      o << nbad_out << " column(s) with a non-finite or negative network output (status BAD_OUTPUT, Q10 "
+        << "fallback); first: column " << first_bad_out << " rsoil = " << fmt(first_bad_out_x) << " umol m-2 s-1";
+      diag = o.str();
+    }
+  } catch (...) {
+    for (int c = 0; c < ncol; ++c)
+      for (int v = 0; v < kNVars; ++v) {
+        const size_t i = m.at(c, t, v);
+        m.buf[i] = m.undo_buf[static_cast<size_t>(c) * kNVars + v];
+        m.cls[i] = m.undo_cls[static_cast<size_t>(c) * kNVars + v];
+      }
+    throw;
   }
+  // Commit (nothing below can fail).
   for (int c = 0; c < ncol; ++c) {
-    rsoil_gc_m2_s[c] = rsoil_umol_m2_s[c] * kGcPerUmol;
-    m.counts[status[c]] += 1;
+    rsoil_umol_m2_s[c] = out_r[c];
+    resp_scalar[c] = out_s[c];
+    status[c] = out_st[c];
+    rsoil_gc_m2_s[c] = out_r[c] * kGcPerUmol;
+    m.counts[out_st[c]] += 1;
   }
-  m.steps = n;
+  m.diag.swap(diag);
+  m.steps = t + 1;
   m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 }
-
 // ---------------------------------------------------------------------------------------------------
-// Restart state, layout version 1 (in the host's byte order; a blob is for the same
+// Restart state, layout version 2 (in the host's byte order; a blob is for the same
 // machine kind):
 //   char[8] "RSCSTATE" | u32 layout_version | u32 header bytes (=112) | char[64] model_id (NUL padded)
 //   | i32 ncol | i32 policy | i32 strict | i32 capacity | i32 past_steps | i32 future_steps
-//   | i64 steps_taken | i64 counts[7] | i32 mask[ncol] | f64 buffer[ncol][capacity][3] (tsoil, swc,
+//   | i64 steps_taken | i64 counts[8] | i32 mask[ncol] | f64 buffer[ncol][capacity][3] (tsoil, swc,
 //   precip; slot = step % capacity) | u64 FNV-1a checksum of all preceding bytes.
-// Value classes are recomputed from the buffer on put (they depend only on values and metadata).
+// Version 1 had counts[7] (before status BAD_OUTPUT); it is refused with a message saying so.
+// On put every field is range-checked, not only the checksum (which anyone can recompute): see
+// state_put. Value classes are recomputed from the buffer (they depend only on values and metadata).
 // ---------------------------------------------------------------------------------------------------
 namespace {
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 64 + 6 * 4 + 8;
@@ -506,6 +702,10 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
   uint32_t version = 0, header = 0;
   get(version);
   get(header);
+  if (version == 1)
+    fail("layout_version: 1 is an older layout (7 status counters, before status BAD_OUTPUT); this core "
+         "reads layout version " + std::to_string(kStateLayoutVersion) +
+         " only: restart from a run made with this core version");
   if (version != kStateLayoutVersion)
     fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) + ")");
   if (header != kHeaderBytes) fail("header size " + std::to_string(header) + " does not match layout version");
@@ -517,19 +717,43 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
   get(ncol); get(policy); get(strict); get(cap); get(P); get(F);
   if (ncol != m.opt.ncol) fail("ncol: blob has " + std::to_string(ncol) + " columns, this coupler " + std::to_string(m.opt.ncol));
   if (policy != m.opt.policy) fail("policy: blob has " + std::to_string(policy) + ", this coupler " + std::to_string(m.opt.policy));
+  if (strict != 0 && strict != 1) fail("strict: " + std::to_string(strict) + " is not 0 or 1");
   if ((strict != 0) != m.opt.strict) fail("strict: blob has " + std::to_string(strict) + ", this coupler " + std::to_string(m.opt.strict));
-  if (cap != m.cap || P != m.P || F != m.F) fail("capacity/past_steps/future_steps differ from this coupler's");
+  if (cap != m.cap) fail("capacity: blob has " + std::to_string(cap) + ", this coupler " + std::to_string(m.cap));
+  if (P != m.P) fail("past_steps: blob has " + std::to_string(P) + ", this coupler " + std::to_string(m.P));
+  if (F != m.F) fail("future_steps: blob has " + std::to_string(F) + ", this coupler " + std::to_string(m.F));
   if (nbytes != state_size()) fail("size: blob has " + std::to_string(nbytes) + " bytes, expected " + std::to_string(state_size()));
   uint64_t sum;
   std::memcpy(&sum, data + nbytes - 8, 8);
   if (sum != fnv1a(data, nbytes - 8)) fail("checksum mismatch (blob corrupted or truncated)");
+  // The checksum only catches accidents; a blob may be edited and re-summed. So every field's range
+  // is checked too: nothing below may let the ring index arithmetic (step % capacity, step +- window
+  // lengths) or the counters overflow.
   int64_t steps;
   get(steps);
-  if (steps < 0) fail("steps_taken is negative");
+  if (steps < 0) fail("steps_taken: " + std::to_string(steps) + " is negative");
+  if (steps > kMaxStepsTaken)
+    fail("steps_taken: " + std::to_string(steps) + " is larger than the largest supported count 2^53 = " +
+         std::to_string(kMaxStepsTaken));
   std::array<int64_t, RSC_NSTATUS> counts;
-  for (auto& c : counts) get(c);
+  // Every step adds one count per column: the counts sum to steps_taken * ncol (<= 2^53 * 2^31 < 2^127).
+  unsigned __int128 total = 0;
+  for (int s = 0; s < RSC_NSTATUS; ++s) {
+    get(counts[s]);
+    if (counts[s] < 0) fail("counts[" + std::to_string(s) + "]: " + std::to_string(counts[s]) + " is negative");
+    total += static_cast<unsigned __int128>(counts[s]);
+  }
+  if (total != static_cast<unsigned __int128>(steps) * static_cast<unsigned __int128>(ncol))
+    fail("counts: the per-status counts do not sum to steps_taken * ncol = " + std::to_string(steps) + " * " +
+         std::to_string(ncol));
   std::vector<int> mask(ncol);
-  for (auto& x : mask) { int32_t v; get(v); x = v != 0; }
+  for (int c = 0; c < ncol; ++c) {
+    int32_t v;
+    get(v);
+    if (v != 0 && v != 1) fail("mask[" + std::to_string(c) + "]: " + std::to_string(v) + " is not 0 or 1");
+    mask[c] = v;
+  }
+  // Ring values: any double is a legal driver value (NaN = missing); their classes are recomputed.
   std::vector<double> buf(m.buf.size());
   std::memcpy(buf.data(), data + off, buf.size() * sizeof(double));
   // Commit (nothing above touched the coupler).

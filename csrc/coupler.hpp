@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -26,7 +27,11 @@ struct CoreError : std::runtime_error {
 
 constexpr double kGcPerUmol = 12.011e-6;  // gC m-2 s-1 per µmol CO2 m-2 s-1
 constexpr double kQ10RefMin = 1e-12;      // below this Q10 reference the respiration scalar is 1
-constexpr uint32_t kStateLayoutVersion = 1;
+// Layout 2: 8 counters (status BAD_OUTPUT added); layout 1 blobs (7 counters) are refused.
+constexpr uint32_t kStateLayoutVersion = 2;
+// Largest steps_taken a state blob may carry: 2^53 steps (4e11 years of 30-min steps) keeps every
+// ring index (step +- window lengths) and steps_taken * ncol far from int64 overflow.
+constexpr int64_t kMaxStepsTaken = int64_t(1) << 53;
 
 struct Options {
   int ncol = 1;
@@ -50,8 +55,8 @@ class Coupler {
   int lag_steps() const;      // future_steps for LAGGED, else 0
   int capacity() const;       // ring buffer length [steps]
   int64_t steps_taken() const;
-  const std::array<int64_t, RSC_NSTATUS>& counters() const;
-  const std::string& diagnostic() const;  // the last step's input problems ("" if none)
+  std::array<int64_t, RSC_NSTATUS> counters() const;
+  std::string diagnostic() const;  // the last step's input problems ("" if none)
 
   // use_model[ncol]: nonzero = network, 0 = Q10 (status MASKED).
   void set_mask(const int* use_model);
@@ -59,7 +64,8 @@ class Coupler {
 
   // One time step for all columns. Inputs [ncol] in canonical units; future[v] is
   // [ncol][future_steps] (C order) for each future variable v under SUPPLIED, nullptr otherwise.
-  // Outputs [ncol]. Throws CoreError (state unchanged) on bad arguments.
+  // Outputs [ncol]. Transactional: throws CoreError on bad arguments or a failing forward
+  // (RSC_E_MODEL), and then has written no output and left the state unchanged.
   void step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
             const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
             double* rsoil_gc_m2_s, double* resp_scalar, int* status);
@@ -74,8 +80,31 @@ class Coupler {
   double stepping_seconds() const;
 
  private:
+  friend class InUse;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  mutable std::atomic<bool> in_use_{false};
 };
+
+// A coupler is not thread-safe; concurrent use is detected and refused, never raced. Every entry
+// point of the C API and of the pybind11 module that reads or changes a coupler's mutable state holds
+// one InUse for the duration of the call. Taking it when another thread holds it throws
+// CoreError(RSC_E_BUSY) before anything is touched. Not reentrant (one per call, at the boundary).
+class InUse {
+ public:
+  explicit InUse(const Coupler& c);
+  ~InUse();
+  InUse(const InUse&) = delete;
+  InUse& operator=(const InUse&) = delete;
+  // Non-throwing form for rsc_coupler_destroy: true if the flag was taken (then call release()).
+  static bool try_take(const Coupler& c);
+  static void release(const Coupler& c);
+
+ private:
+  const Coupler& c_;
+};
+
+// The message of RSC_E_BUSY.
+extern const char* const kBusyMessage;
 
 }  // namespace rsc

@@ -12,7 +12,11 @@
  *   - No C++ exception crosses this interface; the library never calls exit() or abort().
  *   - Handles are opaque. Every call validates the handle against the registry of live couplers,
  *     so a call with a destroyed (or never created) handle returns RSC_E_BAD_HANDLE, not a crash.
- *   - A coupler must not be used by two threads at the same time; different couplers may.
+ *   - A coupler is NOT thread-safe. Concurrent calls on the same coupler are detected and refused:
+ *     every function taking a handle holds a per-coupler "in use" flag for the duration of the call;
+ *     a call that finds it held returns RSC_E_BUSY at once, without writing any output or touching
+ *     the coupler (destroy included: a coupler in use is not destroyed). Different couplers may be
+ *     used from different threads at the same time.
  *   - Units are in argument names: `_k` kelvin, `_c` degree Celsius, `_m3m3` m3 m-3,
  *     `_mm_s` mm s-1 (kg m-2 s-1 of water), `_umol_m2_s` µmol CO2 m-2 s-1, `_gc_m2_s` gC m-2 s-1.
  *     They follow CLM's history units (TSOI K, H2OSOI mm3/mm3, RAIN mm/s, HR gC/m^2/s).
@@ -55,7 +59,9 @@ enum {
                                  inconsistent with the module; the message names the field         */
   RSC_E_STATE = 7,            /* state blob malformed, of another layout version, model or setup   */
   RSC_E_BUFFER_TOO_SMALL = 8, /* an output buffer is smaller than needed                            */
-  RSC_E_INTERNAL = 9          /* anything else (out of memory, unexpected exception)                */
+  RSC_E_INTERNAL = 9,         /* anything else (out of memory, unexpected exception)                */
+  RSC_E_BUSY = 10             /* the coupler is in use by another thread: the call was refused and
+                                 did nothing (no output written, state unchanged)                   */
 };
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -71,9 +77,11 @@ enum {
   RSC_STATUS_IMPOSSIBLE = 4,             /* driver in the window outside the physical range -> Q10
                                             (NaN Rsoil if the reported step's own drivers are)       */
   RSC_STATUS_MASKED = 5,                 /* host's mask chose Q10 for this column                    */
-  RSC_STATUS_EXTRAPOLATION_FALLBACK = 6  /* outside the envelope with strict on -> Q10 fallback      */
+  RSC_STATUS_EXTRAPOLATION_FALLBACK = 6, /* outside the envelope with strict on -> Q10 fallback     */
+  RSC_STATUS_BAD_OUTPUT = 7              /* the network returned a non-finite or negative Rsoil for
+                                            this column -> Q10 fallback (named in the diagnostic)    */
 };
-#define RSC_NSTATUS 7
+#define RSC_NSTATUS 8
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Future-driver policies (what fills the model's future window, which a running land model lacks). */
@@ -159,8 +167,14 @@ RSC_API int rsc_coupler_set_mask(rsc_coupler* h, int ncol, const int* use_model)
  * steps, which have no such step: Q10 on the current drivers with status SPINUP).
  * Bad driver values are NOT call errors: they give per-column statuses MISSING/IMPOSSIBLE, and
  * rsc_coupler_diagnostic names the first offending column, variable and value.
- * Wrong ncol, NULL required pointers or a bad handle are call errors; then no output is written and
- * the coupler's state is unchanged.
+ * A network output that is not finite or is negative is not a call error either: that column falls
+ * back to Q10 with status BAD_OUTPUT (counted, named in the diagnostic); ACTIVE/EXTRAPOLATING values
+ * are always finite and >= 0.
+ * Wrong ncol, NULL required pointers or a bad handle are call errors, and so is a forward that raises
+ * or returns a wrong shape (RSC_E_MODEL, one-line message). Every failed call is transactional: no
+ * output is written and the coupler's state (buffers, counters, step count, diagnostic) is unchanged.
+ * The lengths of the arrays cannot be checked here: each must hold ncol (future: ncol*future_steps)
+ * values.
  */
 RSC_API int rsc_coupler_step(rsc_coupler* h, int ncol, const double* tsoil_k, const double* swc_m3m3,
                              const double* precip_mm_s, const double* future_tsoil_k,
@@ -170,8 +184,10 @@ RSC_API int rsc_coupler_step(rsc_coupler* h, int ncol, const double* tsoil_k, co
 
 /*
  * Message about the last step's input problems (NaN/Inf, out of physical range, out of envelope):
- * the first offending column (0-based), variable, value and limits, and how many columns were
- * affected; empty after a clean step. Copied like rsc_last_error; *len_out (if not NULL) receives the
+ * the first offending column (0-based), variable, value and limits, which window holds it (the
+ * current step, the past window at offset -k, or the future window at offset +k), and how many
+ * columns were affected; then, if any, the columns whose network output was non-finite or negative
+ * (status BAD_OUTPUT). Empty after a clean step. Copied like rsc_last_error; *len_out (if not NULL) receives the
  * full length.
  */
 RSC_API int rsc_coupler_diagnostic(const rsc_coupler* h, char* buf, size_t buflen, size_t* len_out);
@@ -206,7 +222,11 @@ RSC_API int rsc_coupler_counters(const rsc_coupler* h, long long* counts);
  *   state_get   write the blob into buf[buflen]; RSC_E_BUFFER_TOO_SMALL if buflen < size
  *   state_put   restore a blob into a coupler created with the same model file (model_id), ncol,
  *               policy and strict; any mismatch or corruption is RSC_E_STATE naming the field, and
- *               leaves the coupler unchanged. Outputs after a put are bit-for-bit those of the
+ *               leaves the coupler unchanged. Besides the checksum, every field's range is checked
+ *               (steps_taken in [0, 2^53], counters >= 0 summing to steps_taken * ncol, mask values
+ *               0/1, strict 0/1), so a hand-edited blob with a recomputed checksum cannot put the
+ *               coupler into a state whose index arithmetic overflows. Blobs of an older layout
+ *               version (1: 7 counters, before status BAD_OUTPUT) are refused. Outputs after a put are bit-for-bit those of the
  *               unbroken run.
  */
 RSC_API int rsc_coupler_state_size(const rsc_coupler* h, size_t* nbytes);

@@ -81,7 +81,7 @@ STATUS_ATTRS: dict[str, str] = {
 
 #: Per-column status codes (the index is the code; same numbers as C RSC_STATUS_* and Fortran).
 STATUS_NAMES: tuple[str, ...] = ("ACTIVE", "EXTRAPOLATING", "SPINUP", "MISSING", "IMPOSSIBLE",
-                                 "MASKED", "EXTRAPOLATION_FALLBACK")
+                                 "MASKED", "EXTRAPOLATION_FALLBACK", "BAD_OUTPUT")
 STATUS_DESCRIPTIONS: dict[str, str] = {
     "ACTIVE": "network ran, all inputs inside the training envelope",
     "EXTRAPOLATING": "network ran, some window input outside the envelope",
@@ -90,6 +90,7 @@ STATUS_DESCRIPTIONS: dict[str, str] = {
     "IMPOSSIBLE": "driver in the window outside the physical range -> Q10 fallback",
     "MASKED": "host's mask chose Q10 for this column",
     "EXTRAPOLATION_FALLBACK": "outside the envelope with strict on -> Q10 fallback",
+    "BAD_OUTPUT": "the network returned a non-finite or negative Rsoil -> Q10 fallback",
 }
 #: Future-driver policy name -> code (C RSC_POLICY_*), docs/core.md.
 POLICIES: dict[str, int] = {"lagged": 0, "persistence": 1, "supplied": 2}

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, settings
 # Property-based tests (marker `fuzz`): a CI-sized profile by default, RSOIL_FUZZ_PROFILE=long for the
 # long run (>= 100,000 cases over the fuzz tests; docs/dev.md).
 settings.register_profile("ci", max_examples=300, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                          suppress_health_check=list(HealthCheck))
 settings.register_profile("long", max_examples=50_000, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                          suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("RSOIL_FUZZ_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,7 @@
 /* CTest: the C API as a C host sees it (no C++ in this file).
- * Usage: test_capi_c MODEL_PATH   (MODEL_PATH written by rsoil_couple.export.example_model)
+ * Usage: test_capi_c MODEL_PATH [NAN_MODEL RAISING_MODEL]
+ *   MODEL_PATH written by rsoil_couple.export.example_model; the optional two are hand-made adversarial
+ *   modules (tests/test_adversarial_core.py writes them and runs this program with them).
  * Checks numbers: spin-up length, units (gC = 12.011e-6 x umol), a K-for-degC mix-up flagged
  * IMPOSSIBLE with NaN, counters, bit-for-bit restart, and every error path's code and message. */
 #include <math.h>
@@ -45,6 +47,108 @@ static int step(rsc_coupler* h, long s, int F, int kelvin_as_c, out_t* o) {
   int rc = rsc_coupler_step(h, NCOL, t, w, p, F > 0 ? ft : NULL, NULL, NULL, o->rsoil, o->gc, o->scalar, o->status);
   free(ft);
   return rc;
+}
+
+/* FNV-1a over n bytes, as the core's state checksum (csrc/coupler.cpp), to re-seal an edited blob. */
+static unsigned long long fnv1a(const unsigned char* p, size_t n) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* F8: a blob whose fields are edited and whose checksum is recomputed is refused (RSC_E_STATE naming the
+ * field), and the coupler is unchanged. Offsets of layout version 2 (docs/core.md). */
+static void check_blob_fields(rsc_coupler* h) {
+  size_t n = 0;
+  CHECK(rsc_coupler_state_size(h, &n) == RSC_OK, "state size");
+  unsigned char *good = malloc(n), *bad = malloc(n), *after = malloc(n);
+  CHECK(rsc_coupler_state_get(h, good, n) == RSC_OK, "state get");
+  unsigned int version = 0;
+  memcpy(&version, good + 8, 4);
+  CHECK(version == 2, "layout version %u", version);
+  const struct {
+    size_t off;
+    int size;
+    long long value;
+    const char* field;
+  } cases[] = {
+      {104, 8, 0x7fffffffffffffffLL, "steps_taken"}, /* wrapped the step count, negative ring index */
+      {104, 8, -1, "steps_taken"},
+      {104, 8, (1LL << 53) + 1, "steps_taken"},
+      {112 + 8 * 2, 8, -5, "counts[2]"},
+      {112 + 8 * 0, 8, 1LL << 62, "counts"},
+      {112 + 8 * RSC_NSTATUS + 4 * 1, 4, 7, "mask[1]"},
+      {88, 4, 3, "strict"},
+      {92, 4, 1, "capacity"},
+      {8, 4, 1, "layout_version"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+    memcpy(bad, good, n);
+    if (cases[k].size == 8) {
+      memcpy(bad + cases[k].off, &cases[k].value, 8);
+    } else {
+      int v = (int)cases[k].value;
+      memcpy(bad + cases[k].off, &v, 4);
+    }
+    unsigned long long sum = fnv1a(bad, n - 8);
+    memcpy(bad + n - 8, &sum, 8);
+    CHECK(rsc_coupler_state_put(h, bad, n) == RSC_E_STATE, "edited %s accepted", cases[k].field);
+    CHECK(strstr(rsc_last_error_message(), cases[k].field) != NULL, "message names %s: %s", cases[k].field,
+          rsc_last_error_message());
+    CHECK(rsc_coupler_state_get(h, after, n) == RSC_OK && memcmp(after, good, n) == 0, "state unchanged (%s)",
+          cases[k].field);
+  }
+  free(good);
+  free(bad);
+  free(after);
+}
+
+/* F3: a network returning NaN gives status BAD_OUTPUT with the Q10 value, never an ACTIVE NaN.
+ * F6: a forward that raises is RSC_E_MODEL with a one-line message; outputs and state untouched. */
+static void check_adversarial(const char* nan_model, const char* raise_model) {
+  rsc_coupler* h = NULL;
+  int P = 0, F = 0;
+  out_t o;
+  CHECK(rsc_coupler_create(nan_model, NCOL, RSC_POLICY_SUPPLIED, 0, 0, 0, &h) == RSC_OK, "create NaN model: %s",
+        rsc_last_error_message());
+  if (!h) return;
+  rsc_coupler_info(h, &P, &F, NULL, NULL, NULL, NULL, NULL, NULL);
+  for (long s = 0; s <= P; ++s) CHECK(step(h, s, F, -1, &o) == RSC_OK, "NaN model step %ld", s);
+  for (int c = 0; c < NCOL; ++c)
+    CHECK(o.status[c] == RSC_STATUS_BAD_OUTPUT && isfinite(o.rsoil[c]) && o.rsoil[c] > 0 && o.scalar[c] == 1.0,
+          "NaN output: col %d status %d rsoil %g", c, o.status[c], o.rsoil[c]);
+  long long counts[RSC_NSTATUS];
+  CHECK(rsc_coupler_counters(h, counts) == RSC_OK && counts[RSC_STATUS_BAD_OUTPUT] == 2 * NCOL, "BAD_OUTPUT count %lld",
+        counts[RSC_STATUS_BAD_OUTPUT]);
+  char msg[1024];
+  CHECK(rsc_coupler_diagnostic(h, msg, sizeof msg, NULL) == RSC_OK && strstr(msg, "BAD_OUTPUT") != NULL, "diagnostic: %s", msg);
+  rsc_coupler_destroy(&h);
+
+  CHECK(rsc_coupler_create(raise_model, NCOL, RSC_POLICY_SUPPLIED, 0, 0, 0, &h) == RSC_OK, "create raising model: %s",
+        rsc_last_error_message());
+  if (!h) return;
+  for (long s = 0; s < P - 1; ++s) CHECK(step(h, s, F, -1, &o) == RSC_OK, "raising model spin-up step %ld", s);
+  size_t n = 0;
+  rsc_coupler_state_size(h, &n);
+  unsigned char *before = malloc(n), *after = malloc(n);
+  rsc_coupler_state_get(h, before, n);
+  for (int c = 0; c < NCOL; ++c) o.rsoil[c] = o.gc[c] = o.scalar[c] = -99.0, o.status[c] = -99;
+  CHECK(step(h, P - 1, F, -1, &o) == RSC_E_MODEL, "raising forward: %s", rsc_last_error_message());
+  const char* m = rsc_last_error_message();
+  CHECK(strchr(m, '\n') == NULL && strstr(m, "boom") != NULL, "one-line message: %s", m);
+  rsc_coupler_state_get(h, after, n);
+  CHECK(memcmp(before, after, n) == 0, "state unchanged by a failed step");
+  for (int c = 0; c < NCOL; ++c)
+    CHECK(o.rsoil[c] == -99.0 && o.gc[c] == -99.0 && o.scalar[c] == -99.0 && o.status[c] == -99, "outputs untouched");
+  long long taken = -1;
+  CHECK(rsc_coupler_info(h, NULL, NULL, NULL, NULL, NULL, NULL, NULL, &taken) == RSC_OK && taken == P - 1, "steps %lld", taken);
+  free(before);
+  free(after);
+  rsc_coupler_destroy(&h);
+  printf("test_capi_c: adversarial models: checked (BAD_OUTPUT fallback, transactional RSC_E_MODEL)\n");
 }
 
 int main(int argc, char** argv) {
@@ -152,6 +256,8 @@ int main(int argc, char** argv) {
   CHECK(rsc_coupler_counters(b, cb) == RSC_OK && memcmp(cb, counts, sizeof cb) == 0, "counters restored and continued");
   free(blob);
 
+  check_blob_fields(b);
+
   /* Step after destroy, destroy twice. */
   rsc_coupler* stale = h;
   CHECK(rsc_coupler_destroy(&h) == RSC_OK && h == NULL, "destroy");
@@ -161,6 +267,10 @@ int main(int argc, char** argv) {
   CHECK(strstr(msg, "invalid handle") != NULL, "message: %s", msg);
   CHECK(rsc_coupler_step(NULL, NCOL, x, x, x, NULL, NULL, NULL, o.rsoil, o.gc, o.scalar, o.status) == RSC_E_BAD_HANDLE, "NULL handle");
   rsc_coupler_destroy(&b);
+
+  /* Optional: argv[2] a model whose forward returns NaN, argv[3] one that raises with 3 rows
+   * (tests/test_adversarial_core.py::test_capi_c_program_with_adversarial_models passes them). */
+  if (argc >= 4) check_adversarial(argv[2], argv[3]);
 
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);

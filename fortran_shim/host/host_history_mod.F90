@@ -87,7 +87,7 @@ contains
     call ok(nf90_def_var(h%ncid, 'RSC_STATUS', nf90_int, [d_col, d_time], h%id_status))
     call text(h%id_status, 'long_name', 'rsoil_couple per-column status: 0 active, 1 extrapolating, ' // &
          '2 spin-up, 3 missing driver, 4 impossible driver, 5 masked (Q10), ' // &
-         '6 extrapolation fallback, -1 no coupler (Q10 after a coupler error)')
+         '6 extrapolation fallback, 7 bad network output (Q10), -1 no coupler (Q10 after a coupler error)')
     do i = 1, size(attrs, 2)
        call ok(nf90_put_att(h%ncid, nf90_global, trim(attrs(1, i)), trim(attrs(2, i))))
     end do

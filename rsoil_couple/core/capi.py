@@ -71,6 +71,20 @@ def _dptr(a: np.ndarray | None):
     return ffi.NULL if a is None else ffi.cast("double *", a.ctypes.data)
 
 
+def _as_float64(x, name: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``x`` as a C-contiguous float64 array of exactly ``shape``; TypeError/ValueError naming ``name``.
+
+    The C API cannot see array lengths: it reads ``ncol`` (or ``ncol * future_steps``) values from each
+    pointer, so every length is checked here, against the coupler, before any pointer is passed.
+    """
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} ({what}), got {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 class CapiCoupler:
     """The C API's coupler; same arguments as `rsoil_couple.Coupler`, C-boundary units in `step`."""
 
@@ -101,18 +115,26 @@ class CapiCoupler:
              future_precip_mm_s=None) -> StepResult:
         """One step: inputs [ncol] (future_* [ncol, future_steps], C order); raises CapiError."""
         n = self.ncol
-        ins = [np.ascontiguousarray(x, dtype=np.float64) for x in (tsoil_k, swc_m3m3, precip_mm_s)]
-        fut = [None if f is None else np.ascontiguousarray(f, dtype=np.float64)
-               for f in (future_tsoil_k, future_swc_m3m3, future_precip_mm_s)]
+        F = self.info["future_steps"]
+        ins = [_as_float64(x, name, (n,), "ncol")
+               for x, name in ((tsoil_k, "tsoil_k"), (swc_m3m3, "swc_m3m3"), (precip_mm_s, "precip_mm_s"))]
+        fut = [None if f is None else _as_float64(f, name, (n, F), "ncol, future_steps")
+               for f, name in ((future_tsoil_k, "future_tsoil_k"), (future_swc_m3m3, "future_swc_m3m3"),
+                               (future_precip_mm_s, "future_precip_mm_s"))]
         rsoil, gc, scalar = np.empty(n), np.empty(n), np.empty(n)
         status = np.empty(n, dtype=np.int32)
-        check(lib.rsc_coupler_step(self.handle, len(ins[0]), *map(_dptr, ins), *map(_dptr, fut),
+        check(lib.rsc_coupler_step(self.handle, n, *map(_dptr, ins), *map(_dptr, fut),
                                    _dptr(rsoil), _dptr(gc), _dptr(scalar), ffi.cast("int *", status.ctypes.data)))
         return StepResult(rsoil, gc, scalar, status)
 
     def set_mask(self, use_model) -> None:
-        m = np.ascontiguousarray(np.asarray(use_model).astype(np.int32))
-        check(lib.rsc_coupler_set_mask(self.handle, len(m), ffi.cast("int *", m.ctypes.data)))
+        m = np.asarray(use_model)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"use_model: expected booleans or numbers, got dtype {m.dtype}")
+        if m.shape != (self.ncol,):
+            raise ValueError(f"use_model: expected shape ({self.ncol},) (ncol), got {m.shape}")
+        m = np.ascontiguousarray(m != 0, dtype=np.int32)
+        check(lib.rsc_coupler_set_mask(self.handle, self.ncol, ffi.cast("int *", m.ctypes.data)))
 
     @property
     def counters(self) -> np.ndarray:
@@ -140,6 +162,7 @@ class CapiCoupler:
         return bytes(ffi.buffer(buf, n[0]))
 
     def set_state(self, state: bytes) -> None:
+        state = bytes(state)
         check(lib.rsc_coupler_state_put(self.handle, state, len(state)))
 
     def destroy(self) -> None:

@@ -18,7 +18,10 @@ from .. import _core
 from ..variables import POLICIES, STATUS_NAMES
 
 #: status code -> name (same numbers in C `RSC_STATUS_*` and Fortran)
-ACTIVE, EXTRAPOLATING, SPINUP, MISSING, IMPOSSIBLE, MASKED, EXTRAPOLATION_FALLBACK = range(7)
+ACTIVE, EXTRAPOLATING, SPINUP, MISSING, IMPOSSIBLE, MASKED, EXTRAPOLATION_FALLBACK, BAD_OUTPUT = range(8)
+#: raised (a RuntimeError) when a coupler is called from a second thread while a call is running;
+#: the refused call did nothing (C: RSC_E_BUSY)
+BusyError = _core.BusyError
 assert len(STATUS_NAMES) == _core.NSTATUS
 
 

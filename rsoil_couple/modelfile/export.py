@@ -23,6 +23,24 @@ SCHEMA_VERSION = schema.SCHEMA_VERSION
 validate_meta = schema.validate_meta
 
 
+def check_module_var_names(module: torch.nn.Module, meta: dict) -> None:
+    """Refuse a module whose input names differ from the metadata's (the core checks the same).
+
+    The module names its inputs (DESIGN.md): where it carries ``past_var_names`` /
+    ``future_var_names``, names and order must equal the metadata's ``past_vars`` / ``future_vars``.
+    A module without them (files written before) is trusted on the metadata's order.
+    """
+    for which in ("past", "future"):
+        names = getattr(module, f"{which}_var_names", None)
+        if names is None:
+            continue
+        listed = [v.get("name") if isinstance(v, dict) else v for v in meta[f"{which}_vars"]]
+        if list(names) != listed:
+            raise MetaError(f"rsoil_meta.json: {which}_vars: metadata inconsistent with the module: the "
+                            f"metadata lists {listed}, the module takes {list(names)} "
+                            f"(module.{which}_var_names); names and order must match")
+
+
 def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
     if isinstance(module, torch.jit.ScriptModule):
         return module
@@ -47,6 +65,7 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     meta["torch_version"] = torch.__version__
     meta["rsoil_couple_version"] = __version__
     validate_meta(meta)
+    check_module_var_names(scripted, meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta, indent=1, allow_nan=False)})
@@ -74,6 +93,7 @@ def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
     try:
         meta = schema.parse_meta_text(extra[META_NAME])
         check_identity(path, meta)
+        check_module_var_names(module, meta)
     except MetaError as exc:
         raise MetaError(f"{path}: {exc}") from None
     return module.eval(), meta

@@ -7,7 +7,7 @@ raw drivers. Normalisation statistics live in buffers and are set once from the 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from torch import nn
@@ -30,8 +30,8 @@ class RsoilModel(nn.Module):
     (docs/training.md, "Adding a model"; ``models/template.py`` is a working one to copy).
     """
 
-    kind: str = ""
-    uses_future: bool = True
+    kind = ""           # the model kind (set by each subclass)
+    uses_future = True  # False: the trainer drops the future window
 
     @classmethod
     def from_config(cls, cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
@@ -40,9 +40,18 @@ class RsoilModel(nn.Module):
         return cls(past_vars, future_vars, past_steps, future_steps, hidden=cfg.hidden, layers=cfg.layers,
                    head_layers=cfg.head_layers, dropout=cfg.dropout)
 
+    # The module names its inputs (DESIGN.md): ``past_var_names`` / ``future_var_names`` are the
+    # canonical variable names in the order ``forward`` reads them, kept as TorchScript attributes and
+    # compared with the metadata by the C++ core and ``export.load_model``. Their TorchScript type is
+    # declared as real typing objects: with ``from __future__ import annotations`` a written annotation
+    # is a string TorchScript cannot resolve, and an empty list cannot be inferred.
+    __annotations__ = {"past_var_names": List[str], "future_var_names": List[str]}
+
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str],
                  past_steps: int, future_steps: int):
         super().__init__()
+        self.past_var_names = [str(v) for v in past_vars]
+        self.future_var_names = [str(v) for v in future_vars]
         if past_steps < 1:
             raise ValueError(f"past_steps must be >= 1, got {past_steps}")
         if (future_steps == 0) != (len(future_vars) == 0):

@@ -36,7 +36,7 @@ def step_both(cc, pc, x, t, F, dt):
 
 
 def test_header_parses_and_constants_match():
-    assert lib.RSC_NSTATUS == len(cp.STATUS_NAMES) == 7
+    assert lib.RSC_NSTATUS == len(cp.STATUS_NAMES) == 8
     assert [lib.RSC_STATUS_ACTIVE, lib.RSC_STATUS_EXTRAPOLATING, lib.RSC_STATUS_SPINUP, lib.RSC_STATUS_MISSING,
             lib.RSC_STATUS_IMPOSSIBLE, lib.RSC_STATUS_MASKED, lib.RSC_STATUS_EXTRAPOLATION_FALLBACK] == list(range(7))
     assert (lib.RSC_POLICY_LAGGED, lib.RSC_POLICY_PERSISTENCE, lib.RSC_POLICY_SUPPLIED) == (0, 1, 2)
@@ -99,7 +99,7 @@ def test_step_after_destroy_and_double_destroy(model):
     assert "invalid handle (destroyed or never created)" in capi.last_error()
     h = ffi.new("rsc_coupler **", stale)
     assert lib.rsc_coupler_destroy(h) == lib.RSC_E_BAD_HANDLE and h[0] == ffi.NULL
-    assert lib.rsc_coupler_counters(ffi.NULL, ffi.new("long long[7]")) == lib.RSC_E_BAD_HANDLE
+    assert lib.rsc_coupler_counters(ffi.NULL, ffi.new("long long[8]")) == lib.RSC_E_BAD_HANDLE
 
 
 @pytest.mark.parametrize("arg", ["tsoil_k", "swc_m3m3", "precip_mm_s", "rsoil_umol_m2_s", "rsoil_gc_m2_s",
@@ -138,9 +138,12 @@ def test_error_codes_and_messages(model, tmp_path):
     assert lib.rsc_coupler_create(str(path).encode(), 3, 9, 0, 0, 0, out) == lib.RSC_E_INVALID_ARGUMENT
     assert "policy must be" in capi.last_error() and out[0] == ffi.NULL
     c = capi.CapiCoupler(path, 7)
-    with pytest.raises(capi.CapiError, match="ncol = 5 but the coupler was created for 7 columns") as e:
-        c.step(np.zeros(5) + 290, np.zeros(5), np.zeros(5), future_tsoil_k=np.zeros((5, F)))
-    assert e.value.code == lib.RSC_E_INVALID_ARGUMENT
+    # the C library's own ncol check (CapiCoupler.step checks shapes before calling it: see
+    # tests/test_adversarial_core.py::test_F1_*), called raw with arrays of 5 values
+    d5, i5 = ffi.new("double[]", 5 * max(F, 1)), ffi.new("int[]", 5)
+    assert lib.rsc_coupler_step(c.handle, 5, d5, d5, d5, d5, ffi.NULL, ffi.NULL, d5, d5, d5, i5) \
+        == lib.RSC_E_INVALID_ARGUMENT
+    assert "ncol = 5 but the coupler was created for 7 columns" in capi.last_error()
     with pytest.raises(capi.CapiError, match="layout_version|magic|too short"):
         c.set_state(b"RSCSTATE" + b"\x09" * 200)
     # the last error is per thread: another thread sees its own (empty) message

@@ -201,7 +201,7 @@ def test_status_codes_where_they_belong_and_q10_values(model):
         # the current drivers missing / impossible: NaN, not a made-up number
         assert np.isnan(rsoil[k, 1]) and np.isnan(rsoil[k, 2])
         assert np.isfinite(rsoil[k, 5])  # Q10 does not read precipitation
-        np.testing.assert_array_equal(c.counters, np.bincount(status.ravel(), minlength=7))
+        np.testing.assert_array_equal(c.counters, np.bincount(status.ravel(), minlength=len(cp.STATUS_NAMES)))
 
 
 def test_diagnostic_names_the_bad_input(model):

@@ -71,9 +71,9 @@ def test_statuses_mask_and_counts(model, site):
     assert np.all(st[100 - F:100 + P, 1] == cp.MISSING) and np.isnan(res["rsoil"].values[100, 1])
     # the record's last future_steps steps have no complete future: Q10 fallback, MISSING
     assert np.all(st[-F:, :2] == cp.MISSING) and np.all(np.isfinite(res["rsoil"].values[-F:, :2]))
-    counts = np.bincount(st.ravel(), minlength=7)
+    counts = np.bincount(st.ravel(), minlength=len(cp.STATUS_NAMES))
     assert [res.attrs[f"count_{n.lower()}"] for n in cp.STATUS_NAMES] == list(counts)
-    assert list(res["status"].attrs["flag_values"]) == list(range(7))
+    assert list(res["status"].attrs["flag_values"]) == list(range(len(cp.STATUS_NAMES)))
     assert res["status"].attrs["flag_meanings"].split()[6] == "extrapolation_fallback"
     assert res["rsoil_gc"].attrs["units"] == "g m-2 s-1"  # UDUNITS (CF); "gC" is not a unit
     # a time-varying mask: column 0 switched to Q10 for 10 steps

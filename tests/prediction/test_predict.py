@@ -65,7 +65,7 @@ def test_cf_attributes_and_history(columns_nc, model, tmp_path):
         assert "rsoil-couple predict test" in nc.history and nc.model_id in nc.history
         assert nc["rsoil"].units == "umol m-2 s-1" and nc["rsoil"].cell_methods == "time: mean"
         assert nc["rsoil_gc"].units == "g m-2 s-1"
-        assert list(nc["status"].flag_values) == list(range(7))
+        assert list(nc["status"].flag_values) == list(range(len(P.STATUS_MEANINGS)))
         assert nc["status"].flag_meanings.split() == list(P.STATUS_MEANINGS)
         assert nc["time"].bounds == "time_bnds" and nc["time"].standard_name == "time"
         tb = nc["time_bnds"][:]
