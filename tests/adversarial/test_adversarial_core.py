@@ -10,6 +10,7 @@ Profiles (hypothesis): ``ci`` (default, CI-sized) and ``long`` (>= 100,000 cases
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -28,6 +29,7 @@ from rsoil_couple.core import capi
 from rsoil_couple.core import coupler as cp
 from rsoil_couple.core.coupler import Coupler
 from rsoil_couple.modelfile.export import META_NAME, MetaError, load_model
+from rsoil_couple.modelfile.identity import model_identity
 
 lib, ffi = capi.lib, capi.ffi
 K0 = 273.15
@@ -78,8 +80,12 @@ class _Adversary(torch.nn.Module):
 
 
 def write_module(path: Path, module: torch.nn.Module, meta: dict) -> Path:
-    """Script ``module`` and write it with ``meta`` as rsoil_meta.json (no validation: adversarial)."""
+    """Script ``module`` and write it with ``meta`` as rsoil_meta.json (no validation: adversarial),
+    with the ``model_id`` of this module (F20: the core refuses metadata of another module)."""
     scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module)
+    buf = io.BytesIO()
+    torch.jit.save(scripted, buf)
+    meta = dict(meta, model_id=model_identity(buf.getvalue())[:16])
     torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta)})
     return path
 
