@@ -48,8 +48,11 @@ def test_F9_deep_nesting_no_recursion_error(model, tmp_path):
     path = _resave(module, text, tmp_path / "deep.pt")
     _refused_by_both_loaders(path, "rsoil_meta.json: training.sites[0][0]")
     # the command line reports it in one line (exit 2), not a RecursionError traceback (exit 1)
+    from rsoil_couple.data import write_canonical
+    from rsoil_couple.data.synthetic import synthetic_site
+    drivers = write_canonical(synthetic_site(days=3), tmp_path / "drivers.nc")   # predict checks inputs first
     run = subprocess.run([sys.executable, "-m", "rsoil_couple.cli", "predict", "--model", str(path), "--input",
-                          str(tmp_path / "none.nc"), "--output", str(tmp_path / "out.nc")],
+                          str(drivers), "--output", str(tmp_path / "out.nc")],
                          capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=300, check=False)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and "nested deeper than 32" in run.stderr
