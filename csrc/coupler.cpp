@@ -18,8 +18,9 @@ namespace {
 // status comes from its worst value.
 enum Class : uint8_t { kOk = 0, kOutsideEnvelope = 1, kImpossible = 2, kMissing = 3 };
 
-// Physical range of a variable the model does not take (only the Q10 fallback may read it).
-const Range kDefaultPhysical[kNVars] = {{-50.0, 70.0}, {0.0, 1.0}, {0.0, 500.0}};
+// Physical range of a variable the model does not take (only the Q10 fallback may read it): the
+// canonical range of rsoil_couple/variables.py, through the generated rsc_variables.hpp.
+Range default_physical(int v) { return Range{gen::kPhysicalMin[v], gen::kPhysicalMax[v]}; }
 
 std::string first_line(const std::string& s) {
   const size_t n = s.find('\n');
@@ -252,7 +253,7 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
     default: m.spinup = m.P; break;
   }
   m.cap = m.spinup;
-  for (int v = 0; v < kNVars; ++v) m.phys[v] = m.meta.used[v] ? m.meta.physical_range[v] : kDefaultPhysical[v];
+  for (int v = 0; v < kNVars; ++v) m.phys[v] = m.meta.used[v] ? m.meta.physical_range[v] : default_physical(v);
   for (int v : m.meta.future_vars) m.future_used[v] = true;
   if (opt.num_threads > 0) at::set_num_threads(opt.num_threads);
   m.check_against_module();
@@ -396,7 +397,7 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
   Impl& m = *impl_;
   const auto t_start = std::chrono::steady_clock::now();
   const int ncol = m.opt.ncol;
-  const char* names[] = {"tsoil", "swc", "precip"};
+  const auto& names = kVarNames;
   const double* now[kNVars] = {tsoil_c, swc_m3m3, precip_mm};
   for (int v = 0; v < kNVars; ++v)
     if (!now[v]) throw CoreError(RSC_E_NULL_POINTER, std::string("step: ") + names[v] + " is NULL");

@@ -7,6 +7,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
+from ..variables import DRIVER_UNITS
 from .output import _time_numbers
 
 
@@ -50,7 +51,7 @@ def write_perturbed_columns(source: str | os.PathLike, path: str | os.PathLike, 
         v[:] = tnum
         v = nc.createVariable("column", "i8", ("column",))
         v[:] = np.arange(ncol)
-        units = {"tsoil": "degC", "swc": "m3 m-3", "precip": "mm"}
+        units = DRIVER_UNITS
         for name, u in units.items():
             var = nc.createVariable(name, "f4", ("time", "column"), chunksizes=(n, min(64, ncol)),
                                     fill_value=np.float32(np.nan))
