@@ -169,6 +169,7 @@ class CapiCoupler:
         """Destroy the handle (safe to call twice)."""
         check(lib.rsc_coupler_destroy(self._h))
 
-    def __del__(self):
-        if getattr(self, "_h", None) is not None and self._h[0] != ffi.NULL:
-            lib.rsc_coupler_destroy(self._h)
+    def __del__(self, _null=ffi.NULL, _destroy=lib.rsc_coupler_destroy):
+        # the module's globals may already be gone at interpreter exit: bound here as defaults
+        if getattr(self, "_h", None) is not None and self._h[0] != _null:
+            _destroy(self._h)

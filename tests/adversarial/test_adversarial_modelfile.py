@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import rsoil_couple
 from rsoil_couple import Coupler
 from rsoil_couple.errors import MetaError
 from rsoil_couple.modelfile.export import export_model, load_model
@@ -53,7 +55,8 @@ def test_F9_deep_nesting_no_recursion_error(model, tmp_path):
     drivers = write_canonical(synthetic_site(days=3), tmp_path / "drivers.nc")   # predict checks inputs first
     run = subprocess.run([sys.executable, "-m", "rsoil_couple.cli", "predict", "--model", str(path), "--input",
                           str(drivers), "--output", str(tmp_path / "out.nc")],
-                         capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=300, check=False)
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+                         env=dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1])))
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and "nested deeper than 32" in run.stderr
 

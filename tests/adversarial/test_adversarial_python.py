@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -287,6 +288,13 @@ def test_F18_partial_files_of_dead_runs_are_removed(model, tmp_path):
         alive.wait()
 
 
+def _env() -> dict:
+    """The environment of a subprocess that must import the same rsoil_couple as the tests (installed
+    in CI; the source tree has no compiled parts there)."""
+    import rsoil_couple
+    return dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
+
+
 # ---------------------------------------------------------------------------------------------
 # F19: string column names over several blocks (HDF5 vlen-string segfault on re-open)
 @pytest.mark.parametrize("names", [True, False])
@@ -296,7 +304,7 @@ def test_F19_string_column_names_over_several_blocks_do_not_crash(model, tmp_pat
     r = subprocess.run([sys.executable, "-X", "faulthandler", "-W", "ignore::DeprecationWarning", "-m",
                         "rsoil_couple.cli", "predict", "--model", str(model[0]), "--input", str(src),
                         "--output", str(out), "--chunk-columns", "2", "--no-progress"],
-                       capture_output=True, text=True, timeout=300, check=False)
+                       capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path, env=_env())
     assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-3000:]}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cols.nc", "o.nc"]
     with xr.open_dataset(out) as o, xr.open_dataset(src) as i:
