@@ -22,6 +22,7 @@ from __future__ import annotations
 from ..errors import DataError
 from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, VarSpec
 from .canonical import (
+                        AUX_VARS,
                         MAX_OUT_OF_RANGE_FRACTION,
                         QC_FLAGS,
                         check_canonical,
@@ -40,6 +41,7 @@ from .readers import (
                         read_us_bi1,
                         read_us_hn1,
 )
+from .resample import resample
 from .sites import SITES, SiteInfo, registered, shared_data_dir, site_path
 from .units import convert_units
 
@@ -49,5 +51,5 @@ __all__ = [
     "read_csv_mapped", "read_canonical_netcdf", "write_canonical", "check_canonical",
     "concat_sites", "gap_report", "shared_data_dir", "site_path", "convert_units",
     "GC_PER_UMOL_CO2", "HN1_RSOIL_COLUMNS", "MAX_OUT_OF_RANGE_FRACTION",
-    "check_physical_range",
+    "check_physical_range", "resample", "AUX_VARS",
 ]
