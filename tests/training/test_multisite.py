@@ -132,3 +132,15 @@ def test_multisite_example_config(repo_root, shared_data, monkeypatch):
     sites = load_data(cfg.data)
     assert [(s.name, s.original_step_seconds, s.step_seconds, s.depth_m) for s in sites] == [
         ("US-Hn1", 1800, 3600, 0.15), ("US-Wkg", 3600, 3600, 0.05), ("ES-Agu", 1800, 3600, 0.05)]
+
+
+def test_single_site_config_is_unchanged(tmp_path):
+    from rsoil_couple.training.records import site_from_dataset
+    a = _nc(tmp_path, 30, 0)
+    (s,) = load_data(_config(tmp_path, [(a, "A")]).data)
+    old = site_from_dataset(data.read_site(a), name="A", source=a.as_posix())
+    assert s.step_seconds == old.step_seconds == s.original_step_seconds == 1800
+    np.testing.assert_array_equal(s.time, old.time)
+    np.testing.assert_array_equal(s.target, old.target)
+    for v in old.drivers:
+        np.testing.assert_array_equal(s.drivers[v], old.drivers[v])
