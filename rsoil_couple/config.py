@@ -46,6 +46,7 @@ class DataSection:
     past_hours: float = 24.0
     future_hours: float = 24.0
     target: str = "rsoil"
+    step_minutes: float = 0.0  # the model's step [min]; 0 = the first site's step; finer sites are resampled
 
 
 @dataclass
@@ -197,6 +198,9 @@ def check_run(cfg: RunConfig) -> None:
             raise ValueError(f"{key}: duplicated variable in {vs}")
     if not d.past_vars:
         raise ValueError("data.past_vars must not be empty")
+    if d.step_minutes < 0 or abs(d.step_minutes * 60 - round(d.step_minutes * 60)) > 1e-9:
+        raise ValueError(f"data.step_minutes must be >= 0 and a whole number of seconds (0 = the first "
+                         f"site's step), got {d.step_minutes}")
     if d.past_hours <= 0:
         raise ValueError(f"data.past_hours must be > 0 [h], got {d.past_hours}")
     if d.future_hours < 0:

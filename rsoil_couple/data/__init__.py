@@ -22,6 +22,7 @@ from __future__ import annotations
 from ..errors import DataError
 from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, VarSpec
 from .canonical import (
+                        AUX_VARS,
                         MAX_OUT_OF_RANGE_FRACTION,
                         QC_FLAGS,
                         check_canonical,
@@ -40,14 +41,15 @@ from .readers import (
                         read_us_bi1,
                         read_us_hn1,
 )
-from .sites import SITES, SiteInfo, shared_data_dir, site_path
+from .resample import resample
+from .sites import SITES, SiteInfo, registered, shared_data_dir, site_path
 from .units import convert_units
 
 __all__ = [
     "DataError", "CANONICAL_VARS", "DRIVERS", "QC_FLAGS", "SITES", "SiteInfo", "VarSpec",
-    "read_site", "read_us_hn1", "read_us_bi1", "read_cosore", "read_ameriflux_base",
+    "read_site", "read_us_hn1", "read_us_bi1", "read_cosore", "registered", "read_ameriflux_base",
     "read_csv_mapped", "read_canonical_netcdf", "write_canonical", "check_canonical",
     "concat_sites", "gap_report", "shared_data_dir", "site_path", "convert_units",
     "GC_PER_UMOL_CO2", "HN1_RSOIL_COLUMNS", "MAX_OUT_OF_RANGE_FRACTION",
-    "check_physical_range",
+    "check_physical_range", "resample", "AUX_VARS",
 ]

@@ -30,6 +30,9 @@ QC_FLAGS: dict[str, int] = {
     "rsoil_negative": 64,            # negative efflux, kept (a measurement, see docs/data.md)
     "time_inserted": 128,            # timestamp absent from the file, inserted as NaN
 }
+#: Auxiliary (non-physical) variables a canonical Dataset may carry: the count of fine values
+#: averaged into a resampled Rsoil (rsoil_couple.data.resample).
+AUX_VARS: tuple[str, ...] = ("rsoil_n",)
 # Bits that readers derive from the data itself (recomputed whenever a Dataset is re-built).
 _DERIVED_BITS = (QC_FLAGS["tsoil_missing"] | QC_FLAGS["swc_missing"] | QC_FLAGS["precip_missing"]
                  | QC_FLAGS["rsoil_missing"] | QC_FLAGS["rsoil_negative"])
@@ -193,7 +196,7 @@ def check_canonical(ds: xr.Dataset, where: str = "dataset") -> None:
     if "tsoil" not in ds.data_vars or "qc" not in ds.data_vars:
         raise DataError(f"{where}: variables 'tsoil' and 'qc' are required")
     for var in ds.data_vars:
-        if var == "qc":
+        if var == "qc" or var in AUX_VARS:
             continue
         if var not in CANONICAL_VARS:
             raise DataError(f"{where}: variable '{var}' is not canonical; expected some of "
@@ -219,7 +222,9 @@ def write_canonical(ds: xr.Dataset, path: str | Path) -> Path:
                     "dtype": "int64"},
            "qc": {"dtype": "uint8"}}
     for var in out.data_vars:
-        if var != "qc":
+        if var in AUX_VARS:
+            enc[var] = {"dtype": "int16"}
+        elif var != "qc":
             enc[var] = {"dtype": "float64", "_FillValue": np.nan, "zlib": True}
     out.attrs = {k: (v if not isinstance(v, (bool, np.bool_)) else str(v))
                  for k, v in out.attrs.items()}
@@ -266,13 +271,22 @@ def concat_sites(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
             if f"{v}_missing" in QC_FLAGS:
                 qc[np.isnan(r[v].values)] |= _bit(f"{v}_missing")
         r["qc"] = (("time", "column"), qc, _qc_attrs())
-        parts.append(r[variables + ["qc"]])
+        aux = []
+        if any("rsoil_n" in x.data_vars for x in datasets) and "rsoil" in variables:
+            n = (r["rsoil_n"].fillna(0).values if "rsoil_n" in r.data_vars
+                 else np.isfinite(r["rsoil"].values))
+            r["rsoil_n"] = (("time", "column"), n.astype(np.int16), next(
+                dict(x["rsoil_n"].attrs) for x in datasets if "rsoil_n" in x.data_vars))
+            aux = ["rsoil_n"]
+        parts.append(r[variables + aux + ["qc"]])
     out = xr.concat(parts, dim="column", data_vars="all", coords="different", compat="equals",
                     join="exact", combine_attrs="drop")
     for v in variables:
         src = next(d for d in datasets if v in d.data_vars)
         out[v].attrs = {k: val for k, val in src[v].attrs.items()
                         if k not in ("source_column", "source_units")}
+    if "rsoil_n" in out.data_vars:
+        out["rsoil_n"].attrs = next(dict(d["rsoil_n"].attrs) for d in datasets if "rsoil_n" in d.data_vars)
     depth = out["depth"].values
     sites = [str(d.attrs["site"]) for d in datasets]
     out.attrs = {
@@ -316,7 +330,7 @@ def gap_report(ds: xr.Dataset) -> dict:
     for j, col in enumerate(ds["column"].values):
         per = {}
         for var in ds.data_vars:
-            if var == "qc":
+            if var == "qc" or var in AUX_VARS:
                 continue
             miss = np.isnan(ds[var].values[:, j])
             runs = _runs(miss)

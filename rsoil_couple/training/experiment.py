@@ -22,7 +22,7 @@ from ..config import ExperimentConfig, case_config, load_experiment_config
 from ..variables import Q10_FORMS as VAR_Q10_FORMS
 from .figures import aggregate
 from .fit import predict, set_determinism
-from .records import SiteArrays, load_sites
+from .records import SiteArrays, load_data
 from .run import regression_metrics, train_run
 from .splits import make_split
 from .windows import WindowSet
@@ -107,7 +107,7 @@ def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | 
     t0 = _time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     e = ecfg.experiment
-    sites = sites if sites is not None else load_sites(ecfg.base.data.sites)
+    sites = sites if sites is not None else load_data(ecfg.base.data)
     cases: list[dict] = []
     keep: dict = {}          # (model, scenario, past_hours, seed) -> RunResult (for figures)
     for scenario in e.scenarios:

@@ -1,4 +1,11 @@
-"""Site records as arrays for training: one `SiteArrays` per site, read from the configured files."""
+"""Site records as arrays for training: one `SiteArrays` per site, read from the configured files.
+
+`load_sites` reads every ``data.sites`` entry, checks that it has every variable the model uses, and
+brings it to the model's step (``data.step_minutes``; default the first site's step) with the one
+resampling rule of `rsoil_couple.data.resample` (drivers averaged, rain summed, gaps kept, Rsoil the
+mean of its valid values). A site whose step is coarser than the model's is refused: a coarse record
+cannot be made finer. Each `SiteArrays` records where it came from: name, file, original step, depth.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import SiteConfig
+from ..config import DataSection, SiteConfig
 
 
 # --------------------------------------------------------------------------------------------------
@@ -27,6 +34,12 @@ class SiteArrays:
     target: np.ndarray
     source: str = ""
     depth_m: float = 0.15
+    original_step_seconds: int = 0      # the step of the file before resampling (0: not recorded)
+
+    def origin(self) -> dict:
+        """Where the record came from: name, file, original and current step [s], depth [m]."""
+        return {"name": self.name, "source": self.source, "original_step_seconds": self.original_step_seconds,
+                "step_seconds": self.step_seconds, "depth_m": self.depth_m}
 
 
 def site_from_dataset(ds, column: int = 0, name: str = "", source: str = "") -> SiteArrays:
@@ -45,7 +58,9 @@ def site_from_dataset(ds, column: int = 0, name: str = "", source: str = "") -> 
     if "rsoil" not in col:
         raise ValueError(f"{source or name}: the dataset has no 'rsoil' variable (the training target)")
     site_name = name or str(col.attrs.get("site", "")) or "site"
-    return SiteArrays(site_name, t, step, drivers, _masked(col, "rsoil"), source)
+    original = int(ds.attrs.get("resampled_from_step_seconds", step))
+    return SiteArrays(site_name, t, step, drivers, _masked(col, "rsoil"), source,
+                      original_step_seconds=original)
 
 
 def _masked(col, v: str) -> np.ndarray:
@@ -63,16 +78,76 @@ def _step_seconds(t: np.ndarray, where: str) -> int:
     return int(d[0])
 
 
-def load_sites(sites: Sequence[SiteConfig]) -> list[SiteArrays]:
-    """Read every configured site with rsoil_couple.data."""
+def model_step_seconds(data_cfg: DataSection) -> int | None:
+    """The model's step [s] from ``data.step_minutes`` (None: the first site's step)."""
+    return int(round(data_cfg.step_minutes * 60)) if data_cfg.step_minutes > 0 else None
+
+
+def load_data(data_cfg: DataSection) -> list[SiteArrays]:
+    """`load_sites` for a config's ``[data]``: its sites, its model step, its past/future variables."""
+    return load_sites(data_cfg.sites, model_step_seconds(data_cfg),
+                      list(dict.fromkeys(list(data_cfg.past_vars) + list(data_cfg.future_vars))))
+
+
+def load_sites(sites: Sequence[SiteConfig], step_seconds: int | None = None,
+               variables: Sequence[str] = ()) -> list[SiteArrays]:
+    """Read every configured site with rsoil_couple.data and bring it to one step.
+
+    Parameters
+    ----------
+    sites : list of SiteConfig
+        ``data.sites``.
+    step_seconds : int
+        The model's step [s]; None: the first site's step. Finer sites are resampled to it
+        (`rsoil_couple.data.resample`); a coarser one is refused naming both steps.
+    variables : list
+        Drivers the model reads; a site without one of them is refused naming the site and the
+        variable.
+    """
     from .. import data
+    datasets = [data.read_site(sc.path) for sc in sites]
+    return sites_from_datasets(sites, datasets, step_seconds, variables)
+
+
+def sites_from_datasets(sites: Sequence[SiteConfig], datasets, step_seconds: int | None = None,
+                        variables: Sequence[str] = ()) -> list[SiteArrays]:
+    """`load_sites` on canonical Datasets already read (one per ``SiteConfig``)."""
+    from ..data import resample
+    if not datasets:
+        raise ValueError("data.sites: no site given")
+    target = int(step_seconds) if step_seconds else int(datasets[0].attrs["step_seconds"])
     out = []
-    for sc in sites:
-        ds = data.read_site(sc.path)
-        s = site_from_dataset(ds, name=sc.name or str(ds.attrs.get("site", Path(sc.path).stem)), source=sc.path)
-        s.depth_m = sc.depth_m
+    for i, (sc, ds) in enumerate(zip(sites, datasets)):
+        name = sc.name or str(ds.attrs.get("site", Path(sc.path).stem))
+        where = f"data.sites[{i}] '{name}' ({sc.path})"
+        missing = [v for v in variables if v not in ds.data_vars]
+        if missing:
+            names = ", ".join(repr(v) for v in missing)
+            raise ValueError(f"{where}: has no {names} but the model uses it (data.past_vars / "
+                             "data.future_vars); leave it out of those lists or leave this site out")
+        fine = int(ds.attrs["step_seconds"])
+        if fine > target:
+            raise ValueError(f"{where}: its step {fine} s is coarser than the model's step {target} s "
+                             "(data.step_minutes); a coarse record cannot be made finer: set "
+                             f"data.step_minutes to a multiple of {fine // 60:g} min or leave this site out")
+        try:
+            ds = resample(ds, target)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        s = site_from_dataset(ds, name=name, source=sc.path)
+        s.depth_m = _depth(sc, ds, where)
+        s.original_step_seconds = fine
         out.append(s)
     return out
+
+
+def _depth(sc: SiteConfig, ds, where: str) -> float:
+    """The config's ``depth_m``; refused when the file states another depth."""
+    file_depth = float(ds.attrs.get("depth_m", float("nan")))
+    if np.isfinite(file_depth) and abs(file_depth - sc.depth_m) > 1e-9:
+        raise ValueError(f"{where}: depth_m = {sc.depth_m:g} m in the config, but the file's soil "
+                         f"drivers are at {file_depth:g} m; set depth_m = {file_depth:g}")
+    return float(sc.depth_m)
 
 
 def hours_to_steps(hours: float, step_seconds: int, key: str) -> int:

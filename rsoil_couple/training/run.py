@@ -13,7 +13,7 @@ from ..config import RunConfig, check_finite, load_run_config
 from ..models import RsoilModel
 from ..variables import CANONICAL_VARS, DRIVER_UNITS
 from .fit import _subsample, predict, search_and_fit, set_determinism
-from .records import SiteArrays, load_sites, site_from_dataset
+from .records import SiteArrays, load_data, site_from_dataset
 from .splits import Split, make_split
 from .windows import WindowSet
 
@@ -108,7 +108,7 @@ def make_meta(cfg: RunConfig, ws: WindowSet, split: Split, search: dict, fallbac
 def train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None) -> RunResult:
     """Train one configured model (with the declared search) and measure it on the test split."""
     t0 = _time.perf_counter()
-    sites = list(sites) if sites is not None else load_sites(cfg.data.sites)
+    sites = list(sites) if sites is not None else load_data(cfg.data)
     ws = WindowSet(sites, cfg.data.past_vars, cfg.data.future_vars, cfg.data.past_hours, cfg.data.future_hours)
     split = make_split(ws, cfg.split, cfg.run.seed)
     model, search = search_and_fit(cfg, ws, split)

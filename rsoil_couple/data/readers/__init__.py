@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import xarray as xr
 
 from ...errors import DataError
-from ..sites import SITES, site_path
+from ..sites import SITES, registered, site_path
 from ._csv import _header_line
 from .ameriflux import read_ameriflux_base
 from .cosore import read_cosore
@@ -51,6 +51,10 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
         other variables are not read, so a fault in them (a junk value in a flag column batch
         prediction does not use) cannot fail the read.
 
+    A registered file (by key, or by a path ending in its registered relative path) is read with
+    the reader options of its `SITES` entry: SCI-Embudo's 4 cm soil drivers, ES-Agu's ancillary
+    precipitation.
+
     Formats: US-Hn1 (``TS_15cm``...), US-Bi1 (``TS_F_MDS_4``...), COSORE (``TIMESTAMP_END_LST``,
     ``Rs_umol_m2_s``), AmeriFlux BASE (``TIMESTAMP_START``/``TIMESTAMP_END``), canonical NetCDF
     (``.nc``), any CSV with `mapping`.
@@ -60,6 +64,8 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    key = registered(path)
+    options = dict(SITES[key].options) if key is not None and mapping is None else {}
     if path.suffix.lower() in (".nc", ".nc4", ".netcdf"):
         if mapping:
             raise DataError(f"{path}: a column mapping applies to CSV files only")
@@ -81,7 +87,7 @@ def read_site(path: str | Path, *, mapping: Mapping[str, tuple[str, str]] | None
     if {"TIMESTAMP_END", "TS_F_MDS_4"} <= cols:
         return read_us_bi1(path, site=site, units=units, variables=variables)
     if {"TIMESTAMP_END_LST", "Rs_umol_m2_s"} <= cols:
-        return read_cosore(path, site=site, units=units, variables=variables)
+        return read_cosore(path, site=site, units=units, variables=variables, **options)
     raise DataError(
         f"{path}: unrecognised format (columns {sorted(cols)[:20]}); known: US-Hn1 "
         "(TIMESTAMP_END, TS_15cm, SWC_15cm, P_mm), US-Bi1 (TS_F_MDS_4), COSORE "

@@ -63,8 +63,11 @@ def read_canonical_netcdf(path: str | Path, *, units: Mapping[str, str] | None =
                 site=str(src.attrs.get("site", path.stem)), depth_m=depth, extra_qc=qc,
                 attrs=keep)
     ds.attrs["source"] = str(src.attrs.get("source", path.name))
+    if "rsoil_n" in src.data_vars and "rsoil" in ds.data_vars:   # a resampled Dataset's counts
+        n = src["rsoil_n"].transpose("time", "column").reindex(time=ds["time"].values, fill_value=0)
+        ds["rsoil_n"] = (("time", "column"), n.values.astype(np.int16), dict(src["rsoil_n"].attrs))
     # values removed when the file was first read are NaN now: keep those counts
     for k, v in src.attrs.items():
-        if re.fullmatch(r"n_\w+_(out_of_range|spike)_removed", k):
+        if k == "n_rsoil_partial" or re.fullmatch(r"n_\w+_(out_of_range|spike)_removed", k):
             ds.attrs[k] = int(v) + int(ds.attrs.get(k, 0))
     return ds
