@@ -1,4 +1,4 @@
-"""`rsoil-couple demo`: the whole chain on a real site file or the built-in synthetic site.
+"""`rsoil-couple demo`: the whole chain on real data (default: the packaged US-Hn1 2019 sample) or a synthetic site.
 
 data -> lagged mutual information -> Q10 family vs the paper's new LSTM -> exported model file ->
 the same file through the C++ core offline (`predict`) and inside the Fortran CLM-like host, half of
@@ -161,15 +161,35 @@ def metrics_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(data: str | None, out: Path) -> dict:
-    """Run the chain; returns the summary also written to ``out/demo.json``."""
+def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
+    """Run the chain; returns the summary also written to ``out/demo.json``.
+
+    Parameters
+    ----------
+    data : str or None
+        A site file; None: the packaged real sample (US-Hn1 2019, rsoil_couple/sample_data).
+    out : Path
+        Output folder.
+    synthetic : bool
+        Use the built-in SYNTHETIC site instead (for tests; says so everywhere).
+    """
     from .baselines import mi
+    from .data.sites import SAMPLE_US_HN1
     from .evaluation.validate import validate
     from .prediction.run import predict
 
     out.mkdir(parents=True, exist_ok=True)
     prog = Progress(total=8)
-    prog.step("reading the site" if data else "no --data given: using the SYNTHETIC dryland site")
+    if synthetic:
+        if data:
+            raise ValueError("--synthetic and --data exclude each other")
+        prog.step("--synthetic: using the SYNTHETIC dryland site (not a measurement)")
+    elif data:
+        prog.step("reading the site")
+    else:
+        data = str(SAMPLE_US_HN1)
+        prog.step("no --data given: the packaged real sample of US-Hn1 2019 (AmeriFlux, CC-BY-4.0; "
+                  "rsoil_couple/sample_data/README.md)")
     ds, obs_path, label = load_site(data, out)
     print(f"      {label}: {ds.sizes['time']} steps of {int(ds.attrs['step_seconds'])} s, "
           f"{int(np.isfinite(ds['rsoil'].values).sum())} Rsoil observations")
@@ -273,11 +293,13 @@ CLM-structure baseline: [validation/report.md](validation/report.md).
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None,
-                        help="site file (e.g. ../shared/data/US-Hn1/US-Hn1_2019_30min.csv); "
-                             "without it the built-in SYNTHETIC site is used")
+                        help="site file (e.g. ../shared/data/US-Hn1/US-Hn1_2019_30min.csv); without it the "
+                             "packaged real sample of US-Hn1 2019 (the same measurements, demo columns only)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="use the built-in SYNTHETIC dryland site instead (labelled as such)")
     parser.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
 
 
 def run(args: argparse.Namespace) -> int:
-    run_demo(args.data, Path(args.out))
+    run_demo(args.data, Path(args.out), synthetic=args.synthetic)
     return 0

@@ -1,4 +1,4 @@
-"""The main job: `rsoil-couple demo` on the real US-Hn1 record and on the synthetic site."""
+"""The main job: `rsoil-couple demo` on the packaged real US-Hn1 sample (no ../shared needed) and on the synthetic site."""
 from __future__ import annotations
 
 import json
@@ -50,10 +50,12 @@ def _check_report(out, summary: dict) -> None:
         assert math.isfinite(per["all"]["nse"]), name
 
 
-def test_demo_us_hn1(shared_data, tmp_path):
+def test_demo_us_hn1_packaged_sample(tmp_path):
+    """The README's first command: no --data, the packaged real sample (the same values as
+    ../shared/data/US-Hn1/US-Hn1_2019_30min.csv, tests/data/test_sample_data.py)."""
     out = tmp_path / "demo"
-    summary = _run_demo(["--data", str(shared_data / "US-Hn1" / "US-Hn1_2019_30min.csv")], out)
-    assert summary["synthetic"] is False
+    summary = _run_demo([], out)
+    assert summary["synthetic"] is False and summary["site"].startswith("US-Hn1")
     _check_report(out, summary)
     rows = summary["test_metrics"]
     lstm = rows["new LSTM (test window)"]
@@ -66,7 +68,7 @@ def test_demo_us_hn1(shared_data, tmp_path):
 @pytest.mark.slow
 def test_demo_synthetic(tmp_path):
     out = tmp_path / "demo"
-    summary = _run_demo([], out)
+    summary = _run_demo(["--synthetic"], out)
     assert summary["synthetic"] is True
     assert "SYNTHETIC" in (out / "report.md").read_text()
     _check_report(out, summary)

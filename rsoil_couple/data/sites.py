@@ -88,3 +88,7 @@ def site_path(name: str) -> Path:
     if name not in SITES:
         raise KeyError(f"unknown site file '{name}'; registered: {sorted(SITES)}")
     return shared_data_dir() / SITES[name].path
+
+
+#: The packaged sample of real data (US-Hn1 2019, the columns the demo reads; sample_data/README.md).
+SAMPLE_US_HN1 = Path(__file__).resolve().parents[1] / "sample_data" / "US-Hn1_2019_demo_30min.csv.gz"

@@ -9,7 +9,7 @@ import xarray as xr
 
 from ...errors import DataError
 from ..sites import SITES, registered, site_path
-from ._csv import _header_line
+from ._csv import _header_line, open_text
 from .ameriflux import read_ameriflux_base
 from .cosore import read_cosore
 from .mapped import read_csv_mapped
@@ -25,8 +25,11 @@ __all__ = ["read_site", "read_us_hn1", "read_us_bi1", "read_cosore", "read_ameri
 # Autodetection
 # --------------------------------------------------------------------------------------------
 def _header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        text = [line.rstrip("\r\n") for line in itertools.islice(fh, 10_000)]
+    try:
+        with open_text(path) as fh:
+            text = [line.rstrip("\r\n") for line in itertools.islice(fh, 10_000)]
+    except (OSError, EOFError) as exc:   # a broken .gz
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
     return _header_line(path, text)[1]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -17,6 +18,13 @@ from ..canonical import _Field
 # --------------------------------------------------------------------------------------------
 # CSV helpers
 # --------------------------------------------------------------------------------------------
+def open_text(path: Path):
+    """A text handle of a CSV file, gzip-compressed when its name ends in ``.gz`` (the packaged sample)."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
 def _header_line(path: Path, text: list[str]) -> tuple[int, list[str]]:
     """(0-based index, column names) of the header: the first line not starting with '#'."""
     h = next((i for i, line in enumerate(text) if not line.startswith("#")), None)
@@ -38,8 +46,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        text = fh.read().splitlines()
+    try:
+        with open_text(path) as fh:
+            text = fh.read().splitlines()
+    except (OSError, EOFError) as exc:   # a broken .gz
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
     h, header = _header_line(path, text)
     lines, rows = [], []
     for i in range(h + 1, len(text)):
