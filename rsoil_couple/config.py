@@ -86,6 +86,7 @@ class TrainSection:
     max_train_samples: int = 0          # 0 = all; otherwise a seeded random subset (quick runs)
     max_eval_samples: int = 0           # 0 = all; caps validation samples (quick runs)
     progress: bool = True               # tqdm bars (shown only on a terminal)
+    members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
 
 
 @dataclass
@@ -235,6 +236,9 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError(f"model.hidden must be in 1..1024, got {m.hidden}")
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
+    if not 1 <= t.members <= 64:
+        raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
+                         f"got {t.members}")
     if cfg.search.mode not in ("grid", "random"):
         raise ValueError(f"search.mode = {cfg.search.mode!r}; expected 'grid' or 'random'")
 

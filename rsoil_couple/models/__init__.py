@@ -3,12 +3,14 @@
 Adding a model: copy ``template.py`` to ``<kind>.py``, name its ``kind``, and add the class to
 `REGISTERED` below (docs/training.md, "Adding a model"). Nothing else knows model kinds: configs,
 experiments, the model-file schema and the C++ core take any registered kind.
+`Ensemble` (ensemble.py) is not a kind: it averages trained members (``train.members``).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 from .base import RsoilModel
+from .ensemble import Ensemble
 from .kg_lstm import KGLSTM
 from .lstm import PastFutureLSTM
 from .mlp import MLP
@@ -33,4 +35,4 @@ def get_model(cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_st
 
 
 __all__ = ["get_model", "MODELS", "REGISTERED", "USES_FUTURE", "RsoilModel", "PastFutureLSTM", "UniLSTM", "MLP",
-           "KGLSTM"]
+           "KGLSTM", "Ensemble"]

@@ -133,6 +133,16 @@ def build_model(cfg: RunConfig, ws: WindowSet, train_idx: np.ndarray, model_cfg=
     return m
 
 
+def search_grid(cfg: RunConfig) -> tuple[list[tuple], int]:
+    """The (hidden, lr) trials of the declared search and the epochs each trial trains."""
+    grid = list(itertools.product(cfg.search.hidden or [cfg.model.hidden], cfg.search.lr or [cfg.train.lr]))
+    if cfg.search.mode == "random" and cfg.search.n_random and cfg.search.n_random < len(grid):
+        pick = np.random.default_rng(cfg.run.seed).choice(len(grid), cfg.search.n_random, replace=False)
+        grid = [grid[i] for i in sorted(pick)]
+    epochs = (cfg.search.epochs or cfg.train.epochs) if len(grid) > 1 else cfg.train.epochs
+    return grid, epochs
+
+
 def search_and_fit(cfg: RunConfig, ws: WindowSet, split: Split) -> tuple[RsoilModel, dict]:
     """The declared hyperparameter search (grid or random over search.hidden × search.lr), chosen on
     validation loss; without a search, one fit with [model]/[train]. Returns the best model and info.
@@ -140,13 +150,9 @@ def search_and_fit(cfg: RunConfig, ws: WindowSet, split: Split) -> tuple[RsoilMo
     seed = cfg.run.seed
     train_idx = _subsample(split.train, cfg.train.max_train_samples, seed)
     val_idx = _subsample(split.val, cfg.train.max_eval_samples, seed)
-    grid = list(itertools.product(cfg.search.hidden or [cfg.model.hidden], cfg.search.lr or [cfg.train.lr]))
-    if cfg.search.mode == "random" and cfg.search.n_random and cfg.search.n_random < len(grid):
-        pick = np.random.default_rng(seed).choice(len(grid), cfg.search.n_random, replace=False)
-        grid = [grid[i] for i in sorted(pick)]
+    grid, epochs = search_grid(cfg)
     trials = []
     best = None
-    epochs = (cfg.search.epochs or cfg.train.epochs) if len(grid) > 1 else cfg.train.epochs
     for hidden, lr in grid:
         set_determinism(seed, cfg.run.threads)
         mcfg = dataclasses.replace(cfg.model, hidden=int(hidden))

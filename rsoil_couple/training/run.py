@@ -68,8 +68,12 @@ def _periods(ws: WindowSet, idx: np.ndarray) -> tuple[list[str], list[list[str]]
 
 
 def make_meta(cfg: RunConfig, ws: WindowSet, split: Split, search: dict, fallback: dict,
-              test_metrics: dict) -> dict:
-    """``rsoil_meta.json`` content (without model_id / versions, which export fills)."""
+              test_metrics: dict, ensemble: dict | None = None) -> dict:
+    """``rsoil_meta.json`` content (without model_id / versions, which export fills).
+
+    ``ensemble``: the record of `training.ensemble.ensemble_record` (``train.members > 1``); then
+    ``test_metrics`` are those of the ensemble mean and ``training.kg_q10`` the members' mean Q10.
+    """
     used = list(dict.fromkeys(ws.past_vars + ws.future_vars))
     rows = ws.covered_rows(search["train_idx"])
     env = {}
@@ -98,6 +102,8 @@ def make_meta(cfg: RunConfig, ws: WindowSet, split: Split, search: dict, fallbac
     }
     if cfg.model.kind == "kg_lstm":
         meta["training"]["kg_q10"] = float(search["model_q10"])
+    if ensemble is not None:
+        meta["ensemble"] = ensemble
     # the metadata is JSON read by the C++ core: no Infinity/NaN (json.dumps(allow_nan=False) would
     # refuse them too, but without naming the key)
     check_finite(meta, "rsoil_meta")
@@ -113,14 +119,28 @@ def train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None) -> RunR
     split = make_split(ws, cfg.split, cfg.run.seed)
     model, search = search_and_fit(cfg, ws, split)
     search["train_idx"] = _subsample(split.train, cfg.train.max_train_samples, cfg.run.seed)
-    if cfg.model.kind == "kg_lstm":
-        search["model_q10"] = float(model.q10().detach())
-    pred = predict(model, ws, split.test)
     obs = ws.y[split.test]
+    extra: dict = {}
+    record = None
+    if cfg.train.members > 1:
+        from . import ensemble as E
+        members = E.train_members(cfg, ws, split, model, search)
+        member_pred = np.stack([predict(m, ws, split.test) for m in members])
+        member_metrics = [regression_metrics(obs, p) for p in member_pred]
+        model = E.as_ensemble(members)
+        pred = predict(model, ws, split.test)
+        record = E.ensemble_record(cfg, members, member_pred, pred, member_metrics)
+        extra["member_test_pred"] = member_pred
+        if cfg.model.kind == "kg_lstm":
+            search["model_q10"] = float(np.mean(record["kg_q10"]))
+    else:
+        if cfg.model.kind == "kg_lstm":
+            search["model_q10"] = float(model.q10().detach())
+        pred = predict(model, ws, split.test)
     tm = regression_metrics(obs, pred)
     fallback = fit_fallback_q10(ws, search["train_idx"])
-    meta = make_meta(cfg, ws, split, search, fallback, tm)
-    return RunResult(model.eval(), meta, ws, split, search, pred, obs, tm, _time.perf_counter() - t0)
+    meta = make_meta(cfg, ws, split, search, fallback, tm, record)
+    return RunResult(model.eval(), meta, ws, split, search, pred, obs, tm, _time.perf_counter() - t0, extra)
 
 
 def synthetic_sites(step_seconds: int = 1800, days: int = 40, seed: int = 0) -> list[SiteArrays]:
@@ -153,6 +173,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"split {cfg.split.scenario}: train {meta['training']['n_train']}, val {meta['training']['n_val']}, "
           f"test {tm['n']}, excluded for overlap with the test period {res.split.excluded_overlap}")
     print(f"chosen: {res.search['chosen']}")
-    print(f"test: mse {tm['mse']:.4g}  nse {tm['nse']:.3f}  cc {tm['cc']:.3f}  kge {tm['kge']:.3f}  n {tm['n']}")
+    fmt = lambda m: f"mse {m['mse']:.4g}  nse {m['nse']:.3f}  cc {m['cc']:.3f}  kge {m['kge']:.3f}  n {m['n']}"  # noqa: E731
+    ens = meta.get("ensemble")
+    if ens:
+        q = ens.get("kg_q10")
+        for k, (seed, m) in enumerate(zip(ens["seeds"], ens["member_test_metrics"])):
+            print(f"member {k} (seed {seed}): {fmt(m)}" + (f"  q10 {q[k]:.3f}" if q else ""))
+        sp = ens["spread"]
+        print(f"spread over members: nse {sp['nse']['min']:.3f}..{sp['nse']['max']:.3f} (sd {sp['nse']['sd']:.3f}), "
+              f"cc {sp['cc']['min']:.3f}..{sp['cc']['max']:.3f}; across-member sd of the test predictions "
+              f"{sp['test_mean_sd']:.4g} umol m-2 s-1 on average ({100 * sp['test_mean_rel_sd']:.1f} % of the mean)")
+        print(f"test (ensemble mean of {ens['members']}): {fmt(tm)}")
+    else:
+        print(f"test: {fmt(tm)}")
     print(f"wrote {args.out} (model_id {meta['model_id']}, {res.seconds:.1f} s)")
     return 0
