@@ -96,10 +96,17 @@ def test_the_core_runs_the_ensemble_unchanged(files):
     x = {"tsoil": mid["tsoil"][0] + 0.5 * mid["tsoil"][1] * np.sin(2 * np.pi * (t / 48 + c / ncol)),
          "swc": mid["swc"][0] + 0.4 * mid["swc"][1] * np.cos(2 * np.pi * (t / 200 + c / ncol)),
          "precip": np.where((t + c) % 17 == 0, 0.5 * env["precip"]["max"], 0.0) * np.ones((1, ncol))}
+    from rsoil_couple.core.capi import CapiCoupler
     core = Coupler(str(path), ncol, "supplied")
+    capi = CapiCoupler(str(path), ncol, "supplied")   # the C ABI the Fortran shim calls, in its units
+    dt = float(meta["step_seconds"])
     for step in range(P + 2):
         got = core.step(x["tsoil"][step], x["swc"][step], x["precip"][step],
                         future_tsoil=x["tsoil"][step + 1:step + 1 + F].T)
+        via_c = capi.step(x["tsoil"][step] + 273.15, x["swc"][step], x["precip"][step] / dt,
+                          future_tsoil_k=np.ascontiguousarray(x["tsoil"][step + 1:step + 1 + F].T) + 273.15)
+        np.testing.assert_allclose(via_c.rsoil, got.rsoil, rtol=1e-6)
+        np.testing.assert_array_equal(via_c.status, got.status)
     last = P + 1
     past = np.stack([x[v["name"]][last - P + 1:last + 1].T for v in meta["past_vars"]], -1)
     fut = x["tsoil"][last + 1:last + 1 + F].T[:, :, None]
