@@ -29,6 +29,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``rsoil-couple`` command line.
+
+    The first argument that is not an option names the sub-command (`COMMANDS`); only its module is imported.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        Exit status: the sub-command's (0 on success), or 2 when it raised ``ValueError``, ``OSError`` or
+        ``KeyError``, whose message is then printed to stderr in one line instead of a traceback.
+    """
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)

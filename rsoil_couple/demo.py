@@ -33,6 +33,13 @@ class Progress:
     n: int = 0
 
     def step(self, what: str) -> None:
+        """Print the next numbered progress line with the time since the start.
+
+        Parameters
+        ----------
+        what : str
+            What the step does; printed after ``[n/total elapsed s]``.
+        """
         self.n += 1
         print(f"[{self.n}/{self.total} {time.perf_counter() - self.t0:6.1f} s] {what}", flush=True)
 
@@ -292,6 +299,14 @@ CLM-structure baseline: [validation/report.md](validation/report.md).
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rsoil-couple demo`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser, filled here with ``--data`` (site file; default the packaged US-Hn1 2019
+        sample), ``--synthetic`` (the built-in synthetic site instead) and ``--out`` (output folder)..
+    """
     parser.add_argument("--data", default=None,
                         help="site file (e.g. ../shared/data/US-Hn1/US-Hn1_2019_30min.csv); without it the "
                              "packaged real sample of US-Hn1 2019 (the same measurements, demo columns only)")
@@ -301,5 +316,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``rsoil-couple demo``: the whole chain (`run_demo`) into the folder ``args.out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed by `configure_parser`.
+
+    Returns
+    -------
+    int
+        Exit status 0; ``ValueError`` is raised when both ``--data`` and ``--synthetic`` are given.
+    """
     run_demo(args.data, Path(args.out), synthetic=args.synthetic)
     return 0

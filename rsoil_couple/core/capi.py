@@ -28,6 +28,18 @@ def header_path() -> Path:
 
 
 def library_path() -> Path:
+    """Path of the C library ``librsoil_core.so`` in the package's ``lib`` folder.
+
+    Returns
+    -------
+    Path
+        The shared library that `lib` is opened from.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package is neither installed nor built in place (docs/dev.md).
+    """
     p = _PKG / "lib" / "librsoil_core.so"
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found: install the package or make a dev build (docs/dev.md)")
@@ -59,10 +71,29 @@ class CapiError(RuntimeError):
 
 
 def last_error() -> str:
+    """The calling thread's last error message of the C API (``rsc_last_error_message``).
+
+    Returns
+    -------
+    str
+        Message of this thread's last failed ``rsc_*`` call; empty if there is none.
+    """
     return ffi.string(lib.rsc_last_error_message()).decode()
 
 
 def check(rc: int) -> None:
+    """Raise `CapiError` unless a C API result code is ``RSC_OK``.
+
+    Parameters
+    ----------
+    rc : int
+        Result code of an ``rsc_*`` call.
+
+    Raises
+    ------
+    CapiError
+        With ``rc`` and the thread's last error message, if ``rc != RSC_OK``.
+    """
     if rc != lib.RSC_OK:
         raise CapiError(rc, last_error())
 
@@ -128,6 +159,25 @@ class CapiCoupler:
         return StepResult(rsoil, gc, scalar, status)
 
     def set_mask(self, use_model) -> None:
+        """Choose per column between the network and the Q10 fallback (``rsc_coupler_set_mask``).
+
+        Masked columns get status MASKED; their driver buffers keep filling, so a column switched back on runs the
+        network at once if its window is valid. The mask is part of the restart state.
+
+        Parameters
+        ----------
+        use_model : array_like of bool or numbers
+            ``[ncol]``; nonzero: the column uses the network, 0: the Q10 fallback.
+
+        Raises
+        ------
+        TypeError
+            If ``use_model`` is neither boolean nor numeric.
+        ValueError
+            If its shape is not ``(ncol,)``.
+        CapiError
+            If the C call fails.
+        """
         m = np.asarray(use_model)
         if m.dtype.kind not in "biuf":
             raise TypeError(f"use_model: expected booleans or numbers, got dtype {m.dtype}")
@@ -138,23 +188,55 @@ class CapiCoupler:
 
     @property
     def counters(self) -> np.ndarray:
+        """Cumulative per-status column-step counts since creation (``rsc_coupler_counters``).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 ``[RSC_NSTATUS]``; element s counts the (column, step) pairs with status s (order of
+            `STATUS_NAMES`). Restored by `set_state`.
+        """
         c = ffi.new("long long[]", lib.RSC_NSTATUS)
         check(lib.rsc_coupler_counters(self.handle, c))
         return np.array(list(c), dtype=np.int64)
 
     @property
     def diagnostic(self) -> str:
+        """Message about the last step's input problems (``rsc_coupler_diagnostic``).
+
+        Returns
+        -------
+        str
+            The first offending column, variable, value and limits (NaN/Inf, outside the physical range or the
+            training envelope) and how many columns were affected, then any columns whose network output was
+            non-finite or negative; empty after a clean step. At most 1023 bytes.
+        """
         buf = ffi.new("char[]", 1024)
         check(lib.rsc_coupler_diagnostic(self.handle, buf, 1024, ffi.NULL))
         return ffi.string(buf).decode()
 
     @property
     def model_id(self) -> str:
+        """Identity of the loaded model file (``rsc_coupler_model_id``).
+
+        Returns
+        -------
+        str
+            The ``model_id`` of the model file's metadata (at most 64 characters).
+        """
         buf = ffi.new("char[]", 65)
         check(lib.rsc_coupler_model_id(self.handle, buf, 65))
         return ffi.string(buf).decode()
 
     def get_state(self) -> bytes:
+        """The coupler's restart state (``rsc_coupler_state_size`` and ``rsc_coupler_state_get``).
+
+        Returns
+        -------
+        bytes
+            Self-describing blob (model_id, ncol, policy, strict, step count, ring buffers, mask, counters,
+            checksum) in the host's byte order; its layout is in docs/core.md.
+        """
         n = ffi.new("size_t *")
         check(lib.rsc_coupler_state_size(self.handle, n))
         buf = ffi.new("char[]", n[0])
@@ -162,6 +244,20 @@ class CapiCoupler:
         return bytes(ffi.buffer(buf, n[0]))
 
     def set_state(self, state: bytes) -> None:
+        """Restore a restart state written by `get_state` (``rsc_coupler_state_put``).
+
+        Later outputs are bit-for-bit those of the unbroken run.
+
+        Parameters
+        ----------
+        state : bytes
+            Blob of a coupler created with the same model file, ncol, policy and strict.
+
+        Raises
+        ------
+        CapiError
+            On any mismatch or corruption, naming the field; the coupler is then unchanged.
+        """
         state = bytes(state)
         check(lib.rsc_coupler_state_put(self.handle, state, len(state)))
 

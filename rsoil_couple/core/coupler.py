@@ -70,6 +70,13 @@ class Coupler(_core.Coupler):
 
     @property
     def policy(self) -> str:
+        """The future-driver policy of this coupler.
+
+        Returns
+        -------
+        str
+            'lagged', 'persistence' or 'supplied' (a key of `POLICIES`).
+        """
         return next(k for k, v in POLICIES.items() if v == self._policy)
 
     @property

@@ -143,6 +143,14 @@ def _period(s: str) -> tuple[str, str, str]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rsoil-couple validate`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser, filled here with ``--obs``, ``--model-run``, ``--clm``, ``--q10``,
+        ``--fit-period``, ``--period``, ``--min-valid``, ``--clm-calendar``, ``--clm-column``, ``--column`` and ``--out``..
+    """
     parser.add_argument("--obs", required=True, help="observations (site CSV or canonical NetCDF with rsoil)")
     parser.add_argument("--model-run", nargs="*", default=[], help="rsoil-couple predict output(s)")
     parser.add_argument("--clm", nargs="*", default=[], help="CLM history file(s) with SR and/or HR")
@@ -159,6 +167,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``rsoil-couple validate``: compare model runs, Q10 baselines and CLM output with observations.
+
+    Calls `validate`, which writes metrics.json, report.md and figures/ to ``args.out``, and prints per column,
+    resolution and series the number of pairs, RMSE and bias [umol m-2 s-1], NSE, KGE and CC.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed by `configure_parser`.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    ValueError
+        If ``--fit-period`` is not START/END, or for the bad inputs `validate` refuses.
+    """
     fit = tuple(args.fit_period.split("/", 1)) if args.fit_period else None
     if fit is not None and len(fit) != 2:
         raise ValueError(f"--fit-period {args.fit_period!r}: expected START/END")

@@ -84,9 +84,34 @@ class RsoilModel(nn.Module):
         return torch.where(self.future_log, torch.log1p(x.clamp(min=0.0)), x)
 
     def norm_past(self, past: torch.Tensor) -> torch.Tensor:
+        """Transform and standardise raw past drivers with the training statistics.
+
+        Parameters
+        ----------
+        past : torch.Tensor
+            Raw past drivers ``[..., n_past_vars]`` in canonical units: tsoil [degC], swc [m3 m-3], precip [mm per step].
+
+        Returns
+        -------
+        torch.Tensor
+            Same shape: log1p of precip, then ``(x - past_mean) / past_std`` [-]
+        """
         return (self.transform_past(past) - self.past_mean) / self.past_std
 
     def norm_future(self, future: torch.Tensor) -> torch.Tensor:
+        """Transform and standardise raw future drivers with the training statistics.
+
+        Parameters
+        ----------
+        future : torch.Tensor
+            Raw future drivers ``[..., n_future_vars]`` in canonical units: tsoil [degC], swc [m3 m-3],
+            precip [mm per step].
+
+        Returns
+        -------
+        torch.Tensor
+            Same shape: log1p of precip, then ``(x - future_mean) / future_std`` [-]
+        """
         return (self.transform_future(future) - self.future_mean) / self.future_std
 
     @torch.jit.ignore
@@ -115,6 +140,27 @@ class RsoilModel(nn.Module):
         """Hook for models that derive more state from the training data (kg_lstm)."""
 
     def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Predict Rsoil at time t from raw driver windows; every model kind implements it.
+
+        Parameters
+        ----------
+        past : torch.Tensor
+            Raw drivers ``[batch, past_steps, n_past_vars]``, oldest step first, the last row at time t, in canonical
+            units: tsoil [degC], swc [m3 m-3], precip [mm per step].
+        future : torch.Tensor
+            Raw drivers of t+1 ... t+future_steps ``[batch, future_steps, n_future_vars]`` in time order, same units;
+            a ``[batch, 0, 0]`` tensor when the model has no future window.
+
+        Returns
+        -------
+        torch.Tensor
+            Rsoil at time t ``[batch]`` [umol m-2 s-1]
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+        """
         raise NotImplementedError
 
 

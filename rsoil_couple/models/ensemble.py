@@ -68,4 +68,16 @@ class Ensemble(RsoilModel):
 
     @torch.jit.ignore
     def set_normalization(self, past_rows, future_rows, y) -> None:
+        """Refuse to normalise: an Ensemble is built from members already normalised on their training data.
+
+        Parameters
+        ----------
+        past_rows, future_rows, y : torch.Tensor or None
+            Ignored.
+
+        Raises
+        ------
+        RuntimeError
+            Always; normalise the members before building the Ensemble.
+        """
         raise RuntimeError("an Ensemble is built from trained members; normalise the members")

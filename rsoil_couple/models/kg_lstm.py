@@ -88,6 +88,21 @@ class KGLSTM(RsoilModel):
 
     @torch.jit.ignore
     def set_normalization(self, past_rows, future_rows, y) -> None:
+        """Record the training envelope, then set the normalisation buffers as `RsoilModel.set_normalization`.
+
+        ``past_min`` / ``past_max`` become the per-variable minimum and maximum of the transformed past rows
+        (log1p for precip); `forward` clamps every network input to this range.
+
+        Parameters
+        ----------
+        past_rows : torch.Tensor
+            Raw driver rows of the training windows ``[n, n_past_vars]`` in canonical units: tsoil [degC],
+            swc [m3 m-3], precip [mm per step].
+        future_rows : torch.Tensor or None
+            Raw future soil temperature rows ``[n, 1]``, or None when the model has no future inputs [degC]
+        y : torch.Tensor
+            Training targets ``[n_samples]`` [umol m-2 s-1]
+        """
         with torch.no_grad():
             t = self.transform_past(past_rows.float())
             self.past_min.copy_(t.min(0).values)
@@ -96,6 +111,10 @@ class KGLSTM(RsoilModel):
 
     @torch.jit.ignore
     def after_normalization(self) -> None:
+        """Start the Q10 base at the training mean Rsoil: set ``log_a`` so that ``a * Q10^((T_mean - 10)/10)`` equals it.
+
+        ``T_mean`` is the training mean soil temperature [degC]; the mean Rsoil is floored at 1e-3 [umol m-2 s-1].
+        """
         # start the base at the training mean: a * Q10^((T_mean - 10)/10) = mean(y)
         with torch.no_grad():
             t_mean = float(self.past_mean[self.i_t])
@@ -103,6 +122,13 @@ class KGLSTM(RsoilModel):
                              - math.log(float(self.q10())) * (t_mean - 10.0) / 10.0)
 
     def q10(self) -> torch.Tensor:
+        """Current Q10, the raw parameter mapped into ``[q10_min, q10_max]`` by a sigmoid.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar Q10 [-]
+        """
         return self.q10_min + (self.q10_max - self.q10_min) * torch.sigmoid(self.q10_raw)
 
     def base(self, t_level: torch.Tensor) -> torch.Tensor:
@@ -110,6 +136,25 @@ class KGLSTM(RsoilModel):
         return torch.exp(self.log_a + torch.log(self.q10()) * (t_level - 10.0) / 10.0)
 
     def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+        """Predict Rsoil at t as the Q10 base at the temperature level times a bounded network modulation.
+
+        ``Rsoil = a * Q10^((T_level - 10)/10) * exp(B * tanh(s))`` (module docstring), with every network input
+        clamped to the training envelope.
+
+        Parameters
+        ----------
+        past : torch.Tensor
+            Raw drivers ``[batch, past_steps, n_past_vars]``, oldest step first, the last row at time t: tsoil [degC]
+            and, if configured, swc [m3 m-3] and precip [mm per step].
+        future : torch.Tensor
+            Raw soil temperature of t+1 ... t+future_steps ``[batch, future_steps, 1]`` in time order, or the ignored
+            ``[batch, 0, 0]`` tensor without a future window [degC]
+
+        Returns
+        -------
+        torch.Tensor
+            Rsoil at time t ``[batch]``, positive and finite [umol m-2 s-1]
+        """
         temp = past[:, :, self.i_t]
         t_level = temp[:, -self.level_steps:].mean(1)                         # [B] °C
         t_std = self.past_std[self.i_t]

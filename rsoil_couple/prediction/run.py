@@ -82,6 +82,13 @@ class PredictResult:
 
     @property
     def column_steps_per_s(self) -> float:
+        """Throughput of the run: column-steps per second of wall-clock time.
+
+        Returns
+        -------
+        float
+            ``n_columns * n_time / seconds``; NaN when ``seconds`` is 0 [column-steps s-1]
+        """
         return self.n_columns * self.n_time / self.seconds if self.seconds else float("nan")
 
 
@@ -284,6 +291,15 @@ def plot_prediction(output: str | os.PathLike, png: str | os.PathLike, column: i
 # ----------------------------------------------------------------------------------------------
 # command line
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rsoil-couple predict`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
+        ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
+        ``--threads``, ``--batch-rows``, ``--no-progress`` and ``--plot``..
+    """
     parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
     parser.add_argument("--input", required=True, nargs="+",
                         help="canonical NetCDF, site CSV, or CLM history file(s) opened as one dataset")
@@ -304,6 +320,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``rsoil-couple predict``: Rsoil of every selected column through the C++ core, written as CF NetCDF.
+
+    Calls `predict`, prints the size, the throughput [column-steps s-1] and the status counts (also as one
+    JSON line) and, with ``--plot``, writes a PNG of the first selected column.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed by `configure_parser`.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
     command = "rsoil-couple " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["predict"] \
         else "rsoil-couple predict --model {} --input {} --output {}".format(args.model, " ".join(args.input), args.output)
     res = predict(args.model, args.input, args.output, policy=args.policy, columns=args.columns,

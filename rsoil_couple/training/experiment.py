@@ -185,6 +185,20 @@ def best_check(rows: list[dict], scenario: str) -> dict | None:
 
 
 def summary_markdown(result: dict) -> str:
+    """Markdown summary of an experiment: test metrics per scenario, MI peaks, ablation and figures.
+
+    Parameters
+    ----------
+    result : dict
+        Result of `run_experiment` (``cases``, ``config`` and optionally ``mi``, ``figures``, ``runtime_s``).
+
+    Returns
+    -------
+    str
+        Text of ``summary.md``: per scenario one row per model and past window with the test MSE
+        [(umol m-2 s-1)^2], NSE, CC, KGE (mean and standard deviation over seeds) and the prediction range
+        [umol m-2 s-1]; whether the best deep model beats every baseline; the future-branch ablation.
+    """
     rows = aggregate(result["cases"])
     f = lambda ms, d=3: f"{ms[0]:.{d}f} ± {ms[1]:.{d}f}"  # noqa: E731
     lines = ["# Experiment summary", "",
@@ -228,11 +242,34 @@ def summary_markdown(result: dict) -> str:
 
 # --------------------------------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rsoil-couple experiment`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser, filled here with the positional ``config`` (experiment TOML) and ``--out``
+        (output folder)..
+    """
     parser.add_argument("config", help="experiment config (TOML), see docs/training.md")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, summary.md, figures)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``rsoil-couple experiment``: every case of the experiment config, then print the summary.
+
+    `run_experiment` writes metrics.json, summary.md and the figures to ``args.out``; summary.md and the
+    runtime [s] are printed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed by `configure_parser`.
+
+    Returns
+    -------
+    int
+        Exit status 0; an invalid config raises ``ValueError`` naming the file and the key.
+    """
     ecfg = load_experiment_config(args.config)
     res = run_experiment(ecfg, Path(args.out))
     print((Path(args.out) / "summary.md").read_text())

@@ -22,6 +22,32 @@ from .windows import WindowSet
 # One run: data -> windows -> split -> search/fit -> test metrics -> metadata
 @dataclass
 class RunResult:
+    """Outcome of one training run (`train_run`): the trained model, its metadata and its test scores.
+
+    Parameters
+    ----------
+    model : RsoilModel
+        The trained model in eval mode (an `Ensemble` when ``train.members > 1``).
+    meta : dict
+        Model-file metadata (rsoil_meta.json) for `export_model`.
+    ws : WindowSet
+        All samples of the run's sites.
+    split : Split
+        Train / validation / test samples of ``ws``.
+    search : dict
+        Hyperparameter search record: ``trials``, the ``chosen`` settings, ``train_idx`` (training rows used).
+    test_pred : numpy.ndarray
+        Predicted Rsoil of the test samples [umol m-2 s-1]
+    test_obs : numpy.ndarray
+        Observed Rsoil of the test samples [umol m-2 s-1]
+    test_metrics : dict
+        ``mse``, ``nse``, ``cc``, ``kge`` and ``n`` of the test predictions (`regression_metrics`).
+    seconds : float, default 0
+        Wall-clock time of the run [s]
+    extra : dict
+        Further results; an ensemble adds ``member_test_pred`` ``[n_members, n_test]`` [umol m-2 s-1]
+    """
+
     model: RsoilModel
     meta: dict
     ws: WindowSet
@@ -156,11 +182,35 @@ def synthetic_sites(step_seconds: int = 1800, days: int = 40, seed: int = 0) -> 
 # --------------------------------------------------------------------------------------------------
 # CLI: rsoil-couple train CONFIG.toml --out MODEL.pt
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rsoil-couple train`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser, filled here with the positional ``config`` (run TOML) and ``--out`` (model file
+        to write)..
+    """
     parser.add_argument("config", help="run config (TOML), see docs/training.md")
     parser.add_argument("--out", required=True, help="model file to write (TorchScript + rsoil_meta.json)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``rsoil-couple train``: train the configured model, export it and print its scores.
+
+    Trains with `train_run`, writes the model file (TorchScript + rsoil_meta.json) to ``args.out`` with
+    `export_model` and prints the sample counts, the split, the chosen hyperparameters and the test MSE
+    [(umol m-2 s-1)^2], NSE, CC and KGE (per member and their spread for an ensemble).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed by `configure_parser`.
+
+    Returns
+    -------
+    int
+        Exit status 0; an invalid config raises ``ValueError`` naming the file and the key.
+    """
     from ..modelfile.export import export_model
     cfg = load_run_config(args.config)
     set_determinism(cfg.run.seed, cfg.run.threads)

@@ -12,6 +12,20 @@ from .windows import WindowSet
 # Splits
 @dataclass
 class Split:
+    """A train / validation / test split of a `WindowSet`'s samples, made by `make_split`.
+
+    Parameters
+    ----------
+    train, val, test : numpy.ndarray
+        Row indices t (into the WindowSet) of the samples of each part.
+    excluded_overlap : int, default 0
+        Samples left out of training and validation because their windows overlap the test period.
+    excluded_other : int, default 0
+        Test samples left out by a restriction (months: ``split.test_below_train_min``).
+    note : str, default ""
+        The restriction in words; empty if none.
+    """
+
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
