@@ -1,0 +1,291 @@
+"""The sections of a run or experiment config (dataclasses with their defaults, units and checks in docstrings)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..variables import DRIVERS
+
+VARS = DRIVERS
+SCENARIOS = ("interpolation", "extrapolation", "months")
+BASELINES = ("q10", "q10_swc", "logistic_power", "clm", "paper_q10", "paper_q10_swc",
+             "paper_logistic_power")
+
+
+@dataclass
+class RunSection:
+    """The ``[run]`` table: name, random seed and torch threads of a run.
+
+    Parameters
+    ----------
+    name : str, default "run"
+        Name of the run; an experiment names each case ``<kind>_<scenario>_<past>h_s<seed>``.
+    seed : int, default 0
+        Seed of the split, the weight initialisation and the training order.
+    threads : int, default 1
+        torch intra-op threads; 1 keeps training fully deterministic.
+    """
+
+    name: str = "run"
+    seed: int = 0
+    threads: int = 1          # torch threads (1 = fully deterministic and friendly to shared machines)
+
+
+@dataclass
+class SiteConfig:
+    """One entry of ``data.sites``: a site file and its label.
+
+    Parameters
+    ----------
+    path : str
+        File that `rsoil_couple.data` can read (site CSV or canonical NetCDF), relative to the current directory.
+    name : str, default ""
+        Site name; empty means the name the reader reports.
+    depth_m : float, default 0.15
+        Depth of the soil drivers, recorded in the model metadata [m]
+    """
+
+    path: str                 # a file rsoil_couple.data can read
+    name: str = ""            # defaults to the site name the reader reports
+    depth_m: float = 0.15     # depth of the soil drivers [m] (recorded in the model metadata)
+
+
+@dataclass
+class DataSection:
+    """The ``[data]`` table: sites, input variables and window lengths.
+
+    Parameters
+    ----------
+    sites : list of SiteConfig
+        The sites to train on (at least one).
+    past_vars : list of str, default ["tsoil", "swc", "precip"]
+        Drivers of the past window, a subset of `VARS` in the order the model reads them.
+    future_vars : list of str, default ["tsoil"]
+        Drivers of the future window; empty exactly when ``future_hours`` is 0.
+    past_hours : float, default 24
+        Length of the past window, ending at time t [h]
+    future_hours : float, default 24
+        Length of the future window, t+1 onward [h]
+    target : str, default "rsoil"
+        Name of the target variable; the training reads ``rsoil`` [umol m-2 s-1]
+    step_minutes : float, default 0
+        Step of the model; 0 takes the first site's step, finer sites are resampled to it [min]
+    """
+
+    sites: list[SiteConfig]
+    past_vars: list[str] = field(default_factory=lambda: ["tsoil", "swc", "precip"])
+    future_vars: list[str] = field(default_factory=lambda: ["tsoil"])
+    past_hours: float = 24.0
+    future_hours: float = 24.0
+    target: str = "rsoil"
+    step_minutes: float = 0.0  # the model's step [min]; 0 = the first site's step; finer sites are resampled
+
+
+@dataclass
+class SplitSection:
+    """The ``[split]`` table: how samples are divided into training, validation and test.
+
+    Parameters
+    ----------
+    scenario : str, default "interpolation"
+        One of `SCENARIOS`: "interpolation" (random samples), "extrapolation" (a contiguous test window) or
+        "months" (test months not seen in training).
+    fractions : list of float, default [0.8, 0.1, 0.1]
+        Interpolation: train, validation and test shares, non-negative, summing to 1 [-]
+    val_fraction : float, default 0.1
+        Extrapolation and months: random share of the non-test samples used for validation [-]
+    test_start, test_end : str
+        Extrapolation: first and last day of the test window, both inclusive (YYYY-MM-DD).
+    train_months, test_months : list of int
+        Months scenario: calendar months (1..12) of training and of test; they must not overlap.
+    test_below_train_min : str, default ""
+        Months scenario: keep only test samples whose value of this past variable at t lies below its minimum
+        over the training months; empty keeps all.
+    """
+
+    scenario: str = "interpolation"
+    fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # interpolation train:val:test
+    val_fraction: float = 0.1           # extrapolation / months: random share of the non-test samples
+    test_start: str = ""                # extrapolation: first day of the test window (inclusive)
+    test_end: str = ""                  # extrapolation: last day of the test window (inclusive)
+    train_months: list[int] = field(default_factory=list)   # months scenario
+    test_months: list[int] = field(default_factory=list)    # months scenario
+    test_below_train_min: str = ""      # months: keep test samples whose variable at t < training min
+
+
+@dataclass
+class ModelConfig:
+    """The ``[model]`` table: model kind and size (plus the Q10 prior of ``kg_lstm``).
+
+    Parameters
+    ----------
+    kind : str, default "lstm"
+        Model kind, a key of `rsoil_couple.models.MODELS` ("lstm", "unilstm", "mlp", "kg_lstm").
+    hidden : int, default 32
+        Width of the LSTM state and of the dense layers (1..1024).
+    layers : int, default 1
+        Stacked LSTM layers (mlp: dense layers).
+    head_layers : int, default 1
+        Dense ReLU layers of the output head.
+    dropout : float, default 0
+        Dropout probability in the dense layers [-]
+    q10_init : float, default 2
+        kg_lstm: initial Q10 [-]
+    learn_q10 : bool, default True
+        kg_lstm: learn Q10; False keeps it at ``q10_init``.
+    q10_min, q10_max : float, default 1 and 4
+        kg_lstm: bounds of Q10, with 1 <= q10_min < q10_init < q10_max [-]
+    modulation_max : float, default 20
+        kg_lstm: the network scales the Q10 base by a factor in [1/modulation_max, modulation_max] [-]
+    """
+
+    kind: str = "lstm"
+    hidden: int = 32
+    layers: int = 1
+    head_layers: int = 1
+    dropout: float = 0.0
+    # kg_lstm only
+    q10_init: float = 2.0
+    learn_q10: bool = True
+    q10_min: float = 1.0
+    q10_max: float = 4.0
+    modulation_max: float = 20.0
+
+
+@dataclass
+class TrainSection:
+    """The ``[train]`` table: optimiser, early stopping, sample caps and ensemble size.
+
+    Parameters
+    ----------
+    epochs : int, default 50
+        Largest number of epochs.
+    batch_size : int, default 128
+        Samples per optimiser step.
+    lr : float, default 1e-3
+        Adam learning rate.
+    weight_decay : float, default 0
+        Adam weight decay (L2 penalty).
+    patience : int, default 8
+        Epochs without a lower validation loss before training stops (best weights are kept).
+    max_train_samples : int, default 0
+        0 uses every training sample; otherwise a seeded random subset of this size (quick runs).
+    max_eval_samples : int, default 0
+        0 uses every validation sample; otherwise caps them (quick runs).
+    progress : bool, default True
+        Show tqdm progress bars (only on a terminal).
+    members : int, default 1
+        Ensemble size 1..64: N > 1 trains members with seeds run.seed .. run.seed+N-1 and writes one file
+        that predicts their mean.
+    """
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 8                   # early stopping on validation loss
+    max_train_samples: int = 0          # 0 = all; otherwise a seeded random subset (quick runs)
+    max_eval_samples: int = 0           # 0 = all; caps validation samples (quick runs)
+    progress: bool = True               # tqdm bars (shown only on a terminal)
+    members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
+
+
+@dataclass
+class SearchSection:
+    """A small declared hyperparameter search, chosen on validation loss. Empty lists = no search."""
+
+    hidden: list[int] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    mode: str = "grid"                  # grid | random
+    n_random: int = 0                   # random mode: number of draws from the grid
+    epochs: int = 0                     # epochs per trial (0 = train.epochs)
+
+
+@dataclass
+class RunConfig:
+    """A run config (``rsoil-couple train``): one attribute per table of the TOML file.
+
+    Read with `load_run_config` and checked with `check_run`.
+
+    Parameters
+    ----------
+    data : DataSection
+        ``[data]``: sites, variables and windows (the only required table).
+    run : RunSection
+        ``[run]``: name, seed and threads.
+    split : SplitSection
+        ``[split]``: the train / validation / test scenario.
+    model : ModelConfig
+        ``[model]``: model kind and size.
+    train : TrainSection
+        ``[train]``: optimiser, early stopping and ensemble members.
+    search : SearchSection
+        ``[search]``: hyperparameter search (empty lists: none).
+    """
+
+    data: DataSection
+    run: RunSection = field(default_factory=RunSection)
+    split: SplitSection = field(default_factory=SplitSection)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+    search: SearchSection = field(default_factory=SearchSection)
+
+
+@dataclass
+class ExperimentSection:
+    """The ``[experiment]`` table: which models, scenarios, windows, seeds and baselines to run.
+
+    Parameters
+    ----------
+    models : list of str
+        Model kinds to train, keys of `rsoil_couple.models.MODELS`.
+    scenarios : list of str
+        Split scenarios, each one of `SCENARIOS`.
+    past_hours : list of float
+        Past window lengths to compare [h]
+    seeds : list of int
+        Seeds; every model, scenario and past window is trained once per seed.
+    future_hours : float, default 24
+        Future window of the model kinds that read one [h]
+    baselines : list of str, default all of `BASELINES`
+        Baselines scored on the same test samples.
+    ablation : bool, default True
+        Also score models that read the future window with persistence and flat future drivers.
+    clm_sand, clm_clay : float, default 80 and 5
+        Soil texture of the CLM-structure baseline [%]
+    mi : bool, default True
+        Compute the lagged mutual information of the first site (Fig. 2A).
+    figures : bool, default True
+        Write the experiment's figures.
+    """
+
+    models: list[str]
+    scenarios: list[str]
+    past_hours: list[float]
+    seeds: list[int]
+    future_hours: float = 24.0
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    ablation: bool = True               # future-branch ablation (true / persistence / flat)
+    clm_sand: float = 80.0              # CLM-structure baseline soil texture [%]
+    clm_clay: float = 5.0
+    mi: bool = True                     # Fig. 2A via rsoil_couple.mi
+    figures: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """An experiment config (``rsoil-couple experiment``), read with `load_experiment_config`.
+
+    Parameters
+    ----------
+    experiment : ExperimentSection
+        The ``[experiment]`` table.
+    base : RunConfig
+        Template run config of every case; `case_config` applies each case's settings to it.
+    overrides : dict
+        Model kind -> its ``[models.<kind>]`` tables (``model``, ``train``, ``search``) applied over the template.
+    """
+
+    experiment: ExperimentSection
+    base: RunConfig
+    overrides: dict[str, dict[str, Any]]   # model kind -> [model]/[train] keys
