@@ -36,19 +36,7 @@ class PastFutureLSTM(RsoilModel):
     def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
         """Predict Rsoil at t from the past window read forward and the future window read backward.
 
-        Parameters
-        ----------
-        past : torch.Tensor
-            Raw drivers ``[batch, past_steps, n_past_vars]``, oldest step first, the last row at time t, in canonical
-            units: tsoil [degC], swc [m3 m-3], precip [mm per step].
-        future : torch.Tensor
-            Raw drivers of t+1 ... t+future_steps ``[batch, future_steps, n_future_vars]`` in time order, same units;
-            a ``[batch, 0, 0]`` tensor when the model has no future window.
-
-        Returns
-        -------
-        torch.Tensor
-            Rsoil at time t ``[batch]`` [umol m-2 s-1]
+        Inputs and output as `RsoilModel.forward`: raw drivers in canonical units, Rsoil [umol m-2 s-1].
         """
         _, (hp, _) = self.past_lstm(self.norm_past(past))
         _, (hf, _) = self.future_lstm(torch.flip(self.norm_future(future), [1]))

@@ -30,18 +30,7 @@ class UniLSTM(RsoilModel):
     def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
         """Predict Rsoil at t from the past window alone.
 
-        Parameters
-        ----------
-        past : torch.Tensor
-            Raw drivers ``[batch, past_steps, n_past_vars]``, oldest step first, the last row at time t, in canonical
-            units: tsoil [degC], swc [m3 m-3], precip [mm per step].
-        future : torch.Tensor
-            The empty ``[batch, 0, 0]`` tensor; ignored.
-
-        Returns
-        -------
-        torch.Tensor
-            Rsoil at time t ``[batch]`` [umol m-2 s-1]
+        Inputs and output as `RsoilModel.forward`: raw drivers in canonical units, Rsoil [umol m-2 s-1].
         """
         _, (hp, _) = self.past_lstm(self.norm_past(past))
         return self.head(hp[-1]).squeeze(1) * self.y_std + self.y_mean
