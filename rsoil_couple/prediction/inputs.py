@@ -13,6 +13,7 @@ import xarray as xr
 from ..data import check_physical_range, clm
 from ..variables import DRIVER_UNITS as CANONICAL_UNITS
 from ..variables import DRIVERS
+from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
 
 DEPTH_TOLERANCE_M = 0.005
 # The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
@@ -26,7 +27,8 @@ except ImportError:  # pragma: no cover - older/newer xarray layout
 #: Rows per network forward call. libtorch's float32 kernels round differently with the batch size,
 #: so fixed-size (padded) calls make every column's output independent of the blocking.
 DEFAULT_BATCH_ROWS = 64
-OUTPUT_VARS = ("rsoil", "rsoil_gc", "resp_scalar", "status")
+#: The variables a block returns and the output file holds: the coupler's outputs and their status.
+OUTPUT_VARS = (*CF_OUTPUT_VARS, "status")
 
 
 #: HDF5 chunk cache per open variable while predicting. netCDF-C's default (64 MiB per variable in
