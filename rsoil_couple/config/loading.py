@@ -126,8 +126,10 @@ def check_run(cfg: RunConfig) -> None:
     from ..models import MODELS
     if m.kind not in MODELS:
         raise ValueError(f"model.kind = {m.kind!r} is unknown; expected one of {sorted(MODELS)}")
-    if not 1 <= m.hidden <= 1024:
-        raise ValueError(f"model.hidden must be in 1..1024, got {m.hidden}")
+    lo = 0 if getattr(MODELS[m.kind], "streaming", False) else 1
+    if not lo <= m.hidden <= 1024:
+        raise ValueError(f"model.hidden must be in {lo}..1024 for model.kind = {m.kind!r}, got {m.hidden}"
+                         + (" (0: no LSTM, only the dense head on the streamed features)" if lo == 0 else ""))
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
     if not 1 <= t.members <= 64:

@@ -7,7 +7,7 @@ from typing import Any
 from ..variables import DRIVERS
 
 VARS = DRIVERS
-SCENARIOS = ("interpolation", "extrapolation", "months")
+SCENARIOS = ("interpolation", "extrapolation", "months", "temporal")
 BASELINES = ("q10", "q10_swc", "logistic_power", "clm", "paper_q10", "paper_q10_swc",
              "paper_logistic_power")
 
@@ -88,8 +88,9 @@ class SplitSection:
     Parameters
     ----------
     scenario : str, default "interpolation"
-        One of `SCENARIOS`: "interpolation" (random samples), "extrapolation" (a contiguous test window) or
-        "months" (test months not seen in training).
+        One of `SCENARIOS`: "interpolation" (random samples), "extrapolation" (a contiguous test window),
+        "months" (test months not seen in training) or "temporal" (streaming models: each site's record in
+        time order, ``fractions`` = train, validation, test).
     fractions : list of float, default [0.8, 0.1, 0.1]
         Interpolation: train, validation and test shares, non-negative, summing to 1 [-]
     val_fraction : float, default 0.1

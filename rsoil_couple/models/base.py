@@ -32,6 +32,7 @@ class RsoilModel(nn.Module):
 
     kind = ""           # the model kind (set by each subclass)
     uses_future = True  # False: the trainer drops the future window
+    streaming = False   # True: a streaming kind (initial_state / step / run; rsoil_couple.training.stream)
 
     @classmethod
     def from_config(cls, cfg, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,

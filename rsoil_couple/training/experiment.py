@@ -270,6 +270,14 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0; an invalid config raises ``ValueError`` naming the file and the key.
     """
+    import tomllib
+    with open(args.config, "rb") as fh:
+        if "benchmark" in tomllib.load(fh):
+            from .stream_bench import run_benchmark
+            res = run_benchmark(args.config, Path(args.out))
+            print(json.dumps(res["summary"], indent=1))
+            print(f"wrote {args.out}/benchmark.json and {res['figure']} in {res['runtime_s']} s")
+            return 0
     ecfg = load_experiment_config(args.config)
     res = run_experiment(ecfg, Path(args.out))
     print((Path(args.out) / "summary.md").read_text())

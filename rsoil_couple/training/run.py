@@ -214,6 +214,10 @@ def run(args: argparse.Namespace) -> int:
     from ..modelfile.export import export_model
     cfg = load_run_config(args.config)
     set_determinism(cfg.run.seed, cfg.run.threads)
+    from ..models import MODELS
+    if MODELS[cfg.model.kind].streaming:
+        from .stream_run import report_stream_run
+        return report_stream_run(cfg, args.out)
     res = train_run(cfg)
     meta = export_model(res.model, res.meta, args.out)
     tm = res.test_metrics

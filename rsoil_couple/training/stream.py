@@ -1,0 +1,264 @@
+"""Training streaming models (``kg_stream``) by truncated back-propagation through time on whole records.
+
+Each site's record is one long sequence at its own step. The feature state has no learned parameters,
+so its features are computed once (`KGStream.feature_sequence`, the same code as the model's ``step``).
+The learned part runs over chunks of ``chunk_hours`` (several sites per batch); each chunk starts from
+the LSTM state its predecessor ended with in the previous pass (state carried across chunks,
+detached), so every time step is computed once per epoch, not once per window.
+
+Shared response × site scale: every site gets its own log scale (its reference rate at 10 °C and
+θ_ref), learned with the shared Q10, moisture exponent and network. Training first fits the physical
+base alone (the network's modulation starts at 1), so the model starts from what a fitted Q10 knows;
+then everything is trained jointly, the loss being each site's squared error divided by that site's
+variance (every site counts equally) plus ``modulation_penalty`` × mean(tanh(s)²), which keeps the
+network a modulation of the physics where the data do not need more.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..models.kg_stream import KGStream
+from .records import SiteArrays
+
+DRIVERS3 = ("tsoil", "swc", "precip")
+
+
+@dataclass
+class StreamSite:
+    """One site's record prepared for a streaming model: features, base inputs and target as tensors."""
+
+    name: str
+    step_seconds: int
+    time: np.ndarray
+    feats: torch.Tensor        # [T, 12]
+    base_in: torch.Tensor      # [T, 3]
+    y: torch.Tensor            # [T], NaN where missing
+    spun_up: torch.Tensor      # [T] bool: at least spinup_hours into the record
+    drivers: np.ndarray = field(repr=False, default=None)   # [T, n_past_vars] raw, in past_vars order
+    past_vars: tuple = ()
+
+
+_CACHE: dict = {}
+
+
+def prepare_site(model: KGStream, site: SiteArrays) -> StreamSite:
+    """Features of ``site``'s whole record at its own step (a variable the model does not read is 0).
+
+    The features have no learned parameters: they are computed once per record and variable set and
+    kept for the process (leave-one-site-out prepares every site once, not once per fold).
+    """
+    key = (site.name, site.source, int(site.step_seconds), tuple(model.past_var_names), len(site.time),
+           float(np.nansum(site.target)), float(np.nansum(site.drivers["tsoil"])))
+    if key not in _CACHE:
+        _CACHE[key] = _prepare(model, site)
+    return _CACHE[key]
+
+
+def _prepare(model: KGStream, site: SiteArrays) -> StreamSite:
+    n = len(site.time)
+    cols = []
+    for v in DRIVERS3:
+        if v in model.past_var_names:
+            if v not in site.drivers:
+                raise ValueError(f"site '{site.name}' ({site.source}): has no '{v}' but the model reads it "
+                                 "(data.past_vars)")
+            cols.append(np.asarray(site.drivers[v], np.float32))
+        else:
+            cols.append(np.zeros(n, np.float32))
+    x3 = torch.from_numpy(np.stack(cols, 1)).unsqueeze(0)
+    feats, base_in = model.feature_sequence(x3, site.step_seconds)
+    spin = int(math.ceil(168.0 * 3600.0 / site.step_seconds))
+    spun = torch.arange(n) >= spin
+    drivers = np.stack([np.asarray(site.drivers[v], np.float32) for v in model.past_var_names], 1)
+    return StreamSite(site.name, int(site.step_seconds), site.time, feats[0], base_in[0],
+                      torch.from_numpy(np.asarray(site.target, np.float32)), spun, drivers,
+                      tuple(model.past_var_names))
+
+
+def _sequence_logit(model: KGStream, fn: torch.Tensor, hc=None):
+    """Network output for normalised features ``[B, T, F]`` from LSTM state ``hc`` (zeros if None)."""
+    b = fn.shape[0]
+    if hc is None:
+        hc = (torch.zeros(b, model.hidden), torch.zeros(b, model.hidden))
+    return model.modulation_logit(fn, hc[0], hc[1])
+
+
+def predict_sequence(model: KGStream, ss: StreamSite, log_scale: float | None = None) -> np.ndarray:
+    """Rsoil [µmol m-2 s-1] over the whole record, vectorised (same math as ``run``; float rounding aside).
+
+    ``log_scale``: the site's log scale to use instead of the model's ``site_scale``.
+    """
+    with torch.no_grad():
+        s, _, _ = _sequence_logit(model, model.norm_features(ss.feats).unsqueeze(0))
+        pred = model.rsoil(s[0], ss.base_in, model.trust(ss.feats))
+        if log_scale is not None:
+            pred = pred / model.site_scale * math.exp(log_scale)
+    return pred.numpy().astype(np.float64)
+
+
+def _site_weights(sites: list[StreamSite], masks: list[np.ndarray]) -> list[float]:
+    w = []
+    for ss, m in zip(sites, masks):
+        y = ss.y.numpy()[m]
+        w.append(1.0 / max(float(np.nanvar(y)), 1e-6) if y.size else 0.0)
+    return w
+
+
+def _rows(ss: StreamSite, mask: np.ndarray) -> torch.Tensor:
+    """Indices of usable target rows: inside ``mask``, finite target, spun up."""
+    ok = torch.from_numpy(np.asarray(mask, bool)) & torch.isfinite(ss.y) & ss.spun_up
+    return torch.nonzero(ok).squeeze(1)
+
+
+def fit_base(model: KGStream, sites: list[StreamSite], masks: list[np.ndarray], iters: int = 300,
+             max_rows: int = 40000, seed: int = 0) -> torch.Tensor:
+    """Fit the physical base alone (Q10, moisture exponent, anomaly share, one log scale per site).
+
+    Returns the per-site log scales ``[n_sites]``. The model's modulation is ignored (it starts at 1).
+    """
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for ss, m in zip(sites, masks):
+        r = _rows(ss, m)
+        if len(r) > max_rows:
+            r = r[torch.randperm(len(r), generator=g)[:max_rows]]
+        rows.append(r)
+    weights = _site_weights(sites, masks)
+    with torch.no_grad():
+        log_s = []
+        for ss, r in zip(sites, rows):
+            b = model.base(ss.base_in[r]) / model.site_scale
+            log_s.append(math.log(max(float(ss.y[r].mean()), 1e-3) / max(float(b.mean()), 1e-6)) if len(r) else 0.0)
+    log_s = torch.tensor(log_s, requires_grad=True)
+    params = [model.q10_raw, model.c_raw, model.w_raw, log_s]
+    opt = torch.optim.Adam(params, lr=0.05)
+    for _ in range(iters):
+        opt.zero_grad()
+        loss = 0.0
+        for k, (ss, r) in enumerate(zip(sites, rows)):
+            if len(r) == 0:
+                continue
+            pred = model.base(ss.base_in[r]) / model.site_scale * torch.exp(log_s[k])
+            loss = loss + weights[k] * ((pred - ss.y[r]) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return log_s.detach()
+
+
+def _chunks(sites: list[StreamSite], chunk_hours: float) -> list[tuple[int, int, int]]:
+    """(site index, start, length) of consecutive chunks covering every record."""
+    out = []
+    for k, ss in enumerate(sites):
+        L = max(1, int(round(chunk_hours * 3600.0 / ss.step_seconds)))
+        n = len(ss.y)
+        out += [(k, s, min(L, n - s)) for s in range(0, n, L)]
+    return out
+
+
+def _val_loss(model, sites, masks, log_s, weights) -> float:
+    tot, n = 0.0, 0
+    for k, (ss, m) in enumerate(zip(sites, masks)):
+        r = _rows(ss, m)
+        if len(r) == 0:
+            continue
+        pred = torch.from_numpy(predict_sequence(model, ss, float(log_s[k]))).float()
+        tot += weights[k] * float(((pred[r] - ss.y[r]) ** 2).mean())
+        n += 1
+    return tot / max(n, 1)
+
+
+def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.ndarray],
+                 val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
+                 batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
+                 patience: int = 6, seed: int = 0, progress: bool = True) -> dict:
+    """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
+
+    Sets the feature normalisation and envelope from the training rows, fits the base
+    (`fit_base`), then trains everything by truncated BPTT with early stopping on ``val_masks`` (when
+    given and non-empty). Returns ``{"log_scales": {site: log scale}, "epochs": n, "val_loss": [...],
+    "seconds": s, "physics": model.physics()}``; the model's ``site_scale`` is left at 1.
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    feats = torch.cat([ss.feats[torch.from_numpy(np.asarray(m, bool)) & ss.spun_up] for ss, m in zip(sites, train_masks)])
+    if feats.shape[0] < 10:
+        raise ValueError(f"kg_stream: only {feats.shape[0]} training rows after the 168 h spin-up")
+    model.set_feature_normalization(feats)
+    log_s = fit_base(model, sites, train_masks, seed=seed)
+    log_s.requires_grad_(True)
+    weights = _site_weights(sites, train_masks)
+    val_masks = val_masks or [np.zeros(len(ss.y), bool) for ss in sites]
+    has_val = any(len(_rows(ss, m)) for ss, m in zip(sites, val_masks))
+    chunks = _chunks(sites, chunk_hours)
+    nxt = {c: chunks[i + 1] for i, c in enumerate(chunks[:-1]) if chunks[i + 1][0] == c[0]}
+    carry: dict = {}
+    tmask = [torch.from_numpy(np.asarray(m, bool)) & torch.isfinite(ss.y) & ss.spun_up
+             for ss, m in zip(sites, train_masks)]
+    fnorm = [model.norm_features(ss.feats).detach() for ss in sites]
+    trust = [model.trust(ss.feats).detach() for ss in sites]
+    opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters()
+                                        if n not in ("q10_raw", "c_raw", "w_raw")]},
+                            {"params": [model.q10_raw, model.c_raw, model.w_raw, log_s], "lr": lr * 3}],
+                           lr=lr, weight_decay=0.0)
+    best, best_state, best_ls, bad, hist = float("inf"), None, log_s.detach().clone(), 0, []
+    g = np.random.default_rng(seed)
+    ep = 0
+    for ep in range(1, epochs + 1):
+        model.train()
+        order = g.permutation(len(chunks))
+        # batches of chunks of one step length (so they stack)
+        by_len: dict[tuple[int, int], list] = {}
+        for i in order:
+            k, s, L = chunks[i]
+            by_len.setdefault((sites[k].step_seconds, L), []).append(chunks[i])
+        batches = [v[j:j + batch_chunks] for v in by_len.values() for j in range(0, len(v), batch_chunks)]
+        g.shuffle(batches)
+        for batch in batches:
+            fn = torch.stack([fnorm[k][s:s + L] for k, s, L in batch])
+            h0 = torch.stack([carry.get(c, (torch.zeros(model.hidden),) * 2)[0] for c in batch])
+            c0 = torch.stack([carry.get(c, (torch.zeros(model.hidden),) * 2)[1] for c in batch])
+            logit, h1, c1 = _sequence_logit(model, fn, (h0, c0))
+            loss = 0.0
+            nrow = 0
+            for j, (k, s, L) in enumerate(batch):
+                if (k, s, L) in nxt:
+                    carry[nxt[(k, s, L)]] = (h1[j].detach(), c1[j].detach())
+                m = tmask[k][s:s + L]
+                if not bool(m.any()):
+                    continue
+                pred = (model.rsoil(logit[j][m], sites[k].base_in[s:s + L][m], trust[k][s:s + L][m])
+                        / model.site_scale * torch.exp(log_s[k]))
+                loss = loss + weights[k] * ((pred - sites[k].y[s:s + L][m]) ** 2).sum()
+                nrow += int(m.sum())
+            if nrow == 0:
+                continue
+            loss = loss / nrow + modulation_penalty * (torch.tanh(logit) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+        model.eval()
+        vl = _val_loss(model, sites, val_masks if has_val else train_masks, log_s.detach(), weights)
+        hist.append(vl)
+        if progress:
+            ph = model.physics()
+            print(f"  kg_stream epoch {ep:3d}: {'val' if has_val else 'train'} loss {vl:.4f}  Q10 {ph['q10']:.2f}"
+                  f"  c {ph['moisture_exponent']:.2f}  w {ph['anomaly_share']:.2f}", flush=True)
+        if vl < best - 1e-5:
+            best, bad = vl, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_ls = log_s.detach().clone()
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {"log_scales": {ss.name: float(v) for ss, v in zip(sites, best_ls)}, "epochs": ep,
+            "val_loss": hist, "seconds": time.perf_counter() - t0, "physics": model.physics()}

@@ -1,0 +1,282 @@
+"""Benchmarks outside the training envelope for streaming models (issue 11 a-d): ``rsoil-couple experiment``.
+
+A benchmark config has a ``[benchmark]`` table (configs/bench_*.toml; docs/training.md, "Benchmarks"):
+
+- ``extrapolation``: one site, test window ``test_start..test_end``; ``seeds`` single members and their
+  ensemble mean.
+- ``cross_season``: per site, train on ``train_months``, test on ``test_months`` (its own scale).
+- ``loso``: leave one site out: train on the others; at the left-out site, CC uncalibrated, and NSE on
+  its last ``1 - calib_fraction`` with only the site scale fitted (least squares through the origin)
+  on its first ``calib_fraction``, against the Q10 family fitted on that same first part.
+- ``own_split``: per site, train on the first ``train_fraction`` (validation: its last 10 %), test on
+  the rest, against the best Q10 form fitted on the same training rows.
+
+Every benchmark writes ``OUT/benchmark.json`` (the numbers, the config, the learned physics with
+spreads) and ``OUT/<kind>.png``. Sites are keys of `rsoil_couple.data.sites.SITES` read at their own
+step (``model.hidden = 0``: the model is defined in hours).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tomllib
+
+from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
+from ..metrics import cc, nse
+from .records import SiteArrays
+from .stream import predict_sequence
+from .stream_run import physics_record, train_members
+
+KINDS = ("extrapolation", "cross_season", "loso", "own_split")
+
+
+@dataclasses.dataclass
+class Benchmark:
+    """A parsed benchmark config."""
+
+    kind: str
+    name: str
+    sites: list[str]
+    past_vars: list[str]
+    members: int
+    model: ModelConfig
+    train: TrainSection
+    options: dict
+
+
+def load_benchmark(path: str | Path) -> Benchmark:
+    """Read a benchmark TOML; errors name the file and the key."""
+    with open(path, "rb") as fh:
+        d = tomllib.load(fh)
+    b = d.get("benchmark")
+    if not isinstance(b, dict):
+        raise ValueError(f"{path}: no [benchmark] table")
+    kind = b.get("kind", "")
+    if kind not in KINDS:
+        raise ValueError(f"{path}: benchmark.kind = {kind!r}; expected one of {list(KINDS)}")
+    from ..data.sites import SITES
+    sites = list(b.get("sites", []))
+    bad = [s for s in sites if s not in SITES]
+    if not sites or bad:
+        raise ValueError(f"{path}: benchmark.sites must name sites of rsoil_couple.data.sites.SITES "
+                         f"({sorted(SITES)}); unknown: {bad}")
+    model = ModelConfig(**d.get("model", {"kind": "kg_stream", "hidden": 0}))
+    train = TrainSection(**d.get("train", {}))
+    opts = {k: v for k, v in b.items() if k not in ("kind", "name", "sites", "past_vars", "members")}
+    return Benchmark(kind, b.get("name", Path(path).stem), sites, list(b.get("past_vars", ["tsoil", "swc"])),
+                     int(b.get("members", 3)), model, train, opts)
+
+
+def read_sites(keys: list[str]) -> list[SiteArrays]:
+    """Registered sites at their own step."""
+    from ..data import read_site
+    from ..data.sites import SITES, site_path
+    from .records import site_from_dataset
+    out = []
+    for k in keys:
+        s = site_from_dataset(read_site(site_path(k)), name=SITES[k].site, source=SITES[k].path)
+        s.depth_m = SITES[k].depth_m
+        s.original_step_seconds = s.step_seconds
+        out.append(s)
+    return out
+
+
+def _cfg(b: Benchmark, sites: list[SiteArrays], split: SplitSection, seed: int, members: int,
+         past_vars: list[str]) -> RunConfig:
+    from ..config import RunSection, SearchSection, SiteConfig
+    data = DataSection(sites=[SiteConfig(s.source, s.name, s.depth_m) for s in sites], past_vars=past_vars,
+                       future_vars=[], past_hours=168, future_hours=0)
+    return RunConfig(run=RunSection(name=b.name, seed=seed, threads=1), data=data, split=split, model=b.model,
+                     train=dataclasses.replace(b.train, members=members), search=SearchSection())
+
+
+def _masked_site(s: SiteArrays, keep: np.ndarray) -> SiteArrays:
+    """``s`` with the target removed outside ``keep`` (drivers kept: the state still runs through them)."""
+    return dataclasses.replace(s, target=np.where(keep, s.target, np.nan))
+
+
+def q10_family_best(t_fit, w_fit, y_fit, t_ev, w_ev, y_ev) -> dict:
+    """Fit every Q10 form on the fit rows; NSE of each on the evaluation rows, and the best."""
+    from ..baselines import q10
+    res = {}
+    for form in q10.FORMS:
+        try:
+            f = q10.fit(form, t_fit, None if form == "q10" else w_fit, y_fit)
+            p = f.predict(t_ev, None if form == "q10" else w_ev)
+            res[form] = {"nse": nse(y_ev, p), "cc": cc(y_ev, p)}
+        except (ValueError, RuntimeError) as exc:
+            res[form] = {"error": str(exc)[:200]}
+    ok = {k: v for k, v in res.items() if "nse" in v and np.isfinite(v["nse"])}
+    best = max(ok, key=lambda k: ok[k]["nse"]) if ok else None
+    return {"forms": res, "best": best, "best_nse": ok[best]["nse"] if best else float("nan")}
+
+
+def _vars_for(b: Benchmark, s: SiteArrays) -> list[str]:
+    """The benchmark's variables, without precip at a site that has no rain record."""
+    return [v for v in b.past_vars if v in s.drivers and np.isfinite(s.drivers[v]).any()]
+
+
+def _train(b, sites, split, seed, members, past_vars, progress, masks=None):
+    cfg = _cfg(b, sites, split, seed, members, past_vars)
+    return train_members(cfg, sites, int(sites[0].step_seconds), progress, masks)
+
+
+def _split_scores(members, hists, prepared, masks, which=2) -> dict:
+    out = {}
+    for p, mk in zip(prepared, masks):
+        ok = mk[which] & np.isfinite(p.y.numpy())
+        if not ok.any():
+            continue
+        mp = np.stack([predict_sequence(m, p, h["log_scales"][p.name]) for m, h in zip(members, hists)])[:, ok]
+        y = p.y.numpy()[ok]
+        out[p.name] = {"n": int(ok.sum()), "member_nse": [nse(y, q) for q in mp], "member_cc": [cc(y, q) for q in mp],
+                       "nse": nse(y, mp.mean(0)), "cc": cc(y, mp.mean(0)), "min_pred": float(mp.mean(0).min()),
+                       "time": p.time[ok], "obs": y, "pred": mp.mean(0), "drivers": p.drivers[ok]}
+    return out
+
+
+def run_extrapolation(b, progress=True) -> dict:
+    """(a): ``members`` seeds on the site's record before ``test_start``; scores in the test window."""
+    sites = read_sites(b.sites)
+    split = SplitSection(scenario="extrapolation", test_start=b.options["test_start"], test_end=b.options["test_end"],
+                         val_fraction=float(b.options.get("val_fraction", 0.1)))
+    members, hists, prepared, masks = _train(b, sites, split, int(b.options.get("seed", 0)), b.members,
+                                             _vars_for(b, sites[0]), progress)
+    sc = _split_scores(members, hists, prepared, masks)
+    return {"sites": sc, "physics": physics_record(members, hists)}
+
+
+def run_cross_season(b, progress=True) -> dict:
+    """Per site: train on its ``train`` months (plus the whole records of ``extra_sites``), test on ``test``."""
+    from .stream_run import split_masks
+    out, phys = {}, {}
+    extra_keys = list(b.options.get("extra_sites", []))
+    extra = read_sites(extra_keys)
+    for key, s in zip(b.sites, read_sites(b.sites)):
+        months = b.options["months"][key]
+        split = SplitSection(scenario="months", train_months=months["train"], test_months=months["test"],
+                             val_fraction=0.1)
+        others = [e for e, k in zip(extra, extra_keys) if k != key]
+        masks = [split_masks(s, split, 0)] + [split_masks(e, SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0]), 0)
+                                              for e in others]
+        members, hists, prepared, masks = _train(b, [s] + others, split, 0, b.members, _vars_for(b, s), progress,
+                                                 masks)
+        prepared, masks = prepared[:1], masks[:1]
+        out.update(_split_scores(members, hists, prepared, masks))
+        phys[s.name] = physics_record(members, hists)
+        tr = masks[0][0] & np.isfinite(prepared[0].y.numpy())
+        te = masks[0][2] & np.isfinite(prepared[0].y.numpy())
+        out[s.name]["q10"] = _q10_on(prepared[0], tr, te)
+    return {"sites": out, "physics": phys}
+
+
+def _q10_on(p, fit_rows, ev_rows) -> dict:
+    """`q10_family_best` on a prepared site's rows (forms with SWC only where the site has it)."""
+    d = p.drivers.astype(np.float64)
+    it = p.past_vars.index("tsoil")
+    iw = p.past_vars.index("swc") if "swc" in p.past_vars else None
+    cols = [it] + ([iw] if iw is not None else [])
+    ok_f = fit_rows & np.isfinite(d[:, cols]).all(1)
+    ok_e = ev_rows & np.isfinite(d[:, cols]).all(1)
+    y = p.y.numpy().astype(np.float64)
+    w = (lambda rows: d[rows, iw]) if iw is not None else (lambda rows: None)
+    return q10_family_best(d[ok_f, it], w(ok_f), y[ok_f], d[ok_e, it], w(ok_e), y[ok_e])
+
+
+def run_own_split(b, progress=True) -> dict:
+    """(d): per site, the first ``train_fraction`` trains, the rest tests; the best Q10 form on the same rows."""
+    out, phys = {}, {}
+    frac = float(b.options.get("train_fraction", 0.7))
+    for key, s in zip(b.sites, read_sites(b.sites)):
+        split = SplitSection(scenario="temporal", fractions=[frac * 0.9, frac * 0.1, 1.0 - frac])
+        members, hists, prepared, masks = _train(b, [s], split, 0, b.members, _vars_for(b, s), progress)
+        out.update(_split_scores(members, hists, prepared, masks))
+        phys[s.name] = physics_record(members, hists)
+        fit_rows = (masks[0][0] | masks[0][1]) & np.isfinite(prepared[0].y.numpy())
+        out[s.name]["q10"] = _q10_on(prepared[0], fit_rows, masks[0][2] & np.isfinite(prepared[0].y.numpy()))
+    return {"sites": out, "physics": phys}
+
+
+def run_loso(b, progress=True) -> dict:
+    """(c): per site, train on the others; scale fitted on its first ``calib_fraction``, scored on the rest."""
+    all_sites = read_sites(b.sites)
+    calib = float(b.options.get("calib_fraction", 0.3))
+    out, phys = {}, {}
+    for i, left in enumerate(all_sites):
+        train_sites = [s for j, s in enumerate(all_sites) if j != i]
+        split = SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0])
+        members, hists, _, _ = _train(b, train_sites, split, 0, b.members, b.past_vars, progress)
+        from .stream import prepare_site
+        p = prepare_site(members[0], left)
+        y = p.y.numpy()
+        n = len(y)
+        first = (np.arange(n) < calib * n) & np.isfinite(y) & p.spun_up.numpy()
+        rest = (np.arange(n) >= calib * n) & np.isfinite(y)
+        mp = np.stack([predict_sequence(m, p) for m in members])
+        ens = mp.mean(0)
+        k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
+        allr = np.isfinite(y) & p.spun_up.numpy()
+        out[left.name] = {"n_calib": int(first.sum()), "n_test": int(rest.sum()), "scale_factor": k,
+                          "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
+                          "nse": nse(y[rest], k * ens[rest]), "cc": cc(y[rest], ens[rest]),
+                          "member_nse": [nse(y[rest], float(np.sum(y[first] * q[first]) / np.sum(q[first] ** 2)) * q[rest])
+                                         for q in mp],
+                          "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
+                          "time": p.time[rest], "obs": y[rest], "pred": k * ens[rest], "drivers": p.drivers[rest]}
+        phys[left.name] = physics_record(members, hists)
+        if progress:
+            r = out[left.name]
+            print(f"LOSO {left.name}: cc_uncal {r['cc_uncalibrated']:.3f}  nse_cal {r['nse']:.3f}  "
+                  f"best Q10 ({r['q10']['best']}) {r['q10']['best_nse']:.3f}", flush=True)
+    return {"sites": out, "physics": phys}
+
+
+RUNNERS = {"extrapolation": run_extrapolation, "cross_season": run_cross_season, "loso": run_loso,
+           "own_split": run_own_split}
+
+
+def run_benchmark(path: str | Path, out: Path, progress: bool = True) -> dict:
+    """Run the benchmark of ``path``; write ``out/benchmark.json`` and the figure; return the result."""
+    from .stream_figures import benchmark_figure
+    b = load_benchmark(path)
+    t0 = time.perf_counter()
+    res = RUNNERS[b.kind](b, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = benchmark_figure(b.kind, res, out / f"{b.kind}.png")
+    clean = {name: {k: v for k, v in r.items() if k not in ("time", "obs", "pred", "drivers")}
+             for name, r in res["sites"].items()}
+    result = {"benchmark": b.name, "kind": b.kind, "config": str(path), "sites": clean, "physics": res["physics"],
+              "runtime_s": round(time.perf_counter() - t0, 1), "figure": fig,
+              "model": dataclasses.asdict(b.model), "train": dataclasses.asdict(b.train), "members": b.members}
+    result["summary"] = summarize(b.kind, clean)
+    (out / "benchmark.json").write_text(json.dumps(result, indent=1, default=_json_default))
+    return result
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def summarize(kind: str, sites: dict) -> dict:
+    """The targets' view: per-site pass/fail and counts."""
+    if kind == "extrapolation":
+        r = next(iter(sites.values()))
+        return {"ensemble_nse": r["nse"], "min_member_nse": float(min(r["member_nse"])),
+                "target_met": bool(r["nse"] >= 0.65 and min(r["member_nse"]) >= 0.55)}
+    if kind == "cross_season":
+        return {"nse": {k: r["nse"] for k, r in sites.items()},
+                "target_met": bool(all(r["nse"] >= 0.3 and r["min_pred"] > 0 for r in sites.values()))}
+    if kind == "loso":
+        beats = {k: bool(r["nse"] > r["q10"]["best_nse"]) for k, r in sites.items()}
+        cc6 = {k: bool(r["cc_uncalibrated"] >= 0.6) for k, r in sites.items()}
+        return {"beats_calibrated_q10": beats, "n_beats": int(sum(beats.values())), "cc_ge_0.6": cc6,
+                "n_cc": int(sum(cc6.values())),
+                "target_met": bool(sum(beats.values()) >= 6 and sum(cc6.values()) >= 6)}
+    beats = {k: bool(r["nse"] > r["q10"]["best_nse"]) for k, r in sites.items()}
+    return {"beats_best_q10": beats, "n_beats": int(sum(beats.values())), "target_met": bool(all(beats.values()))}

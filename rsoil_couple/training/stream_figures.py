@@ -1,0 +1,50 @@
+"""Figures of the streaming benchmarks (rsoil_couple.training.stream_bench): one PNG per benchmark."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def benchmark_figure(kind: str, res: dict, path: Path) -> str:
+    """Observed vs predicted test series per site (and, for ``loso`` / ``own_split``, NSE against Q10 bars)."""
+    plt = _plt()
+    sites = res["sites"]
+    names = list(sites)
+    bars = kind in ("loso", "own_split", "cross_season")
+    nrow = len(names) + (1 if bars else 0)
+    fig, axes = plt.subplots(nrow, 1, figsize=(11, 2.3 * nrow), squeeze=False)
+    axes = axes[:, 0]
+    if bars:
+        ax = axes[0]
+        x = np.arange(len(names))
+        label = "kg_stream" + (" (site scale calibrated)" if kind == "loso" else "")
+        ax.bar(x - 0.2, [sites[n]["nse"] for n in names], 0.4, label=label)
+        ax.bar(x + 0.2, [sites[n]["q10"]["best_nse"] for n in names], 0.4, label="best fitted Q10 form")
+        if kind == "loso":
+            ax.plot(x, [sites[n]["cc_uncalibrated"] for n in names], "k^", label="CC uncalibrated")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(x, names)
+        ax.set_ylim(-1, 1)
+        ax.set_ylabel("NSE on test rows")
+        ax.legend(fontsize=7, ncol=3)
+        axes = axes[1:]
+    for ax, n in zip(axes, names):
+        r = sites[n]
+        t = r["time"]
+        ax.plot(t, r["obs"], ".", ms=1.5, color="k", label="observed")
+        ax.plot(t, r["pred"], ".", ms=1.5, color="C3", label=f"kg_stream (NSE {r['nse']:.2f})")
+        ax.set_ylabel(f"{n}\nRsoil [µmol m-2 s-1]", fontsize=8)
+        ax.legend(fontsize=7, loc="upper right", markerscale=5)
+    fig.suptitle(f"streaming benchmark: {kind}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path.name

@@ -1,0 +1,111 @@
+"""kg_stream: the streaming contract (initial_state / step / run / forward), hold-on-missing, the envelope."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rsoil_couple.models import MODELS, KGStream, StreamEnsemble
+from rsoil_couple.models.kg_stream import NFS
+
+VARS = ["tsoil", "swc", "precip"]
+
+
+def _drivers(n: int, T: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = 15 + 10 * torch.rand(n, T, 1, generator=g)
+    w = 0.05 + 0.2 * torch.rand(n, T, 1, generator=g)
+    p = (torch.rand(n, T, 1, generator=g) > 0.9).float() * 2.0
+    return torch.cat([t, w, p], 2)
+
+
+def _trained_like(hidden: int) -> KGStream:
+    torch.manual_seed(0)
+    m = KGStream(VARS, [], 48, 0, 1800, hidden=hidden)
+    feats, _ = m.feature_sequence(_drivers(2, 200)[:, :, [0, 1, 2]], 1800)
+    m.set_feature_normalization(feats.reshape(-1, 12))
+    with torch.no_grad():   # a non-trivial modulation
+        for p in m.head.parameters():
+            p.normal_(0, 0.3)
+    return m.eval()
+
+
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_run_is_repeated_step_and_forward_is_its_last_row(hidden):
+    sm = torch.jit.script(_trained_like(hidden))
+    x = _drivers(5, 60)
+    out, st = sm.run(sm.initial_state(5), x)
+    s = sm.initial_state(5)
+    outs = []
+    for k in range(60):
+        r, s = sm.step(s, x[:, k])
+        outs.append(r)
+    assert torch.equal(out, torch.stack(outs, 1)) and torch.equal(st, s)
+    assert torch.equal(sm(x, torch.zeros(5, 0, 0)), out[:, -1])
+    assert st.shape == (5, NFS + 2 * hidden) and sm.state_size == st.shape[1]
+    assert bool((out > 0).all()) and bool(torch.isfinite(out).all())
+
+
+def test_columns_are_independent_of_the_batch():
+    sm = torch.jit.script(_trained_like(8))
+    x = _drivers(6, 30)
+    full, _ = sm.run(sm.initial_state(6), x)
+    part, _ = sm.run(sm.initial_state(2), x[2:4])
+    # columns never mix; the GEMM's blocking may change the last bit with the batch size
+    assert torch.allclose(full[2:4], part, rtol=1e-6, atol=0)
+
+
+def test_a_missing_driver_is_held_and_counted():
+    m = _trained_like(0)
+    s = m.initial_state(1)
+    _, s = m.step(s, torch.tensor([[20.0, 0.15, 0.0]]))
+    _, s2 = m.step(s, torch.tensor([[21.0, float("nan"), 0.0]]))
+    assert float(s2[0, 1]) == pytest.approx(0.15)        # last valid swc kept
+    assert float(s2[0, 16]) == 1.0                        # one step with a held driver
+    assert float(s2[0, 0]) == 21.0 and bool(torch.isfinite(s2).all())
+
+
+def test_moving_averages_are_defined_in_hours():
+    """The same constant-then-step input gives the same level after 24 h at a 30-min and a 60-min step."""
+    m = _trained_like(0)
+    vals = []
+    for step_s in (1800, 3600):
+        n = 48 * 3600 // step_s
+        x = torch.tensor([10.0, 0.1, 0.0]).repeat(1, n, 1)
+        x[0, n // 2:, 0] = 20.0
+        feats, base_in = m.feature_sequence(x, step_s)
+        vals.append(float(base_in[0, -1, 0]))              # T24 after 24 h at 20 degC
+    assert vals[0] == pytest.approx(vals[1], rel=1e-5)
+    assert vals[0] == pytest.approx(20.0 - 10.0 * math.exp(-1.0), rel=1e-4)
+
+
+def test_far_outside_the_envelope_the_physics_decides():
+    m = _trained_like(0)
+    hot = torch.tensor([[60.0, 0.15, 0.0]])
+    s = m.initial_state(1)
+    for _ in range(5):
+        r, s = m.step(s, hot)
+    _, feats, base_in = m.advance(m.initial_state(1)[:, :NFS], hot, m.alpha, m.dt_h)
+    assert float(m.trust(feats).detach()) < 1e-6
+    assert float(r.detach()) == pytest.approx(float(m.base(base_in).detach()), rel=1e-4)
+
+
+def test_the_ensemble_is_the_member_mean_with_states_side_by_side():
+    a, b = _trained_like(0), _trained_like(8)
+    with torch.no_grad():
+        b.site_scale.fill_(2.0)
+    e = torch.jit.script(StreamEnsemble([a, b]).eval())
+    x = _drivers(3, 20)
+    out, st = e.run(e.initial_state(3), x)
+    oa, sa = a.run(a.initial_state(3), x)
+    ob, sb = b.run(b.initial_state(3), x)
+    assert torch.allclose(out, (oa + ob) / 2, rtol=1e-6)
+    assert torch.equal(st, torch.cat([sa, sb], 1))
+    assert e.streaming_meta()["state_size"] == a.state_size + b.state_size
+
+
+def test_registered_and_refuses_a_future_window():
+    assert MODELS["kg_stream"] is KGStream and KGStream.streaming
+    with pytest.raises(ValueError, match="future_vars must be"):
+        KGStream(VARS, ["tsoil"], 48, 4, 1800)
