@@ -70,14 +70,59 @@ def _prepare(model: KGStream, site: SiteArrays) -> StreamSite:
             cols.append(np.asarray(site.drivers[v], np.float32))
         else:
             cols.append(np.zeros(n, np.float32))
-    x3 = torch.from_numpy(np.stack(cols, 1)).unsqueeze(0)
-    feats, base_in = model.feature_sequence(x3, site.step_seconds)
+    feats, base_in = feature_sequence_np(np.stack(cols, 1), site.step_seconds, model)
     spin = int(math.ceil(168.0 * 3600.0 / site.step_seconds))
     spun = torch.arange(n) >= spin
     drivers = np.stack([np.asarray(site.drivers[v], np.float32) for v in model.past_var_names], 1)
-    return StreamSite(site.name, int(site.step_seconds), site.time, feats[0], base_in[0],
+    return StreamSite(site.name, int(site.step_seconds), site.time, feats, base_in,
                       torch.from_numpy(np.asarray(site.target, np.float32)), spun, drivers,
                       tuple(model.past_var_names))
+
+
+def _ema(x: np.ndarray, a: float, reset_at: int | None) -> np.ndarray:
+    """``e[t] = e[t-1] + a (x[t] - e[t-1])`` from 0, restarted at ``x[reset_at]`` (the first valid value)."""
+    from scipy.signal import lfilter
+    e = np.zeros_like(x)
+    f = 0 if reset_at is None else reset_at
+    zi = [0.0] if reset_at is None else [(1.0 - a) * x[f]]
+    e[f:] = lfilter([a], [1.0, -(1.0 - a)], x[f:], zi=zi)[0]
+    return e
+
+
+def feature_sequence_np(x3: np.ndarray, step_seconds: float, model: KGStream) -> tuple[torch.Tensor, torch.Tensor]:
+    """`KGStream.feature_sequence` for one record ``[T, 3]`` in float64 numpy (C loops of scipy's lfilter).
+
+    The same recurrences as the model's ``advance``: NaN holds the last valid value (0 before the
+    first), averages restart at a variable's first valid value, rain averages start at 0, hours since
+    rain at 720. Equal to the step-by-step float32 path to float32 rounding (tests/training/test_stream.py).
+    Returns features ``[T, 12]`` and base inputs ``[T, 3]`` (float32).
+    """
+    x = np.asarray(x3, np.float64)
+    n = len(x)
+    dt_h = float(step_seconds) / 3600.0
+    tau = model.tau_h.numpy().astype(np.float64)
+    alpha = 1.0 - np.exp(-dt_h / tau)
+    valid = np.isfinite(x)
+    xv = np.zeros_like(x)
+    first = []
+    for j in range(3):
+        idx = np.where(valid[:, j], np.arange(n), -1)
+        np.maximum.accumulate(idx, out=idx)
+        xv[:, j] = np.where(idx >= 0, x[np.maximum(idx, 0), j], 0.0)
+        first.append(int(np.argmax(valid[:, j])) if valid[:, j].any() else None)
+    t, w, p = xv[:, 0], xv[:, 1], np.clip(xv[:, 2], 0.0, None)
+    et3, et24 = (_ema(t, alpha[k], first[0]) if first[0] is not None else np.zeros(n) for k in (0, 1))
+    ew24, ew168 = (_ema(w, alpha[k], first[1]) if first[1] is not None else np.zeros(n) for k in (2, 3))
+    er = np.stack([_ema(p / dt_h, alpha[k], None) for k in (4, 5, 6, 7)], 1)
+    rained = valid[:, 2] & (np.nan_to_num(x[:, 2]) > 0.0)
+    last = np.where(rained, np.arange(n), -1)
+    np.maximum.accumulate(last, out=last)
+    hsr = np.where(last >= 0, (np.arange(n) - last) * dt_h, 720.0 + np.arange(n) * dt_h)
+    hsr = np.minimum(hsr, 720.0)
+    feats = np.stack([t - et24, t - et3, et24, w, w - ew24, w - ew168, *np.log1p(er * tau[4:8]).T,
+                      np.log1p(hsr), np.log1p(p)], 1)
+    base_in = np.stack([et24, t - et24, w], 1)
+    return torch.from_numpy(feats.astype(np.float32)), torch.from_numpy(base_in.astype(np.float32))
 
 
 def _sequence_logit(model: KGStream, fn: torch.Tensor, hc=None):

@@ -67,6 +67,19 @@ def test_training_learns_and_the_vectorised_path_equals_the_scripted_run():
     assert np.mean((fast[ok] - y[ok]) ** 2) < np.var(y[ok])
 
 
+def test_numpy_features_equal_the_step_by_step_features():
+    from rsoil_couple.training.stream import feature_sequence_np
+    site = synthetic_sites(days=12)[0]
+    m = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0)
+    x = np.stack([site.drivers[v] for v in ("tsoil", "swc", "precip")], 1).astype(np.float32)
+    x[5:9, 1] = np.nan          # held values
+    x[0:3, 0] = np.nan          # tsoil unseen at the start
+    f_np, b_np = feature_sequence_np(x, 1800, m)
+    f_t, b_t = m.feature_sequence(torch.from_numpy(x).unsqueeze(0), 1800)
+    np.testing.assert_allclose(f_np.numpy(), f_t[0].numpy(), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(b_np.numpy(), b_t[0].numpy(), rtol=1e-4, atol=2e-5)
+
+
 def test_split_masks_are_disjoint_and_in_time_order():
     site = synthetic_sites(days=30)[0]
     from rsoil_couple.config import SplitSection
