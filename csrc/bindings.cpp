@@ -201,4 +201,10 @@ PYBIND11_MODULE(_core, m) {
     }
   }, py::arg("text"),
      "Run the core's rsoil_meta.json validator on a JSON text; ValueError naming the field (for tests).");
+
+  m.def("resolve_model_path", &rsc::resolve_model_path, py::arg("name_or_path"),
+        "The core's model lookup (csrc/model_path.cpp): the path it opens for a model path or a bare name; "
+        "FileNotFoundError listing the folders looked in (for tests; rsoil_couple.pretrained.resolve is the same rule).");
+  m.def("model_search_dirs", &rsc::model_search_dirs,
+        "The core's (folder, where from) pairs a bare model name is looked up in, in order (for tests).");
 }

@@ -34,6 +34,14 @@ std::string fmt(double x) {
   return o.str();
 }
 
+// Enough digits to tell two float32 values apart.
+std::string fmt9(double x) {
+  std::ostringstream o;
+  o.precision(9);
+  o << x;
+  return o.str();
+}
+
 }  // namespace
 
 struct Coupler::Impl {
@@ -112,7 +120,8 @@ struct Coupler::Impl {
                         int* v_out, double* x_out, std::string* where) const;
 };
 
-void Coupler::Impl::load(const std::string& model_path) {
+void Coupler::Impl::load(const std::string& name_or_path) {
+  const std::string model_path = resolve_model_path(name_or_path);  // a bare name: csrc/model_path.cpp
   path = model_path;
   {
     std::ifstream f(model_path, std::ios::binary);
@@ -195,6 +204,24 @@ void Coupler::Impl::check_against_module() {
       throw CoreError(RSC_E_METADATA, path + ": rsoil_meta.json: " + field + ": metadata inconsistent with the module: "
                                           "the metadata lists " + meta_list + ", the module takes " + module_list +
                                           " (module." + attr + "); names and order must match");
+  }
+  // The site scale (DESIGN.md "Site scale vs shared response"): where the metadata has a site_scale
+  // record, the module's float32 0-d buffer site_scale (which multiplies its output) must hold that value.
+  if (meta.has_site_scale) {
+    const std::string field = path + ": rsoil_meta.json: site_scale.value: ";
+    if (!module.hasattr("site_scale"))
+      throw CoreError(RSC_E_METADATA, field + "the metadata gives " + fmt(meta.site_scale) +
+                                          " but the module has no site_scale buffer");
+    const c10::IValue v = module.attr("site_scale");
+    if (!v.isTensor() || v.toTensor().dim() != 0 || v.toTensor().scalar_type() != torch::kFloat32)
+      throw CoreError(RSC_E_METADATA, field + "module.site_scale is not a float32 0-d tensor (" +
+                                          (v.isTensor() ? c10::str(v.toTensor().scalar_type(), " ", v.toTensor().sizes())
+                                                        : std::string(v.tagKind())) + ")");
+    const float got = v.toTensor().item<float>();
+    if (static_cast<float>(meta.site_scale) != got)
+      throw CoreError(RSC_E_METADATA, field + "metadata inconsistent with the module: the metadata gives " +
+                                          fmt9(meta.site_scale) + ", the module's site_scale buffer holds " +
+                                          fmt9(got) + " (equal as float32 required)");
   }
   const int64_t nb = 2;
   const int64_t npv = static_cast<int64_t>(meta.past_vars.size());

@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model_meta.hpp"
@@ -32,6 +33,15 @@ constexpr uint32_t kStateLayoutVersion = 2;
 // Largest steps_taken a state blob may carry: 2^53 steps (4e11 years of 30-min steps) keeps every
 // ring index (step +- window lengths) and steps_taken * ncol far from int64 overflow.
 constexpr int64_t kMaxStepsTaken = int64_t(1) << 53;
+
+// Model files by name (csrc/model_path.cpp, the rule of rsoil_couple.pretrained): `name_or_path` itself
+// when it is an existing file or not a bare name (non-empty, no '/', not ending in ".pt"); else the first
+// <dir>/<name>.pt of model_search_dirs(). A bare name found nowhere throws CoreError(RSC_E_FILE) listing
+// the folders looked in and the names available there.
+bool is_bare_model_name(const std::string& s);
+std::string installed_model_dir();  // <folder of librsoil_core.so>/RSOIL_MODELDIR_FROM_LIB ("" if unknown)
+std::vector<std::pair<std::string, std::string>> model_search_dirs();  // (folder, where from), in order
+std::string resolve_model_path(const std::string& name_or_path);
 
 struct Options {
   int ncol = 1;

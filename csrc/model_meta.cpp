@@ -255,6 +255,55 @@ void range_table(const json& root, const std::string& key) {
   }
 }
 
+// A string that begins with an ISO 8601 date YYYY-MM-DD (schema.ISO_DATE_PATTERN).
+const std::string& iso_date(const json& v, const std::string& path) {
+  const std::string& s = string(v, path);
+  bool ok = s.size() >= 10;
+  for (size_t i = 0; ok && i < 10; ++i) ok = (i == 4 || i == 7) ? s[i] == '-' : (s[i] >= '0' && s[i] <= '9');
+  if (!ok) bad(path, shown(v) + " does not match the pattern ^[0-9]{4}-[0-9]{2}-[0-9]{2}");
+  return s;
+}
+
+// The optional site_scale record (rsoil_couple.modelfile.schema.site_scale_property and
+// _check_site_scale): its fields, then its cross-field rules.
+void site_scale(const json& root, ModelMeta& m) {
+  const auto it = root.find("site_scale");
+  if (it == root.end()) return;
+  const std::string k = "site_scale";
+  const json& s = object(*it, k);
+  for (const char* f : {"value", "method", "sites"}) req(s, k, f);
+  const double value = within(number(s.at("value"), k + ".value"), k + ".value", 0, HUGE_VAL, true);
+  const int method = one_of(s.at("method"), k + ".method", gen::kSiteScaleMethods);
+  const json& sites = array(s.at("sites"), k + ".sites");
+  for (size_t i = 0; i < sites.size(); ++i) string(sites[i], idx(k + ".sites", i));
+  const std::string c = k + ".calibration";
+  const auto cal = s.find("calibration");
+  double factor = 0, previous = 0;
+  std::string start, end;
+  if (cal != s.end()) {
+    const json& o = object(*cal, c);
+    for (const char* f : {"data", "start", "end", "n_obs", "factor", "previous"}) req(o, c, f);
+    string(o.at("data"), c + ".data");
+    start = iso_date(o.at("start"), c + ".start");
+    end = iso_date(o.at("end"), c + ".end");
+    within(integer(o.at("n_obs"), c + ".n_obs"), c + ".n_obs", 1, HUGE_VAL);
+    factor = within(number(o.at("factor"), c + ".factor"), c + ".factor", 0, HUGE_VAL, true);
+    previous = within(number(o.at("previous"), c + ".previous"), c + ".previous", 0, HUGE_VAL, true);
+  }
+  const bool calibrated = std::string(gen::kSiteScaleMethods[method]) == "calibrated";
+  if (calibrated && cal == s.end()) bad(c, "required when method is \"calibrated\"");
+  if (!calibrated && cal != s.end()) bad(c, "only for method \"calibrated\" (method is " + shown(s.at("method")) + ")");
+  if (calibrated) {
+    if (end < start) bad(c + ".end", shown(json(end)) + " is before start " + shown(json(start)));
+    const double want = previous * factor;
+    if (std::fabs(value - want) > kSiteScaleRtol * value)
+      bad(k + ".value", fmt(value) + " but calibration.previous * calibration.factor = " + fmt(want) +
+                            " (relative tolerance 1e-06)");
+  }
+  m.has_site_scale = true;
+  m.site_scale = value;
+}
+
 // ---- the cross-field rules (rsoil_couple.modelfile.schema._check_rules) -----------------------------
 int steps_from_hours(const json& root, const std::string& prefix, double step_seconds) {
   const double hours = root.at(prefix + "_hours").get<double>();
@@ -381,6 +430,7 @@ ModelMeta validate(const json& root, const std::string& text) {
     for (int v : order) (std::string(table) == "envelope" ? m.envelope : m.physical_range)[v] = range_of(root, table, v);
     min_le_max(root, table);
   }
+  site_scale(root, m);
   return m;
 }
 

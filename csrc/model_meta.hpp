@@ -56,11 +56,16 @@ struct ModelMeta {
   std::array<Range, kNVars> envelope{};        // valid where used[v]
   std::array<Range, kNVars> physical_range{};  // valid where used[v]
   FallbackQ10 q10;
+  bool has_site_scale = false;  // the optional site_scale record is present
+  double site_scale = 1.0;      // its value; the module's float32 site_scale buffer must equal it
   std::string json;  // the raw text, for callers that want more fields
 };
 
 // Deepest nesting of arrays/objects accepted (rsoil_couple.modelfile.schema.MAX_DEPTH).
 constexpr int kMetaMaxDepth = 32;
+// site_scale.value = calibration.previous * calibration.factor within this relative tolerance
+// (rsoil_couple.modelfile.schema.SITE_SCALE_RTOL).
+constexpr double kSiteScaleRtol = 1e-6;
 
 // Parse and validate the text of rsoil_meta.json. Throws MetaError naming the field.
 ModelMeta parse_model_meta(const std::string& text);

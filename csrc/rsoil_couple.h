@@ -111,8 +111,12 @@ RSC_API const char* rsc_last_error_message(void);
 /*
  * Create a coupler.
  *   model_path   NUL-terminated path of a model file written by rsoil_couple.export (TorchScript with
- *                rsoil_meta.json inside). The metadata is validated and a dry forward with zero tensors
- *                of the declared shapes checks that it matches the module.
+ *                rsoil_meta.json inside), or the name of a pretrained model: a bare name (no '/', not
+ *                ending in ".pt") that names no existing file is looked up as <dir>/<name>.pt in the
+ *                folders of the environment variable RSOIL_MODEL_PATH (':'-separated), then in the
+ *                installed models folder <folder of this library>/../pretrained; RSC_E_FILE (listing
+ *                the folders) if none has it (docs/fortran.md). The metadata is validated and a dry
+ *                forward with zero tensors of the declared shapes checks that it matches the module.
  *   ncol         number of columns, >= 1.
  *   policy       RSC_POLICY_*.
  *   strict       0: columns outside the training envelope run the network (status EXTRAPOLATING);

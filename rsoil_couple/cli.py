@@ -11,6 +11,7 @@ COMMANDS = {
     "train": ("rsoil_couple.training.run", "train one model from a TOML config and export it"),
     "experiment": ("rsoil_couple.training.experiment", "run a set of training cases and baselines (Table 1, Figs. 3-6)"),
     "predict": ("rsoil_couple.prediction.run", "NetCDF/CSV batch prediction through the C++ core"),
+    "calibrate": ("rsoil_couple.prediction.calibrate", "fit a model's site scale on a short record of a new site"),
     "validate": ("rsoil_couple.evaluation.validate", "compare predictions, Q10 baselines and CLM output with observations"),
     "demo": ("rsoil_couple.demo", "run the whole chain on a real or the synthetic site"),
     "config": ("rsoil_couple.core.buildinfo", "print compile/link flags for C and Fortran hosts"),

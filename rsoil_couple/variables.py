@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = [
     "VarSpec", "CANONICAL_VARS", "STATUS_ATTRS", "status_attrs", "DRIVERS", "DRIVER_UNITS", "BOUNDARY_UNITS", "OUTPUT_VARS",
     "GC_PER_UMOL_CO2", "STATUS_NAMES", "STATUS_DESCRIPTIONS", "POLICIES", "Q10_FORMS",
-    "Q10_SWC_UNITS", "Q10_TREF_C", "RSOIL_UNITS", "cpp_header",
+    "Q10_SWC_UNITS", "Q10_TREF_C", "RSOIL_UNITS", "SITE_SCALE_METHODS", "cpp_header",
 ]
 
 #: 1 µmol CO2 m-2 s-1 = 12.011e-6 gC m-2 s-1 (DESIGN.md "Units at the edges").
@@ -108,6 +108,14 @@ Q10_SWC_UNITS: tuple[str, ...] = ("m3 m-3", "percent")
 #: Reference temperature of the exponential forms [degC].
 Q10_TREF_C = 10.0
 
+#: How the site scale a model file carries (its module's ``site_scale`` buffer, the metadata record
+#: ``site_scale``; docs/model_format.md) was obtained:
+SITE_SCALE_METHODS: dict[str, str] = {
+    "trained": "learned with the network on the training sites",
+    "training_median": "the median of the training sites' own scales",
+    "calibrated": "fitted on a short record of a new site by `rsoil-couple calibrate`",
+}
+
 
 def status_attrs() -> dict:
     """CF attributes of a ``status`` variable: `STATUS_ATTRS` plus flag_values / flag_meanings."""
@@ -150,6 +158,8 @@ def cpp_header() -> str:
         "constexpr std::array<const char*, " + str(len(Q10_SWC_UNITS)) + "> kQ10SwcUnits = {"
         + ", ".join(_cpp_str(u) for u in Q10_SWC_UNITS) + "};",
         f"constexpr double kGcPerUmolCo2 = {GC_PER_UMOL_CO2!r};",
+        "constexpr std::array<const char*, " + str(len(SITE_SCALE_METHODS)) + "> kSiteScaleMethods = {"
+        + ", ".join(_cpp_str(m) for m in SITE_SCALE_METHODS) + "};",
         "}  // namespace rsc::gen",
         "",
     ]

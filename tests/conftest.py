@@ -63,3 +63,98 @@ def model_24h(tmp_path_factory):
     path = tmp_path_factory.mktemp("model_24h") / "lstm.pt"
     meta = example_model(path, kind="lstm", past_hours=24, future_hours=24, step_seconds=1800, seed=0)
     return path, meta
+
+
+# ------------------------------------------------------------------------------------------------
+# A hand-made model with a site scale (issue 11): no training, a known response, so calibration and
+# the site_scale checks have exact expected numbers. Rsoil = site_scale * 0.25 * 2**((T - 10)/10) *
+# sqrt(swc / 0.1) at the last past step, T [degC], swc [m3 m-3].
+# ------------------------------------------------------------------------------------------------
+def _scaled_q10_classes():
+    from typing import List
+
+    import torch
+
+    class ScaledQ10(torch.nn.Module):
+        __annotations__ = {"past_var_names": List[str], "future_var_names": List[str]}
+
+        def __init__(self, site_scale: float = 1.0, dtype: torch.dtype = torch.float32):
+            super().__init__()
+            self.past_var_names = ["tsoil", "swc", "precip"]
+            self.future_var_names = []
+            self.past_steps, self.future_steps, self.n_past, self.n_future = 4, 0, 3, 0
+            self.register_buffer("site_scale", torch.tensor(site_scale, dtype=dtype))
+
+        def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+            t, w = past[:, -1, 0], past[:, -1, 1].clamp(min=0.0)
+            return self.site_scale * 0.25 * torch.pow(2.0, (t - 10.0) / 10.0) * torch.sqrt(w / 0.1)
+
+    class PlainQ10(ScaledQ10):
+        """The same response without the buffer (a model that cannot be calibrated)."""
+
+        def __init__(self):
+            super().__init__()
+            del self.site_scale
+
+        def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+            t, w = past[:, -1, 0], past[:, -1, 1].clamp(min=0.0)
+            return 0.25 * torch.pow(2.0, (t - 10.0) / 10.0) * torch.sqrt(w / 0.1)
+
+    return ScaledQ10, PlainQ10
+
+
+SCALED_Q10_META = {
+    "schema": "rsoil_meta", "model_kind": "scaled_q10", "step_seconds": 1800,
+    "past_hours": 2.0, "past_steps": 4, "future_hours": 0.0, "future_steps": 0,
+    "past_vars": [{"name": "tsoil", "units": "degC"}, {"name": "swc", "units": "m3 m-3"},
+                  {"name": "precip", "units": "mm"}],
+    "future_vars": [], "depth_m": 0.15, "output": {"name": "rsoil", "units": "umol m-2 s-1"},
+    "envelope": {"tsoil": {"min": -5.0, "max": 45.0}, "swc": {"min": 0.0, "max": 0.5},
+                 "precip": {"min": 0.0, "max": 50.0}},
+    "physical_range": {"tsoil": {"min": -50.0, "max": 70.0}, "swc": {"min": 0.0, "max": 1.0},
+                       "precip": {"min": 0.0, "max": 500.0}},
+    "fallback_q10": {"form": "q10", "params": {"a": 0.25, "b": 2.0}, "tref_c": 10.0, "swc_units": "m3 m-3",
+                     "fitted_on": "hand-made test model"},
+    "training": {"sites": ["SYNTHETIC-DRY"], "periods": [["2019-06-01T00:30", "2019-06-13T00:00"]],
+                 "n_train": 0, "n_val": 0, "seed": 0},
+    "test_metrics": {"mse": None, "nse": None, "cc": None, "kge": None, "n": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def scaled_q10():
+    """``make(path, site_scale=1.0, record=..., plain=False, dtype=float32, raw=False) -> meta``: write the
+    hand-made scaled Q10 model. ``record``: the metadata's ``site_scale`` record (default: method
+    "trained" with the module's value; None: no record). ``raw=True`` writes without export's checks
+    (for files the loaders must refuse), with the module's model_id."""
+    import copy
+    import io
+    import json
+
+    import torch
+
+    from rsoil_couple.modelfile.export import META_NAME, export_model
+    from rsoil_couple.modelfile.identity import model_identity
+
+    ScaledQ10, PlainQ10 = _scaled_q10_classes()
+    default = object()
+
+    def make(path, site_scale=1.0, record=default, plain=False, dtype=torch.float32, raw=False):
+        module = PlainQ10() if plain else ScaledQ10(site_scale, dtype)
+        meta = copy.deepcopy(SCALED_Q10_META)
+        if record is default:
+            record = {"value": float(torch.tensor(site_scale, dtype=torch.float32)), "method": "trained",
+                      "sites": ["SYNTHETIC-DRY"]}
+        if record is not None:
+            meta["site_scale"] = record
+        if not raw:
+            return export_model(module, meta, path)
+        scripted = torch.jit.script(module.eval())
+        buf = io.BytesIO()
+        torch.jit.save(scripted, buf)
+        meta.update(schema_version=2, model_id=model_identity(buf.getvalue())[:16], torch_version=torch.__version__,
+                    rsoil_couple_version="test")
+        torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta)})
+        return meta
+
+    return make

@@ -117,7 +117,11 @@ def _as_float64(x, name: str, shape: tuple[int, ...], what: str) -> np.ndarray:
 
 
 class CapiCoupler:
-    """The C API's coupler; same arguments as `rsoil_couple.Coupler`, C-boundary units in `step`."""
+    """The C API's coupler; same arguments as `rsoil_couple.Coupler`, C-boundary units in `step`.
+
+    ``model_path`` goes to ``rsc_coupler_create`` unchanged: a pretrained model's name is looked up by the
+    C library itself (csrc/model_path.cpp, the rule of `rsoil_couple.pretrained`), as for a Fortran host.
+    """
 
     def __init__(self, model_path, ncol: int, policy="supplied", strict=False, chunk_size=0, num_threads=0):
         out = ffi.new("rsc_coupler **")

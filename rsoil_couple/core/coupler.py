@@ -15,6 +15,7 @@ import numpy as np
 import torch  # noqa: F401  (loads libtorch before the compiled module needs it)
 
 from .. import _core
+from ..pretrained import resolve
 from ..variables import POLICIES, STATUS_NAMES
 
 #: status code -> name (same numbers in C `RSC_STATUS_*` and Fortran)
@@ -50,7 +51,8 @@ class Coupler(_core.Coupler):
 
     Parameters
     ----------
-    model_path : path of a file written by `rsoil_couple.export.export_model`.
+    model_path : path of a file written by `rsoil_couple.export.export_model`, or the name of a
+        pretrained model (``"drylands-v1"``, looked up by `rsoil_couple.pretrained.resolve`).
     ncol : int
         Number of columns.
     policy : 'lagged' | 'persistence' | 'supplied'
@@ -65,7 +67,7 @@ class Coupler(_core.Coupler):
 
     def __init__(self, model_path: str | os.PathLike, ncol: int, policy: str | int = "supplied",
                  strict: bool = False, chunk_size: int = 0, num_threads: int = 0):
-        super().__init__(os.fspath(model_path), int(ncol), policy_code(policy), bool(strict),
+        super().__init__(os.fspath(resolve(model_path)), int(ncol), policy_code(policy), bool(strict),
                          int(chunk_size), int(num_threads))
 
     @property

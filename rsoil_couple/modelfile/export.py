@@ -9,10 +9,12 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import __version__
 from ..errors import MetaError
+from ..pretrained import resolve
 from . import schema
 from .identity import check_identity, model_identity
 
@@ -41,6 +43,29 @@ def check_module_var_names(module: torch.nn.Module, meta: dict) -> None:
                             f"(module.{which}_var_names); names and order must match")
 
 
+def check_module_site_scale(module: torch.nn.Module, meta: dict) -> None:
+    """Refuse a module whose ``site_scale`` buffer differs from the metadata's ``site_scale.value``.
+
+    The buffer (float32, 0-d) multiplies the module's output (DESIGN.md "Site scale vs shared response");
+    where the metadata has a ``site_scale`` record, the two must be equal as float32 (the core checks the
+    same). A module with the buffer and no record is accepted (the record is optional).
+    """
+    rec = meta.get("site_scale")
+    if rec is None:
+        return
+    where = "rsoil_meta.json: site_scale.value: "
+    buf = getattr(module, "site_scale", None)
+    if buf is None:
+        raise MetaError(f"{where}the metadata gives {rec['value']!r} but the module has no site_scale buffer")
+    if not isinstance(buf, torch.Tensor) or buf.dim() != 0 or buf.dtype != torch.float32:
+        what = f"{buf.dtype} {list(buf.shape)}" if isinstance(buf, torch.Tensor) else type(buf).__name__
+        raise MetaError(f"{where}module.site_scale is not a float32 0-d tensor ({what})")
+    got = float(buf.item())
+    if float(np.float32(rec["value"])) != got:
+        raise MetaError(f"{where}metadata inconsistent with the module: the metadata gives {rec['value']!r}, the "
+                        f"module's site_scale buffer holds {got!r} (equal as float32 required)")
+
+
 def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
     if isinstance(module, torch.jit.ScriptModule):
         return module
@@ -66,6 +91,7 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     meta["rsoil_couple_version"] = __version__
     validate_meta(meta)
     check_module_var_names(scripted, meta)
+    check_module_site_scale(scripted, meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta, indent=1, allow_nan=False)})
@@ -76,11 +102,12 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
 def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
     """Read a model file; returns ``(module, meta)``. Errors name the file and the bad field.
 
+    ``path`` may be the name of a pretrained model (``drylands-v1``, `rsoil_couple.pretrained.resolve`).
     The metadata is validated (rsoil_couple.modelfile.schema) and, from schema version 2, its
     ``model_id`` is checked against the module in the file (rsoil_couple.modelfile.identity).
     A model file is code (TorchScript): load only files you trust.
     """
-    path = Path(path)
+    path = resolve(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     extra = {META_NAME: ""}
@@ -94,6 +121,7 @@ def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
         meta = schema.parse_meta_text(extra[META_NAME])
         check_identity(path, meta)
         check_module_var_names(module, meta)
+        check_module_site_scale(module, meta)
     except MetaError as exc:
         raise MetaError(f"{path}: {exc}") from None
     return module.eval(), meta

@@ -5,6 +5,10 @@ Callers (the C++ core, the C API, the Fortran host, ``predict``) run it as any m
 method ``members_forward(past, future) -> [n_members, batch]`` gives every member's prediction, so a
 report can show the spread. The mean is exactly ``members_forward(...).mean(0)``.
 
+The float32 0-d buffer ``site_scale`` (1 when built; ``rsoil-couple calibrate`` sets it) multiplies every
+member's output, hence the mean too (DESIGN.md "Site scale vs shared response"; the members' own
+scales, if they carry one, are multiplied by it).
+
 Not a config kind (not in ``REGISTERED``): ``train.members = N`` in a run config builds one
 (docs/training.md, "Ensembles"); the file's ``model_kind`` stays the members' kind and its metadata
 carries an ``ensemble`` record (docs/model_format.md).
@@ -49,6 +53,7 @@ class Ensemble(RsoilModel):
         self.member_kind = str(getattr(m0, "kind", ""))
         self.n_members = len(members)
         self.members = nn.ModuleList(members)
+        self.register_buffer("site_scale", torch.ones((), dtype=torch.float32))
         # the base's normalisation buffers are unused here; hold member 0's so they are not misleading
         with torch.no_grad():
             for name in ("past_mean", "past_std", "future_mean", "future_std", "y_mean", "y_std"):
@@ -56,14 +61,14 @@ class Ensemble(RsoilModel):
 
     @torch.jit.export
     def members_forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """Every member's Rsoil [n_members, batch] [µmol m-2 s-1] for raw ``past`` / ``future``."""
+        """Every member's Rsoil times ``site_scale`` [n_members, batch] [µmol m-2 s-1] for raw ``past`` / ``future``."""
         outs: List[torch.Tensor] = []
         for m in self.members:
             outs.append(m(past, future))
-        return torch.stack(outs, 0)
+        return self.site_scale * torch.stack(outs, 0)
 
     def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """The member mean [batch] [µmol m-2 s-1]."""
+        """The member mean [batch] [µmol m-2 s-1] (of `members_forward`: the site scale included)."""
         return self.members_forward(past, future).mean(0)
 
     @torch.jit.ignore

@@ -27,6 +27,7 @@ import xarray as xr
 
 from .. import __version__
 from ..data import clm
+from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .inputs import (
     _NC_LOCK,
@@ -100,7 +101,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
-    model_path : model file (TorchScript + rsoil_meta.json).
+    model_path : model file (TorchScript + rsoil_meta.json) or the name of a pretrained model
+        (`rsoil_couple.pretrained.resolve`; the output's history records the file it names).
     inputs : one input path or a list (CLM history files).
     policy : future-driver policy of the core ('supplied', 'lagged', 'persistence').
     columns : '--columns' selection ('a:b' or 'i,j,k'); all when None.
@@ -117,7 +119,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     from ..modelfile.export import load_model
 
     t0 = _time.perf_counter()
-    model_path = os.fspath(model_path)
+    model_path = os.fspath(resolve(model_path))
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     kind = detect_kind(paths)
     output = check_output(output, paths, model_path)
@@ -300,7 +302,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
         ``--threads``, ``--batch-rows``, ``--no-progress`` and ``--plot``..
     """
-    parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
+    parser.add_argument("--model", required=True,
+                        help="model file (TorchScript + rsoil_meta.json) or a pretrained model's name (drylands-v1)")
     parser.add_argument("--input", required=True, nargs="+",
                         help="canonical NetCDF, site CSV, or CLM history file(s) opened as one dataset")
     parser.add_argument("--output", required=True, help="CF NetCDF to write (renamed into place when complete)")

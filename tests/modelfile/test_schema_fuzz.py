@@ -20,7 +20,9 @@ from rsoil_couple.modelfile import schema
 
 pytestmark = pytest.mark.fuzz
 
-BASE = json.loads((Path(__file__).parent / "bad_meta" / "good" / "base.json").read_text())
+# good/base.json plus a calibrated site_scale record, so that edits reach the optional record too (and
+# deleting it is one of the edits).
+BASE = json.loads((Path(__file__).parent / "bad_meta" / "good" / "site_scale_calibrated.json").read_text())
 
 
 def paths(doc, prefix=()):
@@ -37,7 +39,8 @@ PATHS = paths(BASE)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=70),
                     st.sampled_from(["tsoil", "swc", "precip", "degC", "mm", "q10", "percent", "rsoil",
-                                     "m3 m-3", "umol m-2 s-1", "lstm", "0123456789abcdef", ""]))
+                                     "m3 m-3", "umol m-2 s-1", "lstm", "0123456789abcdef", "",
+                                     "trained", "training_median", "calibrated", "2020-05-01"]))
 values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
                                                     st.dictionaries(st.text(max_size=8), c, max_size=3)),
                       max_leaves=6)

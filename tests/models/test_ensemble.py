@@ -76,3 +76,20 @@ def test_ensemble_refuses_members_of_other_inputs_or_windows():
         Ensemble([])
     with pytest.raises(RuntimeError, match="normalise the members"):
         Ensemble([a]).set_normalization(_rows(), None, _rows()[:, 1])
+
+
+def test_site_scale_multiplies_every_member_and_the_mean():
+    """DESIGN.md "Site scale vs shared response": the buffer (1 when built) scales members_forward and
+    forward alike, so forward stays exactly members_forward(...).mean(0)."""
+    members = _members("kg_lstm")
+    ens = Ensemble(members).eval()
+    assert ens.site_scale.dtype == torch.float32 and ens.site_scale.dim() == 0 and float(ens.site_scale) == 1.0
+    past, fut = _windows("kg_lstm")
+    with torch.no_grad():
+        each = torch.stack([m(past, fut) for m in members])
+        ens.site_scale.fill_(1.75)
+        s = torch.jit.script(ens)
+        spread = s.members_forward(past, fut)
+        assert torch.equal(spread, 1.75 * each)
+        assert torch.equal(s(past, fut), spread.mean(0))
+        torch.testing.assert_close(s(past, fut), 1.75 * each.mean(0))
