@@ -1,0 +1,80 @@
+"""A model card from a model file's metadata: ``python -m rsoil_couple.modelfile.card MODEL [> card.md]``.
+
+Everything in the card is read from the file's ``rsoil_meta.json`` (sites, periods, steps, depths,
+envelope, per-site held-out metrics, learned physics with spreads, site scales, streaming state), so
+the card cannot drift from the file it describes.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+
+def _f(x, nd=3) -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
+
+
+def model_card(meta: dict, name: str = "") -> str:
+    """Markdown model card of ``meta`` (a model file's metadata)."""
+    tr = meta.get("training", {})
+    lines = [f"# Model card: {name or meta.get('model_id', '')}", "",
+             f"- model_id `{meta.get('model_id', '')}`, kind `{meta['model_kind']}`, step {meta['step_seconds']} s, "
+             f"drivers {', '.join(v['name'] + ' [' + v['units'] + ']' for v in meta['past_vars'])}, "
+             f"future window {meta['future_hours']:g} h",
+             f"- torch {meta.get('torch_version', '')}, rsoil_couple {meta.get('rsoil_couple_version', '')}"]
+    st = meta.get("streaming")
+    if st:
+        lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "
+                     f"missing drivers: {st['missing']}")
+    if "ensemble" in meta:
+        e = meta["ensemble"]
+        lines.append(f"- ensemble of {e['members']} members (seeds {e['seeds']}), output = member mean")
+    sc = meta.get("site_scale")
+    if sc:
+        lines.append(f"- site scale {sc['value']:.4g} ({sc['method']}; from {', '.join(sc.get('sites', []))}); "
+                     "refit it at a new site with `rsoil-couple calibrate`")
+    lines += ["", "## Training sites and periods", "", "| site | step [s] | depth [m] | training period |",
+              "|---|---|---|---|"]
+    steps, depths = tr.get("steps_s", {}), tr.get("depths_m", {})
+    for s, p in zip(tr.get("sites", []), tr.get("periods", [])):
+        lines.append(f"| {s} | {steps.get(s, '')} | {_f(depths.get(s), 2)} | {p[0]} .. {p[1]} |")
+    lines += ["", "## Envelope (training range of the drivers)", "", "| driver | min | max |", "|---|---|---|"]
+    for v, r in meta.get("envelope", {}).items():
+        lines.append(f"| {v} | {_f(r['min'])} | {_f(r['max'])} |")
+    per = tr.get("test_metrics_per_site", {})
+    if per:
+        lines += ["", f"## Held-out scores per site (split `{tr.get('scenario', '')}`)", "",
+                  "| site | n | NSE | CC | KGE |", "|---|---|---|---|---|"]
+        for s, m in per.items():
+            lines.append(f"| {s} | {m['n']} | {_f(m['nse'])} | {_f(m['cc'])} | {_f(m['kge'])} |")
+    ph = tr.get("physics")
+    if ph:
+        lines += ["", "## Learned physics (mean ± sd over members)", ""]
+        for k in ("q10", "moisture_exponent", "anomaly_share"):
+            if k in ph:
+                mem = [round(x, 3) for x in ph[k]["members"]]
+                lines.append(f"- {k}: {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f} (members {mem})")
+        ls = ph.get("site_log_scales", {})
+        if ls:
+            lines.append("- site scales (rate at 10 °C and θ = 0.1 m3 m-3, µmol m-2 s-1; mean over members): " + ", ".join(
+                f"{s} {math.exp(sum(v) / len(v)):.3g}" for s, v in ls.items()))
+    fb = meta.get("fallback_q10", {})
+    if fb:
+        lines += ["", f"Fallback Q10: form `{fb.get('form')}`, parameters {fb.get('params')} ({fb.get('fitted_on', '')})."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the card of the model file (or registered name) ``argv[0]``."""
+    from .export import load_model
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m rsoil_couple.modelfile.card MODEL", file=sys.stderr)
+        return 2
+    _, meta = load_model(argv[0])
+    print(model_card(meta, argv[0]), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
