@@ -22,6 +22,7 @@ QUICK_MODEL = {"kind": "lstm", "hidden": 24, "past_hours": 48.0, "future_hours":
 QUICK_TRAIN = {"epochs": 25, "batch_size": 128, "lr": 0.003, "patience": 5, "max_train_samples": 2500}
 HOST_COLUMNS = 8          # columns in the demo's host run; every other one uses the LSTM
 TEST_FRACTION = 0.25      # the last quarter of the record is the (extrapolation) test window
+PRETRAINED = "drylands-v1"  # the shipped model shown beside the one the demo trains
 
 
 @dataclass
@@ -160,6 +161,45 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
                               for s in np.unique(status).astype(int)}}
 
 
+def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str) -> dict:
+    """`PRETRAINED` over the demo's site through the core (`predict`), scored on the test window.
+
+    Two rows: as shipped (the median training-site scale) and with the site scale calibrated on the
+    demo's training period (`rsoil-couple calibrate`, least squares through the origin). Where the
+    pretrained model's training record includes this site, the overlap with the test window is stated.
+    """
+    import xarray as xr
+
+    from .metrics import all_metrics
+    from .modelfile.export import load_model
+    from .prediction.calibrate import calibrate
+    from .prediction.run import predict
+
+    _, meta = load_model(PRETRAINED)
+    t0, t1 = np.datetime64(test[0]), np.datetime64(test[1]) + np.timedelta64(1, "D")
+    obs = xr.open_dataset(obs_path)
+    rows, note = {}, "not trained on this site"
+    for s, (a, b) in zip(meta["training"]["sites"], meta["training"]["periods"]):
+        if s in label:
+            overlap = max(np.timedelta64(0, "h"), min(np.datetime64(b), t1) - max(np.datetime64(a), t0))
+            note = (f"trained on {s} {a[:10]}..{b[:10]}; overlap with this test window "
+                    f"{overlap.astype('timedelta64[h]').astype(int)} h")
+    cal = out / f"{PRETRAINED}_calibrated.pt"
+    calibrate(PRETRAINED, str(obs_path), str(cal), start=str(obs["time"].values[0])[:10],
+              end=str(np.datetime_as_string(t0 - np.timedelta64(1, "D"), unit="D")))
+    for name, model in ((f"{PRETRAINED} (as shipped)", PRETRAINED), (f"{PRETRAINED} (site scale calibrated)", cal)):
+        p = out / f"offline_{Path(str(model)).stem}.nc"
+        predict(str(model), obs_path, p, progress=False)
+        with xr.open_dataset(p) as r:
+            t = r["time"].values
+            keep = (t >= t0) & (t < t1) & np.isin(r["status"].values.reshape(len(t), -1)[:, 0], (0, 1))
+            sim = r["rsoil"].values.reshape(len(t), -1)[:, 0]
+        o = obs["rsoil"].values.reshape(len(obs["time"]), -1)[:, 0]
+        rows[name] = all_metrics(o[keep], sim[keep])
+    obs.close()
+    return {"rows": rows, "model_id": meta["model_id"], "note": note}
+
+
 def metrics_table(rows: dict[str, dict]) -> str:
     """Markdown table of MSE/NSE/CC/KGE/n per model."""
     lines = ["| model | MSE | NSE | CC | KGE | n |", "|---|---|---|---|---|---|"]
@@ -186,7 +226,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
     from .prediction.run import predict
 
     out.mkdir(parents=True, exist_ok=True)
-    prog = Progress(total=8)
+    prog = Progress(total=9)
     if synthetic:
         if data:
             raise ValueError("--synthetic and --data exclude each other")
@@ -223,6 +263,10 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
         predict(model_path, obs_path, p, policy=policy, progress=False)
         offline[policy] = p
 
+    prog.step(f"the pretrained {PRETRAINED} (streaming ensemble of 8 dryland sites) through the C++ core: "
+              f"rsoil-couple predict --model {PRETRAINED}")
+    pretrained = pretrained_rows(obs_path, out, test, label)
+
     prog.step(f"Fortran CLM-like host: {HOST_COLUMNS} columns, every other one swapped to the LSTM")
     host = run_host(ds, model_path, baselines.get("clm_structure", {}).get("params", {}).get("k", 1.0),
                     out / "host")
@@ -239,6 +283,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
 
     prog.step("summary")
     rows = {"new LSTM (test window)": res.test_metrics}
+    rows.update(pretrained["rows"])
     rows.update({name: b["test"] for name, b in baselines.items()})
     series = next(iter(vres["columns"].values()))["resolutions"]["native"]["series"]
     policy_rows = {name: m["test"] for name, m in series.items() if name.startswith(QUICK_MODEL["kind"] + " (")}
@@ -246,6 +291,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
                "model": str(model_path), "model_id": res.meta.get("model_id", ""),
                "mi_peak_lag_hours": {k: v["peak_lag_hours"] for k, v in mi_res["drivers"].items()},
                "test_metrics": rows, "policy_test_metrics": policy_rows, "host": host,
+               "pretrained": {k: v for k, v in pretrained.items() if k != "rows"},
                "validation_report": str(val_dir / "report.md"), "seconds": round(time.perf_counter() - prog.t0, 1)}
     (out / "demo.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     report = write_report(out, summary, rows)
@@ -275,6 +321,10 @@ Peak lags: {mi_lags}. Positive lag = the driver's FUTURE value (see `mi.json`).
 {metrics_table(rows)}
 
 Model file: `{Path(summary['model']).name}` (model_id `{summary['model_id']}`).
+
+The pretrained `{PRETRAINED}` (model_id `{summary['pretrained']['model_id']}`; {summary['pretrained']['note']}) ran
+through the C++ core as shipped and with its site scale calibrated on the training period
+(`rsoil-couple calibrate`); its card: docs/model_card_drylands-v1.md.
 
 ## 3. The same model inside the Fortran CLM-like host
 {HOST_COLUMNS} columns, every other one switched to the LSTM (policy `persistence`); the others keep the

@@ -91,7 +91,8 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
                   masks: list | None = None) -> tuple[list[KGStream], list[dict], list[StreamSite], list]:
     """Train ``train.members`` members (seeds ``run.seed + k``) on ``sites``; returns members, histories,
     the prepared sites and the (train, val, test) masks per site (``masks``: given per site, else
-    `split_masks` of ``cfg.split``).
+    `split_masks` of ``cfg.split``). A batch holds ``train.batch_size // 16`` chunks of 48 h (default
+    128: 8 chunks).
     """
     probe = build_stream_model(cfg, export_step)
     prepared = [prepare_site(probe, s) for s in sites]
@@ -102,7 +103,8 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
         torch.manual_seed(seed)
         m = build_stream_model(cfg, export_step)
         h = train_stream(m, prepared, [mk[0] for mk in masks], [mk[1] for mk in masks], epochs=cfg.train.epochs,
-                         lr=cfg.train.lr, seed=seed, patience=cfg.train.patience, progress=progress)
+                         lr=cfg.train.lr, seed=seed, patience=cfg.train.patience, progress=progress,
+                         batch_chunks=max(1, cfg.train.batch_size // 16))
         scales = list(h["log_scales"].values())
         m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
         members.append(m)
