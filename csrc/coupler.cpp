@@ -34,6 +34,12 @@ std::string fmt(double x) {
   return o.str();
 }
 
+// A setup field of the restart blob (after ncol, policy, strict): its name and this coupler's value.
+struct SetupField {
+  const char* name;
+  int32_t value;
+};
+
 }  // namespace
 
 struct Coupler::Impl {
@@ -67,6 +73,14 @@ struct Coupler::Impl {
   std::vector<uint8_t> undo_cls;
   std::vector<double> o_rsoil, o_scalar;  // outputs, copied to the caller on success only
   std::vector<int> o_status;
+
+  // Streaming models (meta.streaming.present; docs/core.md "Streaming models"): the module's own
+  // float32 state per column replaces the ring buffers (cap = 0, buf/cls empty).
+  bool streaming = false;
+  int S = 0;                     // floats of state per column
+  std::vector<float> state;      // [ncol][S], changed only by a successful step (or state_put)
+  std::vector<float> new_state;  // scratch: the state the step computes, swapped in at commit
+  std::vector<float> drivers;    // scratch: [ncol][n_past_vars] this step's drivers as the model reads them
 
   size_t at(int c, int64_t s, int v) const {
     return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
@@ -106,7 +120,20 @@ struct Coupler::Impl {
 
   void load(const std::string& model_path);
   void check_against_module();
+  void check_streaming_module(const torch::Tensor& midpoint_drivers);
   torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
+  // Streaming models: one call of the module's step(state, drivers) on nb rows -> (Rsoil [nb] as double,
+  // new state [nb, S] float32); throws CoreError(RSC_E_MODEL) on a failing call or wrong outputs.
+  std::pair<torch::Tensor, torch::Tensor> call_step(const torch::Tensor& st, const torch::Tensor& drv, int64_t nb);
+  void step_streaming(const double* const* now, double* out_r, double* out_s, int* out_st, std::string* diag);
+  void commit(const double* out_r, const double* out_s, const int* out_st, std::string* diag, double* rsoil,
+              double* gc, double* scalar, int* status);
+  // The restart blob's three setup fields after ncol, policy, strict (layout 2 or 3).
+  std::array<SetupField, 3> setup_fields() const {
+    if (streaming)
+      return {{{"state_size", S}, {"spinup_steps", spinup}, {"n_past_vars", static_cast<int32_t>(meta.past_vars.size())}}};
+    return {{{"capacity", cap}, {"past_steps", P}, {"future_steps", F}}};
+  }
   std::string describe_problem(int c, int v, double x, uint8_t k, int ncol_bad, const std::string& where) const;
   bool locate_in_window(int c, uint8_t w, int64_t t, int64_t ref, const std::array<const double*, kNVars>& future,
                         int* v_out, double* x_out, std::string* where) const;
@@ -228,7 +255,46 @@ void Coupler::Impl::check_against_module() {
     throw CoreError(RSC_E_METADATA, path + ": module output inconsistent with metadata output: " + shapes.str() +
                                            " returned shape " + c10::str(out.sizes()) + ", expected [" +
                                            std::to_string(nb) + "] floating point");
+  if (streaming) check_streaming_module(past.select(1, P - 1).contiguous());
   forward_s = 0.0;
+}
+
+// A streaming model's record must describe its module (rsoil_couple.modelfile.export.check_streaming_module
+// checks the same in Python): initial_state, step and run exist, and a dry initial_state(nb) + step
+// on nb rows of envelope-midpoint drivers gives a float32 state [nb, S] and Rsoil [nb].
+void Coupler::Impl::check_streaming_module(const torch::Tensor& midpoint_drivers) {
+  const std::string head = path + ": rsoil_meta.json: streaming: metadata inconsistent with the module: ";
+  for (const char* name : {"initial_state", "step", "run"})
+    if (!module.find_method(name))
+      throw CoreError(RSC_E_METADATA, head + "the record is present but the module has no method " + name +
+                                          " (a streaming model has initial_state, step, run)");
+  const int64_t nb = midpoint_drivers.size(0);
+  std::string what = "initial_state(" + std::to_string(nb) + ")";
+  auto shape_of = [](const c10::IValue& v) {
+    return v.isTensor() ? c10::str(v.toTensor().sizes()) + " " + c10::toString(v.toTensor().scalar_type())
+                        : std::string("a ") + v.tagKind();
+  };
+  try {
+    c10::InferenceMode guard;
+    const c10::IValue init = module.get_method("initial_state")({c10::IValue(nb)});
+    const bool init_ok = init.isTensor() && init.toTensor().dim() == 2 && init.toTensor().size(0) == nb &&
+                         init.toTensor().size(1) == S && init.toTensor().scalar_type() == torch::kFloat32;
+    if (!init_ok)
+      throw CoreError(RSC_E_METADATA, head + what + " returned " + shape_of(init) + ", expected [" +
+                                          std::to_string(nb) + ", " + std::to_string(S) + "] float32 (state_size)");
+    what = "step(state [" + std::to_string(nb) + ", " + std::to_string(S) + "], drivers [" + std::to_string(nb) +
+           ", " + std::to_string(midpoint_drivers.size(1)) + "])";
+    call_step(init.toTensor(), midpoint_drivers, nb);
+  } catch (const CoreError& e) {
+    if (e.code == RSC_E_METADATA) throw;
+    std::string msg = e.what();  // call_step's RSC_E_MODEL message: "step: ..."
+    if (msg.rfind("step: ", 0) == 0) msg = msg.substr(6);
+    throw CoreError(RSC_E_METADATA, head + what + ": " + msg);
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what()));
+  }
 }
 
 Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new Impl) {
@@ -247,12 +313,19 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
   m.F = m.meta.future_steps;
   m.day_steps = static_cast<int>(std::lround(86400.0 / m.meta.step_seconds));
   if (m.day_steps < 1) m.day_steps = 1;
-  switch (opt.policy) {
-    case RSC_POLICY_LAGGED: m.spinup = m.P + m.F; m.lag = m.F; break;
-    case RSC_POLICY_PERSISTENCE: m.spinup = std::max(m.P, m.F > 0 ? m.day_steps + 1 : 0); break;
-    default: m.spinup = m.P; break;
+  m.streaming = m.meta.streaming.present;
+  if (m.streaming) {  // F = 0 (metadata rule): the policy changes nothing; no ring buffer
+    m.S = m.meta.streaming.state_size;
+    m.spinup = m.meta.streaming.spinup_steps;
+    m.cap = 0;
+  } else {
+    switch (opt.policy) {
+      case RSC_POLICY_LAGGED: m.spinup = m.P + m.F; m.lag = m.F; break;
+      case RSC_POLICY_PERSISTENCE: m.spinup = std::max(m.P, m.F > 0 ? m.day_steps + 1 : 0); break;
+      default: m.spinup = m.P; break;
+    }
+    m.cap = m.spinup;
   }
-  m.cap = m.spinup;
   for (int v = 0; v < kNVars; ++v) m.phys[v] = m.meta.used[v] ? m.meta.physical_range[v] : default_physical(v);
   for (int v : m.meta.future_vars) m.future_used[v] = true;
   if (opt.num_threads > 0) at::set_num_threads(opt.num_threads);
@@ -268,6 +341,30 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
   m.o_rsoil.assign(opt.ncol, 0.0);
   m.o_scalar.assign(opt.ncol, 0.0);
   m.o_status.assign(opt.ncol, 0);
+  if (m.streaming) {
+    const size_t ns = static_cast<size_t>(opt.ncol) * m.S;
+    const int64_t ncol = opt.ncol;
+    c10::IValue init;
+    try {
+      c10::InferenceMode guard;
+      init = m.module.get_method("initial_state")({c10::IValue(ncol)});
+    } catch (const c10::Error& e) {
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") failed: " +
+                                       first_line(e.what_without_backtrace()));
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") failed: " + first_line(e.what()));
+    }
+    if (!init.isTensor() || init.toTensor().dim() != 2 || init.toTensor().size(0) != ncol ||
+        init.toTensor().size(1) != m.S || init.toTensor().scalar_type() != torch::kFloat32)
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") did not return a float32 tensor [" +
+                                       std::to_string(ncol) + ", " + std::to_string(m.S) + "]");
+    const torch::Tensor st = init.toTensor().contiguous();
+    m.state.assign(st.data_ptr<float>(), st.data_ptr<float>() + ns);
+    m.new_state.assign(ns, 0.0f);
+    m.drivers.assign(static_cast<size_t>(opt.ncol) * m.meta.past_vars.size(), 0.0f);
+  }
 }
 
 const char* const kBusyMessage =
@@ -291,6 +388,8 @@ const Options& Coupler::options() const { return impl_->opt; }
 int Coupler::spinup_steps() const { return impl_->spinup; }
 int Coupler::lag_steps() const { return impl_->lag; }
 int Coupler::capacity() const { return impl_->cap; }
+bool Coupler::streaming() const { return impl_->streaming; }
+int Coupler::streaming_state_size() const { return impl_->S; }
 int64_t Coupler::steps_taken() const { return impl_->steps; }
 std::array<int64_t, RSC_NSTATUS> Coupler::counters() const { return impl_->counts; }
 std::string Coupler::diagnostic() const { return impl_->diag; }
@@ -391,6 +490,147 @@ std::string one_line_error(const std::string& s) {
 }
 }  // namespace
 
+std::pair<torch::Tensor, torch::Tensor> Coupler::Impl::call_step(const torch::Tensor& st, const torch::Tensor& drv,
+                                                                 int64_t nb) {
+  const auto t0 = std::chrono::steady_clock::now();
+  c10::IValue res;
+  try {
+    res = module.get_method("step")({st, drv});
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {  // torch::jit::JITException (a TorchScript `raise`), others
+    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what()));
+  }
+  forward_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string want = "expected (Rsoil [" + std::to_string(nb) + "], state [" + std::to_string(nb) + ", " +
+                           std::to_string(S) + "] float32)";
+  if (!res.isTuple() || res.toTupleRef().elements().size() != 2 || !res.toTupleRef().elements()[0].isTensor() ||
+      !res.toTupleRef().elements()[1].isTensor())
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned " + std::string(res.tagKind()) + ", " + want);
+  torch::Tensor y = res.toTupleRef().elements()[0].toTensor();
+  torch::Tensor ns = res.toTupleRef().elements()[1].toTensor();
+  if (y.dim() != 1 || y.size(0) != nb || y.is_complex() || y.scalar_type() == torch::kBool)
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned Rsoil " + c10::str(y.sizes()) + " " +
+                                     c10::toString(y.scalar_type()) + ", " + want);
+  if (ns.dim() != 2 || ns.size(0) != nb || ns.size(1) != S || ns.scalar_type() != torch::kFloat32)
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned state " + c10::str(ns.sizes()) + " " +
+                                     c10::toString(ns.scalar_type()) + ", " + want);
+  return {y.to(torch::kFloat64).contiguous(), ns.contiguous()};
+}
+
+// One step of a streaming model (docs/core.md "Streaming models"): statuses from step t's own drivers,
+// one call of step(state, drivers) per chunk on ALL columns (masked and spinning-up ones too, so that
+// their state stays current), Q10 where the network's value is not used. Writes the outputs and the
+// new state to scratch only; Coupler::step commits them.
+void Coupler::Impl::step_streaming(const double* const* now, double* out_r, double* out_s, int* out_st,
+                                   std::string* diag) {
+  const int ncol = opt.ncol;
+  const int64_t t = steps;
+  const int npv = static_cast<int>(meta.past_vars.size());
+  const bool q10_swc = meta.q10.form != Q10Form::Q10;
+  int first = -1, first_v = 0, nbad = 0;
+  double first_x = 0;
+  uint8_t first_k = kOk;
+  for (int c = 0; c < ncol; ++c) {
+    uint8_t k[kNVars];
+    bool bad = false;
+    for (int v = 0; v < kNVars; ++v) {
+      k[v] = classify(v, now[v][c]);
+      if (k[v] != kOk && (meta.used[v] || k[v] >= kImpossible)) {
+        if (first < 0) { first = c; first_v = v; first_x = now[v][c]; first_k = k[v]; }
+        bad = true;
+      }
+    }
+    uint8_t w = kOk;
+    for (int j = 0; j < npv; ++j) {  // a missing or impossible driver reaches the model as NaN: it holds
+      const int v = meta.past_vars[j];
+      w = std::max(w, k[v]);
+      drivers[static_cast<size_t>(c) * npv + j] = k[v] >= kImpossible ? std::nanf("") : static_cast<float>(now[v][c]);
+    }
+    int st;
+    if (!mask[c]) st = RSC_STATUS_MASKED;
+    else if (t < spinup) st = RSC_STATUS_SPINUP;
+    else if (w == kMissing) st = RSC_STATUS_MISSING;
+    else if (w == kImpossible) st = RSC_STATUS_IMPOSSIBLE;
+    else if (w == kOutsideEnvelope) st = opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING;
+    else st = RSC_STATUS_ACTIVE;
+    out_st[c] = st;
+    nbad += bad ? 1 : 0;
+    const bool unusable = k[kTsoil] >= kImpossible || (q10_swc && k[kSwc] >= kImpossible);
+    out_r[c] = unusable ? std::nan("") : q10_predict(meta.q10, now[kTsoil][c], now[kSwc][c]);
+    out_s[c] = 1.0;
+  }
+  if (first >= 0)
+    *diag = describe_problem(first, first_v, first_x, first_k, nbad,
+                             first_k >= kImpossible ? "in the current step's drivers (passed to the streaming model "
+                                                      "as NaN: it holds the last valid value)"
+                                                    : "in the current step's drivers");
+
+  // Every column through step(), in chunks; with chunk_size > 0 every call has exactly chunk_size rows
+  // (the last chunk padded with copies of its last row), as for window models: a column's value is
+  // then independent of ncol and of the other columns (1 MPI rank == N ranks).
+  const int chunk = opt.chunk_size > 0 ? std::min(opt.chunk_size, ncol) : ncol;
+  const int64_t rows = opt.chunk_size > 0 ? opt.chunk_size : chunk;
+  int nbad_out = 0, first_bad_out = -1;
+  double first_bad_out_x = 0;
+  c10::InferenceMode guard;
+  for (int b0 = 0; b0 < ncol; b0 += chunk) {
+    const int nb = std::min(chunk, ncol - b0);
+    const int64_t nr = opt.chunk_size > 0 ? rows : nb;
+    torch::Tensor st = torch::empty({nr, S}, torch::kFloat32);
+    torch::Tensor drv = torch::empty({nr, npv}, torch::kFloat32);
+    float* ps = st.data_ptr<float>();
+    float* pd = drv.data_ptr<float>();
+    std::memcpy(ps, state.data() + static_cast<size_t>(b0) * S, sizeof(float) * nb * S);
+    std::memcpy(pd, drivers.data() + static_cast<size_t>(b0) * npv, sizeof(float) * nb * npv);
+    for (int64_t r = nb; r < nr; ++r) {
+      std::memcpy(ps + r * S, ps + (nb - 1) * static_cast<int64_t>(S), sizeof(float) * S);
+      std::memcpy(pd + r * npv, pd + (nb - 1) * static_cast<int64_t>(npv), sizeof(float) * npv);
+    }
+    const auto [y, ns] = call_step(st, drv, nr);
+    std::memcpy(new_state.data() + static_cast<size_t>(b0) * S, ns.data_ptr<float>(), sizeof(float) * nb * S);
+    const double* o = y.data_ptr<double>();
+    for (int b = 0; b < nb; ++b) {
+      const int c = b0 + b;
+      if (out_st[c] != RSC_STATUS_ACTIVE && out_st[c] != RSC_STATUS_EXTRAPOLATING) continue;
+      const double v = o[b];
+      if (!std::isfinite(v) || v < 0.0) {  // never an ACTIVE value: Q10 fallback, counted, named
+        out_st[c] = RSC_STATUS_BAD_OUTPUT;
+        if (nbad_out++ == 0) { first_bad_out = c; first_bad_out_x = v; }
+        continue;
+      }
+      const double q = out_r[c];
+      out_r[c] = v;
+      out_s[c] = (std::isfinite(q) && q > kQ10RefMin) ? v / q : 1.0;
+    }
+  }
+  if (nbad_out > 0) {
+    std::ostringstream o;
+    if (!diag->empty()) o << *diag << "; ";
+    else o << "step " << t << ": ";
+    o << nbad_out << " column(s) with a non-finite or negative network output (status BAD_OUTPUT, Q10 "
+      << "fallback); first: column " << first_bad_out << " rsoil = " << fmt(first_bad_out_x) << " umol m-2 s-1";
+    *diag = o.str();
+  }
+}
+
+// The end of a successful step (nothing here can fail): outputs to the caller, counters, diagnostic,
+// step count.
+void Coupler::Impl::commit(const double* out_r, const double* out_s, const int* out_st, std::string* diag_,
+                           double* rsoil, double* gc, double* scalar, int* status) {
+  for (int c = 0; c < opt.ncol; ++c) {
+    rsoil[c] = out_r[c];
+    scalar[c] = out_s[c];
+    status[c] = out_st[c];
+    gc[c] = out_r[c] * kGcPerUmol;
+    counts[out_st[c]] += 1;
+  }
+  diag.swap(*diag_);
+  steps += 1;
+}
+
 void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
                    const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
                    double* rsoil_gc_m2_s, double* resp_scalar, int* status) {
@@ -415,6 +655,16 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
                                                   (m.opt.policy != RSC_POLICY_SUPPLIED
                                                        ? "the policy is not supplied"
                                                        : "the model takes no future " + std::string(names[v])));
+  }
+
+  if (m.streaming) {  // transactional: the new state is swapped in only after the whole step succeeded
+    std::string diag;
+    m.step_streaming(now, m.o_rsoil.data(), m.o_scalar.data(), m.o_status.data(), &diag);
+    m.state.swap(m.new_state);
+    m.commit(m.o_rsoil.data(), m.o_scalar.data(), m.o_status.data(), &diag, rsoil_umol_m2_s, rsoil_gc_m2_s,
+             resp_scalar, status);
+    m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    return;
   }
 
   // Transaction: the only state this step changes before its last possible failure (the forward) is
@@ -624,24 +874,20 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
     throw;
   }
   // Commit (nothing below can fail).
-  for (int c = 0; c < ncol; ++c) {
-    rsoil_umol_m2_s[c] = out_r[c];
-    resp_scalar[c] = out_s[c];
-    status[c] = out_st[c];
-    rsoil_gc_m2_s[c] = out_r[c] * kGcPerUmol;
-    m.counts[out_st[c]] += 1;
-  }
-  m.diag.swap(diag);
-  m.steps = t + 1;
+  m.commit(out_r, out_s, out_st, &diag, rsoil_umol_m2_s, rsoil_gc_m2_s, resp_scalar, status);
   m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 }
 // ---------------------------------------------------------------------------------------------------
-// Restart state, layout version 2 (in the host's byte order; a blob is for the same
-// machine kind):
+// Restart state (in the host's byte order; a blob is for the same machine kind). Window models,
+// layout version 2:
 //   char[8] "RSCSTATE" | u32 layout_version | u32 header bytes (=112) | char[64] model_id (NUL padded)
 //   | i32 ncol | i32 policy | i32 strict | i32 capacity | i32 past_steps | i32 future_steps
 //   | i64 steps_taken | i64 counts[8] | i32 mask[ncol] | f64 buffer[ncol][capacity][3] (tsoil, swc,
 //   precip; slot = step % capacity) | u64 FNV-1a checksum of all preceding bytes.
+// Streaming models, layout version 3: the same header with i32 state_size | i32 spinup_steps |
+//   i32 n_past_vars in place of capacity | past_steps | future_steps, and f32 state[ncol][state_size]
+//   (the module's state, bytes as they are) in place of the ring buffer.
+// A blob of the other kind of model is refused naming layout_version.
 // Version 1 had counts[7] (before status BAD_OUTPUT); it is refused with a message saying so.
 // On put every field is range-checked, not only the checksum (which anyone can recompute): see
 // state_put. Value classes are recomputed from the buffer (they depend only on values and metadata).
@@ -669,8 +915,10 @@ struct Writer {
 size_t Coupler::state_size() const {
   const Impl& m = *impl_;
   const size_t ncol = static_cast<size_t>(m.opt.ncol);
-  return kHeaderBytes + 8 * RSC_NSTATUS + 4 * ncol + 8 * ncol * m.cap * kNVars + 8;
+  const size_t body = m.streaming ? sizeof(float) * ncol * m.S : sizeof(double) * ncol * m.cap * kNVars;
+  return kHeaderBytes + 8 * RSC_NSTATUS + 4 * ncol + body + 8;
 }
+
 
 std::vector<uint8_t> Coupler::state_get() const {
   const Impl& m = *impl_;
@@ -678,16 +926,18 @@ std::vector<uint8_t> Coupler::state_get() const {
   out.reserve(state_size());
   Writer w{out};
   w.bytes("RSCSTATE", 8);
-  w.put(kStateLayoutVersion);
+  w.put(m.streaming ? kStreamingStateLayoutVersion : kStateLayoutVersion);
   w.put(static_cast<uint32_t>(kHeaderBytes));
   char id[64] = {0};
   std::memcpy(id, m.meta.model_id.data(), std::min<size_t>(m.meta.model_id.size(), 64));
   w.bytes(id, 64);
-  for (int32_t x : {m.opt.ncol, m.opt.policy, static_cast<int>(m.opt.strict), m.cap, m.P, m.F}) w.put(x);
+  for (int32_t x : {m.opt.ncol, m.opt.policy, static_cast<int>(m.opt.strict)}) w.put(x);
+  for (const SetupField& f : m.setup_fields()) w.put(f.value);
   w.put(static_cast<int64_t>(m.steps));
   for (int64_t c : m.counts) w.put(c);
   for (int x : m.mask) w.put(static_cast<int32_t>(x));
-  w.bytes(m.buf.data(), m.buf.size() * sizeof(double));
+  if (m.streaming) w.bytes(m.state.data(), m.state.size() * sizeof(float));
+  else w.bytes(m.buf.data(), m.buf.size() * sizeof(double));
   w.put(fnv1a(out.data(), out.size()));
   return out;
 }
@@ -707,22 +957,31 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
     fail("layout_version: 1 is an older layout (7 status counters, before status BAD_OUTPUT); this core "
          "reads layout version " + std::to_string(kStateLayoutVersion) +
          " only: restart from a run made with this core version");
-  if (version != kStateLayoutVersion)
-    fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) + ")");
+  if (version == kStateLayoutVersion && m.streaming)
+    fail("layout_version: 2 is the state of a window model (driver ring buffers); this coupler runs a streaming "
+         "model, whose state has layout version 3: the blob is from another kind of model");
+  if (version == kStreamingStateLayoutVersion && !m.streaming)
+    fail("layout_version: 3 is the state of a streaming model; this coupler runs a window model, whose state has "
+         "layout version 2: the blob is from another kind of model");
+  if (version != kStateLayoutVersion && version != kStreamingStateLayoutVersion)
+    fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) +
+         " for window models and " + std::to_string(kStreamingStateLayoutVersion) + " for streaming models)");
   if (header != kHeaderBytes) fail("header size " + std::to_string(header) + " does not match layout version");
   char id[65] = {0};
   std::memcpy(id, data + off, 64);
   off += 64;
   if (m.meta.model_id != id) fail(std::string("model_id: blob is for model ") + id + ", this coupler runs " + m.meta.model_id);
-  int32_t ncol, policy, strict, cap, P, F;
-  get(ncol); get(policy); get(strict); get(cap); get(P); get(F);
+  int32_t ncol, policy, strict;
+  get(ncol); get(policy); get(strict);
   if (ncol != m.opt.ncol) fail("ncol: blob has " + std::to_string(ncol) + " columns, this coupler " + std::to_string(m.opt.ncol));
   if (policy != m.opt.policy) fail("policy: blob has " + std::to_string(policy) + ", this coupler " + std::to_string(m.opt.policy));
   if (strict != 0 && strict != 1) fail("strict: " + std::to_string(strict) + " is not 0 or 1");
   if ((strict != 0) != m.opt.strict) fail("strict: blob has " + std::to_string(strict) + ", this coupler " + std::to_string(m.opt.strict));
-  if (cap != m.cap) fail("capacity: blob has " + std::to_string(cap) + ", this coupler " + std::to_string(m.cap));
-  if (P != m.P) fail("past_steps: blob has " + std::to_string(P) + ", this coupler " + std::to_string(m.P));
-  if (F != m.F) fail("future_steps: blob has " + std::to_string(F) + ", this coupler " + std::to_string(m.F));
+  for (const SetupField& f : m.setup_fields()) {  // capacity, past_steps, future_steps (layout 3: state_size, ...)
+    int32_t x;
+    get(x);
+    if (x != f.value) fail(std::string(f.name) + ": blob has " + std::to_string(x) + ", this coupler " + std::to_string(f.value));
+  }
   if (nbytes != state_size()) fail("size: blob has " + std::to_string(nbytes) + " bytes, expected " + std::to_string(state_size()));
   uint64_t sum;
   std::memcpy(&sum, data + nbytes - 8, 8);
@@ -753,6 +1012,16 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
     get(v);
     if (v != 0 && v != 1) fail("mask[" + std::to_string(c) + "]: " + std::to_string(v) + " is not 0 or 1");
     mask[c] = v;
+  }
+  if (m.streaming) {  // the module's state: any float is legal, copied bit for bit
+    std::vector<float> state(m.state.size());
+    std::memcpy(state.data(), data + off, state.size() * sizeof(float));
+    m.steps = steps;  // commit (nothing above touched the coupler)
+    m.counts = counts;
+    m.mask = std::move(mask);
+    m.state = std::move(state);
+    m.diag.clear();
+    return;
   }
   // Ring values: any double is a legal driver value (NaN = missing); their classes are recomputed.
   std::vector<double> buf(m.buf.size());
