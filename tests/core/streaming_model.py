@@ -119,6 +119,10 @@ class EmaStreamingModel(_Streaming):
     @torch.jit.export
     def step(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """One step: ``state [ncol, 8]``, ``drivers [ncol, 3]`` (NaN = missing) -> (Rsoil ``[ncol]``, new state)."""
+        return self.advance(state, drivers)
+
+    def advance(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The body of ``step`` (TorchScript has no ``super()``: tests' variants of ``step`` call this)."""
         last, valid = self.hold(state[:, 0:3], drivers)
         target = torch.stack([last[:, 0], last[:, 0], last[:, 1], last[:, 2]], 1)
         ema = state[:, 3:7] + self.alpha * (target - state[:, 3:7])
