@@ -34,6 +34,23 @@ std::string fmt(double x) {
   return o.str();
 }
 
+// Bytes of a blob for a message: printable ASCII as is, others as \xNN (a corrupted model_id must not
+// make the message invalid UTF-8, which pybind11 and the cffi wrapper could not decode).
+std::string printable(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch >= 0x20 && ch < 0x7f) {
+      out += static_cast<char>(ch);
+    } else {
+      out += "\\x";
+      out += hex[ch >> 4];
+      out += hex[ch & 0xF];
+    }
+  }
+  return out;
+}
+
 // A setup field of the restart blob (after ncol, policy, strict): its name and this coupler's value.
 struct SetupField {
   const char* name;
@@ -970,7 +987,7 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
   char id[65] = {0};
   std::memcpy(id, data + off, 64);
   off += 64;
-  if (m.meta.model_id != id) fail(std::string("model_id: blob is for model ") + id + ", this coupler runs " + m.meta.model_id);
+  if (m.meta.model_id != id) fail("model_id: blob is for model " + printable(id) + ", this coupler runs " + m.meta.model_id);
   int32_t ncol, policy, strict;
   get(ncol); get(policy); get(strict);
   if (ncol != m.opt.ncol) fail("ncol: blob has " + std::to_string(ncol) + " columns, this coupler " + std::to_string(m.opt.ncol));

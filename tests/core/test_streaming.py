@@ -18,6 +18,8 @@ from typing import Tuple
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rsoil_couple import Coupler
 from rsoil_couple.baselines import q10
@@ -319,6 +321,19 @@ def test_failing_step_is_transactional_and_bad_output_falls_back(stream, model, 
     assert c.counters[cp.BAD_OUTPUT] == 1
 
 
+@pytest.mark.parametrize("binding", ["py", "capi"])
+def test_a_corrupted_model_id_gives_a_readable_message(stream, model, binding):
+    """A non-UTF-8 byte in a blob's model_id (window or streaming model) is named as \\xNN, not passed raw
+    into the message (which pybind11 and cffi could then not decode)."""
+    for path in (stream[0], model[0]):
+        c = Coupler(path, 2) if binding == "py" else capi.CapiCoupler(path, 2)
+        blob = bytearray(c.get_state())
+        blob[16] ^= 0x80
+        with pytest.raises((ValueError, capi.CapiError), match=r"state_put: model_id: blob is for model .*\\x[89a-f]") as e:
+            c.set_state(bytes(blob))
+        assert type(e.value) in (ValueError, capi.CapiError)
+
+
 def _write_raw(module: torch.nn.Module, meta: dict, path: Path) -> Path:
     """A model file written without export_model's checks (model_id recomputed), as a careless tool might."""
     import io
@@ -348,3 +363,77 @@ def test_a_module_that_does_not_stream_as_recorded_is_refused(stream, tmp_path):
         load_model(bad)
     with pytest.raises(ValueError, match=msg):
         Coupler(bad, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fuzz (marker fuzz; RSOIL_FUZZ_PROFILE as tests/adversarial): a layout-3 blob with bytes flipped, fields
+# edited (checksum recomputed), cut or extended ends in a refusal that leaves the coupler unchanged, or
+# is accepted and every later step honours the contract (ACTIVE/EXTRAPOLATING finite and >= 0: a
+# corrupted state that makes the network's output NaN gives BAD_OUTPUT).
+# ------------------------------------------------------------------------------------------------
+_FIELDS = {"ncol": 80, "policy": 84, "strict": 88, "state_size": 92, "spinup_steps": 96, "n_past_vars": 100}
+_FUZZ_POOL: dict = {}
+
+
+def _fnv1a(b: bytes) -> int:
+    h = 1469598103934665603
+    for x in b:
+        h = ((h ^ x) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def _reseal(blob: bytes | bytearray) -> bytes:
+    return bytes(blob[:-8]) + struct.pack("=Q", _fnv1a(bytes(blob[:-8])))
+
+
+@pytest.mark.fuzz
+@given(data=st.data())
+def test_fuzz_streaming_state_blob(stream, data):
+    path, meta, _ = stream
+    kind = data.draw(st.sampled_from(["py", "capi"]), label="binding")
+    ncol = 3
+    if kind not in _FUZZ_POOL:  # one spun-up coupler per binding, reset to its blob before each case
+        x = drivers(meta, 20, ncol)
+        c = Coupler(path, ncol) if kind == "py" else capi.CapiCoupler(path, ncol)
+        for t in range(15):
+            c.step(x["tsoil"][t] + (273.15 if kind == "capi" else 0.0), x["swc"][t], x["precip"][t])
+        _FUZZ_POOL[kind] = (c, c.get_state(), x)
+    c, good, x = _FUZZ_POOL[kind]
+    c.set_state(good)
+    blob = bytearray(good)
+    how = data.draw(st.sampled_from(["flip", "state", "field", "truncate", "extend"]), label="how")
+    if how == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] ^= data.draw(st.integers(1, 255))
+        if data.draw(st.booleans(), label="reseal"):
+            blob = bytearray(_reseal(blob))
+    elif how == "state":  # any float in the state: accepted (it is the model's business), resealed
+        i = data.draw(st.integers(0, ncol * 8 - 1), label="state index")
+        v = data.draw(st.floats(width=32, allow_nan=True, allow_infinity=True), label="value")
+        struct.pack_into("=f", blob, HEADER + 4 * ncol + 4 * i, v)
+        blob = bytearray(_reseal(blob))
+    elif how == "field":
+        name = data.draw(st.sampled_from(sorted(_FIELDS) + ["steps_taken", "mask"]), label="field")
+        v = data.draw(st.sampled_from([0, 1, -1, 2, 3, 8, 9, 12, 13, 2**31 - 1, -2**31]), label="value")
+        off = {"steps_taken": 104, "mask": HEADER}.get(name, _FIELDS.get(name))
+        struct.pack_into("=q" if name == "steps_taken" else "=i", blob, off, v)
+        blob = bytearray(_reseal(blob))
+    elif how == "truncate":
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    else:
+        blob = blob + bytes(data.draw(st.integers(1, 64)))
+    try:
+        c.set_state(bytes(blob))
+    except (ValueError, capi.CapiError) as e:
+        assert type(e) in (ValueError, capi.CapiError), repr(e)  # not a UnicodeDecodeError of the message
+        assert "state_put: " in str(e) and c.get_state() == good
+        if isinstance(e, capi.CapiError):
+            assert e.code == capi.lib.RSC_E_STATE
+        return
+    for t in range(15, 18):
+        r = c.step(x["tsoil"][t] + (273.15 if kind == "capi" else 0.0), x["swc"][t], x["precip"][t])
+        ran = r.status <= cp.EXTRAPOLATING
+        assert np.all(np.isfinite(r.rsoil[ran])) and np.all(r.rsoil[ran] >= 0), (r.status, r.rsoil)
+        assert np.all((r.status >= 0) & (r.status < len(cp.STATUS_NAMES)))
+    taken = c.steps_taken if kind == "py" else c._info()["steps_taken"]
+    assert np.all(c.counters >= 0) and c.counters.sum() == taken * ncol
