@@ -14,7 +14,7 @@ the pybind11 core and the cffi C API for 1, 7 and 1000 columns. Quote ratios, no
 With ``--streaming`` it instead compares, in the core, a streaming model (issue 12: one ``step`` per
 column-step on a kept state) with the 7-day window model at equal LSTM hidden size, at 1,024 and
 16,384 columns, unchunked and with ``--chunk``: column-steps per second of each (steps interleaved,
-per-step medians) and their ratio streaming / window. The streaming model is the small LSTM of
+per-step medians; the median of ``--repeats`` runs) and their ratio streaming / window. The streaming model is the small LSTM of
 tests/core/streaming_model.py (hidden = the window model's, state h, c and the last valid drivers)
 until a trained streaming kind exists.
 
@@ -143,8 +143,11 @@ def streaming_main(args) -> int:
         for ncol in ncols:
             for chunk in (0, args.chunk):
                 nsteps = 3 if args.quick else (7 if ncol <= 1024 else 5)
-                rows.append(bench_streaming(wpath, wmeta, spath, smeta, ncol, chunk, nsteps))
-                r = rows[-1]
+                runs = [bench_streaming(wpath, wmeta, spath, smeta, ncol, chunk, nsteps) for _ in range(args.repeats)]
+                # the median of the repeats (each a median over its timed steps), every repeat kept
+                r = {k: (float(np.median([x[k] for x in runs])) if isinstance(v, float) else v) for k, v in runs[0].items()}
+                r["repeats"] = runs
+                rows.append(r)
                 print(f"ncol {ncol:6d} chunk {chunk:4d}: window {r['window_column_steps_per_s']:10.0f}  "
                       f"streaming {r['streaming_column_steps_per_s']:12.0f} column-steps/s | streaming/window "
                       f"{r['streaming_over_window']:7.1f}  (core overhead: window "
@@ -325,6 +328,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE / "results" / "bench_core.json"))
     p.add_argument("--streaming", action="store_true",
                    help="compare a streaming model with the window model (results/bench_core_streaming.json)")
+    p.add_argument("--repeats", type=int, default=3, help="--streaming: runs per row (median reported)")
     p.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "NCOL", "CHUNK"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
