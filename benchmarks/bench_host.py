@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--policy", default="persistence")
     ap.add_argument("--quick", action="store_true", help="64 and 256 columns, 12 steps, 2 repeats")
     ap.add_argument("--streaming", action="store_true", help="also time every column on a streaming model")
+    ap.add_argument("--chunk-size", type=int, help="the host's chunk_size (default: the host's default, 64)")
     ap.add_argument("--shared-data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(HERE / "results" / "bench_host.json"))
     args = ap.parse_args(argv)
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
     site = site.isel(time=slice(0, spinup + args.steps))[["tsoil", "swc", "precip", "qc"]]
 
     common = dict(policy=args.policy, num_threads=args.threads, k_baseline=1.5, hist_file="h.nc")
+    if args.chunk_size is not None:
+        common["chunk_size"] = args.chunk_size
     results = {}
     plans = []
     for ncol in args.columns:
@@ -150,6 +153,7 @@ def main(argv=None) -> int:
         if "stream" in modes:
             r["respiration_ratio_stream_over_lstm"] = med["stream"][1] / med["lstm"][1]
     out = {"benchmark": "bench_host", "host": str(host), "policy": args.policy, "threads": args.threads,
+           "chunk_size": args.chunk_size if args.chunk_size is not None else "host default (64)",
            "timed_steps": args.steps, "repeats": args.repeats, "model": {k: meta[k] for k in (
                "model_kind", "model_id", "past_steps", "future_steps", "step_seconds")},
            "streaming_model": None if stream_meta is None else {
