@@ -1,7 +1,8 @@
-#include "coupler.hpp"
+// rsc::Coupler: creation and the load checks, the window models' step (ring buffers, policies, status,
+// batched forward, Q10 fallback), counters and restart state. Streaming models' step: streaming.cpp.
+#include "coupler_impl.hpp"
 
 #include <ATen/Parallel.h>
-#include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,25 +15,9 @@ namespace rsc {
 
 namespace {
 
-// Per stored driver value: how it stands against the metadata's ranges. Larger = worse; a window's
-// status comes from its worst value.
-enum Class : uint8_t { kOk = 0, kOutsideEnvelope = 1, kImpossible = 2, kMissing = 3 };
-
 // Physical range of a variable the model does not take (only the Q10 fallback may read it): the
 // canonical range of rsoil_couple/variables.py, through the generated rsc_variables.hpp.
 Range default_physical(int v) { return Range{gen::kPhysicalMin[v], gen::kPhysicalMax[v]}; }
-
-std::string first_line(const std::string& s) {
-  const size_t n = s.find('\n');
-  return n == std::string::npos ? s : s.substr(0, n);
-}
-
-std::string fmt(double x) {
-  std::ostringstream o;
-  o.precision(6);
-  o << x;
-  return o.str();
-}
 
 // Bytes of a blob for a message: printable ASCII as is, others as \xNN (a corrupted model_id must not
 // make the message invalid UTF-8, which pybind11 and the cffi wrapper could not decode).
@@ -51,110 +36,7 @@ std::string printable(const std::string& s) {
   return out;
 }
 
-// A setup field of the restart blob (after ncol, policy, strict): its name and this coupler's value.
-struct SetupField {
-  const char* name;
-  int32_t value;
-};
-
 }  // namespace
-
-struct Coupler::Impl {
-  std::string path;
-  Options opt;
-  ModelMeta meta;
-  torch::jit::Module module;
-
-  int P = 0, F = 0, day_steps = 0;
-  int cap = 0;        // ring length [steps]
-  int spinup = 0;     // rows needed before the network runs
-  int lag = 0;        // LAGGED: F
-  std::array<Range, kNVars> phys{};  // physical ranges, defaults for variables the model does not take
-  std::array<bool, kNVars> future_used{};
-
-  // Ring buffers, layout [ncol][cap][kNVars]; the value of step s sits in slot s % cap.
-  std::vector<double> buf;
-  std::vector<uint8_t> cls;  // Class of each stored value, same layout
-  std::vector<int> mask;     // 1 = network, 0 = Q10
-  int64_t steps = 0;
-  std::array<int64_t, RSC_NSTATUS> counts{};
-  std::string diag;
-  double forward_s = 0.0;
-  double stepping_s = 0.0;
-
-  // Scratch reused across steps.
-  std::vector<int> active;
-  std::vector<uint8_t> fut_cls;  // SUPPLIED: worst Class of each column's future drivers
-  std::vector<uint8_t> bad_now;  // column has a problem in the current step's drivers
-  std::vector<double> undo_buf;  // the ring row a step overwrites [ncol][kNVars], for rollback
-  std::vector<uint8_t> undo_cls;
-  std::vector<double> o_rsoil, o_scalar;  // outputs, copied to the caller on success only
-  std::vector<int> o_status;
-
-  // Streaming models (meta.streaming.present; docs/core.md "Streaming models"): the module's own
-  // float32 state per column replaces the ring buffers (cap = 0, buf/cls empty).
-  bool streaming = false;
-  int S = 0;                     // floats of state per column
-  std::vector<float> state;      // [ncol][S], changed only by a successful step (or state_put)
-  std::vector<float> new_state;  // scratch: the state the step computes, swapped in at commit
-  std::vector<float> drivers;    // scratch: [ncol][n_past_vars] this step's drivers as the model reads them
-
-  size_t at(int c, int64_t s, int v) const {
-    return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
-  }
-
-  uint8_t classify(int v, double x) const {
-    if (!std::isfinite(x)) return kMissing;
-    if (x < phys[v].min || x > phys[v].max) return kImpossible;
-    if (meta.used[v] && (x < meta.envelope[v].min || x > meta.envelope[v].max)) return kOutsideEnvelope;
-    return kOk;
-  }
-
-  // Worst class in rows [s0, s1] of column c over variables `vars`.
-  // Worst class in rows [s0, s1] of column c over variables `vars`. The rows are walked as (at most
-  // two) contiguous slot ranges of the ring, without a modulo per row (this scan and the gather
-  // below are the core's own cost per step).
-  uint8_t worst(int c, int64_t s0, int64_t s1, const std::vector<int>& vars) const {
-    uint8_t w = kOk;
-    for_slots(c, s0, s1, [&](size_t i0, size_t n) {
-      const uint8_t* p = cls.data() + i0;
-      for (size_t r = 0; r < n; ++r, p += kNVars)
-        for (int v : vars) w = std::max(w, p[v]);
-    });
-    return w;
-  }
-
-  // Calls f(first value index, number of rows) for the contiguous slot ranges of rows [s0, s1].
-  template <class Fn>
-  void for_slots(int c, int64_t s0, int64_t s1, Fn&& f) const {
-    if (s1 < s0) return;
-    const int64_t n = s1 - s0 + 1;
-    const int64_t first = s0 % cap;
-    const int64_t n1 = std::min<int64_t>(n, cap - first);
-    f(at(c, s0, 0), static_cast<size_t>(n1));
-    if (n1 < n) f(static_cast<size_t>(c) * cap * kNVars, static_cast<size_t>(n - n1));
-  }
-
-  void load(const std::string& model_path);
-  void check_against_module();
-  void check_streaming_module(const torch::Tensor& midpoint_drivers);
-  torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
-  // Streaming models: one call of the module's step(state, drivers) on nb rows -> (Rsoil [nb] as double,
-  // new state [nb, S] float32); throws CoreError(RSC_E_MODEL) on a failing call or wrong outputs.
-  std::pair<torch::Tensor, torch::Tensor> call_step(const torch::Tensor& st, const torch::Tensor& drv, int64_t nb);
-  void step_streaming(const double* const* now, double* out_r, double* out_s, int* out_st, std::string* diag);
-  void commit(const double* out_r, const double* out_s, const int* out_st, std::string* diag, double* rsoil,
-              double* gc, double* scalar, int* status);
-  // The restart blob's three setup fields after ncol, policy, strict (layout 2 or 3).
-  std::array<SetupField, 3> setup_fields() const {
-    if (streaming)
-      return {{{"state_size", S}, {"spinup_steps", spinup}, {"n_past_vars", static_cast<int32_t>(meta.past_vars.size())}}};
-    return {{{"capacity", cap}, {"past_steps", P}, {"future_steps", F}}};
-  }
-  std::string describe_problem(int c, int v, double x, uint8_t k, int ncol_bad, const std::string& where) const;
-  bool locate_in_window(int c, uint8_t w, int64_t t, int64_t ref, const std::array<const double*, kNVars>& future,
-                        int* v_out, double* x_out, std::string* where) const;
-};
 
 void Coupler::Impl::load(const std::string& model_path) {
   path = model_path;
@@ -276,43 +158,6 @@ void Coupler::Impl::check_against_module() {
   forward_s = 0.0;
 }
 
-// A streaming model's record must describe its module (rsoil_couple.modelfile.export.check_streaming_module
-// checks the same in Python): initial_state, step and run exist, and a dry initial_state(nb) + step
-// on nb rows of envelope-midpoint drivers gives a float32 state [nb, S] and Rsoil [nb].
-void Coupler::Impl::check_streaming_module(const torch::Tensor& midpoint_drivers) {
-  const std::string head = path + ": rsoil_meta.json: streaming: metadata inconsistent with the module: ";
-  for (const char* name : {"initial_state", "step", "run"})
-    if (!module.find_method(name))
-      throw CoreError(RSC_E_METADATA, head + "the record is present but the module has no method " + name +
-                                          " (a streaming model has initial_state, step, run)");
-  const int64_t nb = midpoint_drivers.size(0);
-  std::string what = "initial_state(" + std::to_string(nb) + ")";
-  auto shape_of = [](const c10::IValue& v) {
-    return v.isTensor() ? c10::str(v.toTensor().sizes()) + " " + c10::toString(v.toTensor().scalar_type())
-                        : std::string("a ") + v.tagKind();
-  };
-  try {
-    c10::InferenceMode guard;
-    const c10::IValue init = module.get_method("initial_state")({c10::IValue(nb)});
-    const bool init_ok = init.isTensor() && init.toTensor().dim() == 2 && init.toTensor().size(0) == nb &&
-                         init.toTensor().size(1) == S && init.toTensor().scalar_type() == torch::kFloat32;
-    if (!init_ok)
-      throw CoreError(RSC_E_METADATA, head + what + " returned " + shape_of(init) + ", expected [" +
-                                          std::to_string(nb) + ", " + std::to_string(S) + "] float32 (state_size)");
-    what = "step(state [" + std::to_string(nb) + ", " + std::to_string(S) + "], drivers [" + std::to_string(nb) +
-           ", " + std::to_string(midpoint_drivers.size(1)) + "])";
-    call_step(init.toTensor(), midpoint_drivers, nb);
-  } catch (const CoreError& e) {
-    if (e.code == RSC_E_METADATA) throw;
-    std::string msg = e.what();  // call_step's RSC_E_MODEL message: "step: ..."
-    if (msg.rfind("step: ", 0) == 0) msg = msg.substr(6);
-    throw CoreError(RSC_E_METADATA, head + what + ": " + msg);
-  } catch (const c10::Error& e) {
-    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what()));
-  }
-}
 
 Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new Impl) {
   Impl& m = *impl_;
@@ -483,7 +328,6 @@ bool Coupler::Impl::locate_in_window(int c, uint8_t w, int64_t t, int64_t ref,
   return false;
 }
 
-namespace {
 // A one-line message for an exception out of the module's forward. TorchScript's JITException (not a
 // c10::Error) reads "The following operation failed in the TorchScript interpreter.\nTraceback of
 // TorchScript ...\n<Type>: <message>": the useful line is the last non-empty one. Others: the first line.
@@ -505,133 +349,7 @@ std::string one_line_error(const std::string& s) {
   if (line.size() > 400) line = line.substr(0, 400) + " ...";
   return line;
 }
-}  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> Coupler::Impl::call_step(const torch::Tensor& st, const torch::Tensor& drv,
-                                                                 int64_t nb) {
-  const auto t0 = std::chrono::steady_clock::now();
-  c10::IValue res;
-  try {
-    res = module.get_method("step")({st, drv});
-  } catch (const c10::Error& e) {
-    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what_without_backtrace()));
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {  // torch::jit::JITException (a TorchScript `raise`), others
-    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what()));
-  }
-  forward_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string want = "expected (Rsoil [" + std::to_string(nb) + "], state [" + std::to_string(nb) + ", " +
-                           std::to_string(S) + "] float32)";
-  if (!res.isTuple() || res.toTupleRef().elements().size() != 2 || !res.toTupleRef().elements()[0].isTensor() ||
-      !res.toTupleRef().elements()[1].isTensor())
-    throw CoreError(RSC_E_MODEL, "step: the model's step returned " + std::string(res.tagKind()) + ", " + want);
-  torch::Tensor y = res.toTupleRef().elements()[0].toTensor();
-  torch::Tensor ns = res.toTupleRef().elements()[1].toTensor();
-  if (y.dim() != 1 || y.size(0) != nb || y.is_complex() || y.scalar_type() == torch::kBool)
-    throw CoreError(RSC_E_MODEL, "step: the model's step returned Rsoil " + c10::str(y.sizes()) + " " +
-                                     c10::toString(y.scalar_type()) + ", " + want);
-  if (ns.dim() != 2 || ns.size(0) != nb || ns.size(1) != S || ns.scalar_type() != torch::kFloat32)
-    throw CoreError(RSC_E_MODEL, "step: the model's step returned state " + c10::str(ns.sizes()) + " " +
-                                     c10::toString(ns.scalar_type()) + ", " + want);
-  return {y.to(torch::kFloat64).contiguous(), ns.contiguous()};
-}
-
-// One step of a streaming model (docs/core.md "Streaming models"): statuses from step t's own drivers,
-// one call of step(state, drivers) per chunk on ALL columns (masked and spinning-up ones too, so that
-// their state stays current), Q10 where the network's value is not used. Writes the outputs and the
-// new state to scratch only; Coupler::step commits them.
-void Coupler::Impl::step_streaming(const double* const* now, double* out_r, double* out_s, int* out_st,
-                                   std::string* diag) {
-  const int ncol = opt.ncol;
-  const int64_t t = steps;
-  const int npv = static_cast<int>(meta.past_vars.size());
-  const bool q10_swc = meta.q10.form != Q10Form::Q10;
-  int first = -1, first_v = 0, nbad = 0;
-  double first_x = 0;
-  uint8_t first_k = kOk;
-  for (int c = 0; c < ncol; ++c) {
-    uint8_t k[kNVars];
-    bool bad = false;
-    for (int v = 0; v < kNVars; ++v) {
-      k[v] = classify(v, now[v][c]);
-      if (k[v] != kOk && (meta.used[v] || k[v] >= kImpossible)) {
-        if (first < 0) { first = c; first_v = v; first_x = now[v][c]; first_k = k[v]; }
-        bad = true;
-      }
-    }
-    uint8_t w = kOk;
-    for (int j = 0; j < npv; ++j) {  // a missing or impossible driver reaches the model as NaN: it holds
-      const int v = meta.past_vars[j];
-      w = std::max(w, k[v]);
-      drivers[static_cast<size_t>(c) * npv + j] = k[v] >= kImpossible ? std::nanf("") : static_cast<float>(now[v][c]);
-    }
-    int st;
-    if (!mask[c]) st = RSC_STATUS_MASKED;
-    else if (t < spinup) st = RSC_STATUS_SPINUP;
-    else if (w == kMissing) st = RSC_STATUS_MISSING;
-    else if (w == kImpossible) st = RSC_STATUS_IMPOSSIBLE;
-    else if (w == kOutsideEnvelope) st = opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING;
-    else st = RSC_STATUS_ACTIVE;
-    out_st[c] = st;
-    nbad += bad ? 1 : 0;
-    const bool unusable = k[kTsoil] >= kImpossible || (q10_swc && k[kSwc] >= kImpossible);
-    out_r[c] = unusable ? std::nan("") : q10_predict(meta.q10, now[kTsoil][c], now[kSwc][c]);
-    out_s[c] = 1.0;
-  }
-  if (first >= 0)
-    *diag = describe_problem(first, first_v, first_x, first_k, nbad,
-                             first_k >= kImpossible ? "in the current step's drivers (passed to the streaming model "
-                                                      "as NaN: it holds the last valid value)"
-                                                    : "in the current step's drivers");
-
-  // Every column through step(), in chunks; with chunk_size > 0 every call has exactly chunk_size rows
-  // (the last chunk padded with copies of its last row), as for window models: a column's value is
-  // then independent of ncol and of the other columns (1 MPI rank == N ranks).
-  const int chunk = opt.chunk_size > 0 ? std::min(opt.chunk_size, ncol) : ncol;
-  const int64_t rows = opt.chunk_size > 0 ? opt.chunk_size : chunk;
-  int nbad_out = 0, first_bad_out = -1;
-  double first_bad_out_x = 0;
-  c10::InferenceMode guard;
-  for (int b0 = 0; b0 < ncol; b0 += chunk) {
-    const int nb = std::min(chunk, ncol - b0);
-    const int64_t nr = opt.chunk_size > 0 ? rows : nb;
-    torch::Tensor st = torch::empty({nr, S}, torch::kFloat32);
-    torch::Tensor drv = torch::empty({nr, npv}, torch::kFloat32);
-    float* ps = st.data_ptr<float>();
-    float* pd = drv.data_ptr<float>();
-    std::memcpy(ps, state.data() + static_cast<size_t>(b0) * S, sizeof(float) * nb * S);
-    std::memcpy(pd, drivers.data() + static_cast<size_t>(b0) * npv, sizeof(float) * nb * npv);
-    for (int64_t r = nb; r < nr; ++r) {
-      std::memcpy(ps + r * S, ps + (nb - 1) * static_cast<int64_t>(S), sizeof(float) * S);
-      std::memcpy(pd + r * npv, pd + (nb - 1) * static_cast<int64_t>(npv), sizeof(float) * npv);
-    }
-    const auto [y, ns] = call_step(st, drv, nr);
-    std::memcpy(new_state.data() + static_cast<size_t>(b0) * S, ns.data_ptr<float>(), sizeof(float) * nb * S);
-    const double* o = y.data_ptr<double>();
-    for (int b = 0; b < nb; ++b) {
-      const int c = b0 + b;
-      if (out_st[c] != RSC_STATUS_ACTIVE && out_st[c] != RSC_STATUS_EXTRAPOLATING) continue;
-      const double v = o[b];
-      if (!std::isfinite(v) || v < 0.0) {  // never an ACTIVE value: Q10 fallback, counted, named
-        out_st[c] = RSC_STATUS_BAD_OUTPUT;
-        if (nbad_out++ == 0) { first_bad_out = c; first_bad_out_x = v; }
-        continue;
-      }
-      const double q = out_r[c];
-      out_r[c] = v;
-      out_s[c] = (std::isfinite(q) && q > kQ10RefMin) ? v / q : 1.0;
-    }
-  }
-  if (nbad_out > 0) {
-    std::ostringstream o;
-    if (!diag->empty()) o << *diag << "; ";
-    else o << "step " << t << ": ";
-    o << nbad_out << " column(s) with a non-finite or negative network output (status BAD_OUTPUT, Q10 "
-      << "fallback); first: column " << first_bad_out << " rsoil = " << fmt(first_bad_out_x) << " umol m-2 s-1";
-    *diag = o.str();
-  }
-}
 
 // The end of a successful step (nothing here can fail): outputs to the caller, counters, diagnostic,
 // step count.
