@@ -11,8 +11,16 @@ plus the core's own overhead outside the forward (fraction of the step), peak me
 (max RSS of a subprocess with 4096 vs 1 columns), and the agreement of the TorchScript module,
 the pybind11 core and the cffi C API for 1, 7 and 1000 columns. Quote ratios, not absolute times.
 
+With ``--streaming`` it instead compares, in the core, a streaming model (issue 12: one ``step`` per
+column-step on a kept state) with the 7-day window model at equal LSTM hidden size, at 1,024 and
+16,384 columns, unchunked and with ``--chunk``: column-steps per second of each (steps interleaved,
+per-step medians; the median of ``--repeats`` runs) and their ratio streaming / window. The streaming model is the small LSTM of
+tests/core/streaming_model.py (hidden = the window model's, state h, c and the last valid drivers)
+until a trained streaming kind exists.
+
     python3 benchmarks/bench_core.py            # full (a few minutes on 2 cores)
     python3 benchmarks/bench_core.py --quick    # CI-sized
+    python3 benchmarks/bench_core.py --streaming [--quick]   # -> results/bench_core_streaming.json
 """
 from __future__ import annotations
 
@@ -54,6 +62,114 @@ def make_model(path: Path, hidden: int) -> dict:
         meta["training"] = dict(meta["training"], note=f"hidden={hidden}, untrained weights: timing only")
         meta = export_model(m, meta, path)
     return meta
+
+
+def streaming_helpers():
+    """tests/core/streaming_model.py (the streaming test and benchmark models) as a module."""
+    import importlib.util
+
+    name = "rsoil_tests_streaming_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE.parent / "tests" / "core" / "streaming_model.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod  # TorchScript reads the classes' source through sys.modules
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def make_streaming_model(path: Path, wmeta: dict, hidden: int, spinup: int) -> dict:
+    """The streaming LSTM of hidden size `hidden` with the window model's ranges and Q10 (untrained: timing)."""
+    sm = streaming_helpers()
+    module = sm.LstmStreamingModel(wmeta["envelope"], wmeta["step_seconds"], spinup_steps=spinup, hidden=hidden)
+    return sm.export_streaming(module, wmeta, path, "lstm_stream_test")
+
+
+def bench_streaming(wpath, wmeta, spath, smeta, ncol: int, chunk: int, nsteps: int) -> dict:
+    """Window model vs streaming model in the core, steps interleaved, per-step medians."""
+    from rsoil_couple import Coupler
+
+    P, F = wmeta["past_steps"], wmeta["future_steps"]
+    S0 = smeta["streaming"]["spinup_steps"]
+    start = max(P - 1, S0) + 1  # both past their spin-up; one untimed step each first
+    x = drivers(wmeta, start + nsteps + F, ncol)
+    w = Coupler(wpath, ncol, "supplied", chunk_size=chunk)
+    s = Coupler(spath, ncol, "supplied", chunk_size=chunk)
+    spin_up(w, x, F, range(start - P + 1, start))
+    for t in range(start - S0 - 1, start):
+        s.step(x["tsoil"][t], x["swc"][t], x["precip"][t])
+    times = {"window": [], "streaming": []}
+    inner = {"window": [], "streaming": []}
+    fwd = {"window": [], "streaming": []}
+    for t in range(start, start + nsteps):
+        for name, c in (("window", w), ("streaming", s)):
+            f0, s0, t0 = c.forward_seconds, c.stepping_seconds, time.perf_counter()
+            if name == "window":
+                spin_up(c, x, F, [t])
+                r = None
+            else:
+                r = c.step(x["tsoil"][t], x["swc"][t], x["precip"][t])
+            times[name].append(time.perf_counter() - t0)
+            inner[name].append(c.stepping_seconds - s0)
+            fwd[name].append(c.forward_seconds - f0)
+        assert np.all(r.status <= 1), np.unique(r.status)
+    assert w.counters[2:].sum() == ncol * (P - 1) and w.counters[:2].sum() == ncol * nsteps, w.counters
+    med = lambda a: float(np.median(a))  # noqa: E731
+    res = {"ncol": ncol, "chunk_size": chunk, "steps_timed": nsteps}
+    for name in times:
+        a, i, f = (np.asarray(v[name]) for v in (times, inner, fwd))
+        res[f"{name}_column_steps_per_s"] = ncol / med(a)
+        res[f"{name}_seconds_per_step"] = med(a)
+        res[f"{name}_core_overhead_fraction"] = med((i - f) / i)
+    res["streaming_over_window"] = res["streaming_column_steps_per_s"] / res["window_column_steps_per_s"]
+    res["streaming_state_bytes_per_column"] = (s.state_size() - Coupler(spath, 1).state_size()) / (ncol - 1)
+    res["window_state_bytes_per_column"] = (w.state_size() - Coupler(wpath, 1).state_size()) / (ncol - 1)
+    return res
+
+
+def streaming_main(args) -> int:
+    """``--streaming``: the core with a streaming model vs the window model (module docstring)."""
+    from rsoil_couple.modelfile.export import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wpath = Path(args.model) if args.model else Path(tmp) / "lstm_7d.pt"
+        if not args.model:
+            make_model(wpath, args.hidden)
+        wmodule, wmeta = load_model(wpath)
+        hidden = lstm_hidden(wmodule)
+        spath = Path(tmp) / "lstm_stream.pt"
+        smeta = make_streaming_model(spath, wmeta, hidden, spinup=96)
+        ncols = [64, 256] if args.quick else [1024, 16384]
+        rows = []
+        for ncol in ncols:
+            for chunk in (0, args.chunk):
+                nsteps = 3 if args.quick else (7 if ncol <= 1024 else 5)
+                runs = [bench_streaming(wpath, wmeta, spath, smeta, ncol, chunk, nsteps) for _ in range(args.repeats)]
+                # the median of the repeats (each a median over its timed steps), every repeat kept
+                r = {k: (float(np.median([x[k] for x in runs])) if isinstance(v, float) else v) for k, v in runs[0].items()}
+                r["repeats"] = runs
+                rows.append(r)
+                print(f"ncol {ncol:6d} chunk {chunk:4d}: window {r['window_column_steps_per_s']:10.0f}  "
+                      f"streaming {r['streaming_column_steps_per_s']:12.0f} column-steps/s | streaming/window "
+                      f"{r['streaming_over_window']:7.1f}  (core overhead: window "
+                      f"{100 * r['window_core_overhead_fraction']:4.1f} %, streaming "
+                      f"{100 * r['streaming_core_overhead_fraction']:4.1f} %)", flush=True)
+    result = {
+        "benchmark": "bench_core --streaming", "threads": torch.get_num_threads(), "quick": args.quick,
+        "window_model": {"kind": wmeta["model_kind"], "past_steps": wmeta["past_steps"],
+                         "future_steps": wmeta["future_steps"], "hidden": hidden, "model_id": wmeta["model_id"],
+                         "source": args.model or ("example_model" + (f" hidden={args.hidden}" if args.hidden else ""))},
+        "streaming_model": {"kind": smeta["model_kind"], "hidden": hidden, "streaming": smeta["streaming"],
+                            "model_id": smeta["model_id"],
+                            "source": "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
+        "rows": rows,
+    }
+    out = Path(args.out if args.out != str(HERE / "results" / "bench_core.json")
+               else HERE / "results" / "bench_core_streaming.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
 
 
 def lstm_hidden(module) -> int | None:
@@ -210,6 +326,9 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=256, help="also time the core with this chunk_size (ncol > chunk)")
     p.add_argument("--percol-max", type=int, default=64, help="columns timed one call each")
     p.add_argument("--out", default=str(HERE / "results" / "bench_core.json"))
+    p.add_argument("--streaming", action="store_true",
+                   help="compare a streaming model with the window model (results/bench_core_streaming.json)")
+    p.add_argument("--repeats", type=int, default=3, help="--streaming: runs per row (median reported)")
     p.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "NCOL", "CHUNK"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
@@ -217,6 +336,8 @@ def main(argv=None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.streaming:
+        return streaming_main(args)
     from rsoil_couple.modelfile.export import load_model
 
     with tempfile.TemporaryDirectory() as tmp:

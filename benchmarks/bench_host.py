@@ -4,13 +4,17 @@ For 64 and 1,024 columns (US-Hn1 2019 drivers replicated with small perturbation
 the host's wall time per step, interleaving the configurations (`--repeats` rounds, median):
   q10   `lstm_columns = 'none'`: the host's own Q10 baseline, no coupler;
   lstm  `lstm_columns = 'all'`: every column through rsoil_couple (one batched forward per step).
+  stream `--streaming` only: every column through a streaming model (issue 12; the small LSTM of
+        tests/core/streaming_model.py with the window model's hidden size, untrained: timing only), the
+        core keeping each column's state instead of a 7-day window.
 Each timed run starts from a restart file written after the spin-up, so every timed step runs the
 network. Printed and written (JSON): seconds per step of the whole host step (forcing read,
-respiration, history write) and of its respiration part alone, and their lstm/q10 ratios.
+respiration, history write) and of its respiration part alone, and their ratios to q10.
 Quote the ratios, not the absolute times (shared 2-core machines).
 
     python3 benchmarks/bench_host.py --host build/ctest/fortran_shim/clm_like_host
     python3 benchmarks/bench_host.py --quick      # CI-sized: 64 and 256 columns, short runs
+    python3 benchmarks/bench_host.py --streaming --columns 1024   # + streaming-model columns
 """
 from __future__ import annotations
 
@@ -63,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="libtorch intra-op threads")
     ap.add_argument("--policy", default="persistence")
     ap.add_argument("--quick", action="store_true", help="64 and 256 columns, 12 steps, 2 repeats")
+    ap.add_argument("--streaming", action="store_true", help="also time every column on a streaming model")
+    ap.add_argument("--chunk-size", type=int, help="the host's chunk_size (default: the host's default, 64)")
     ap.add_argument("--shared-data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(HERE / "results" / "bench_host.json"))
     args = ap.parse_args(argv)
@@ -79,8 +85,19 @@ def main(argv=None) -> int:
     model = Path(args.model) if args.model else work / "model.pt"
     if not args.model:
         example_model(model, kind="lstm", past_hours=168, future_hours=24, step_seconds=1800, seed=0)
-    _, meta = load_model(model)
-    spinup = meta["past_steps"] + meta["future_steps"] + 1
+    wmodule, meta = load_model(model)
+    # each mode: (lstm_columns, model file, steps of spin-up before the restart file)
+    modes = {"q10": ("none", model, meta["past_steps"] + meta["future_steps"] + 1),
+             "lstm": ("all", model, meta["past_steps"] + meta["future_steps"] + 1)}
+    stream_meta = None
+    if args.streaming:
+        sys.path.insert(0, str(HERE))
+        from bench_core import lstm_hidden, make_streaming_model
+        stream = work / "stream.pt"
+        stream_meta = make_streaming_model(stream, meta, lstm_hidden(wmodule), spinup=96)
+        stream_meta["hidden"] = lstm_hidden(wmodule)
+        modes["stream"] = ("all", stream, stream_meta["streaming"]["spinup_steps"] + 1)
+    spinup = max(m[2] for m in modes.values())
     src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
     if src.is_file():
         site = data.read_site(src)
@@ -89,8 +106,9 @@ def main(argv=None) -> int:
         site = synthetic_site(days=30)
     site = site.isel(time=slice(0, spinup + args.steps))[["tsoil", "swc", "precip", "qc"]]
 
-    common = dict(model_file=str(model), policy=args.policy, num_threads=args.threads,
-                  k_baseline=1.5, hist_file="h.nc")
+    common = dict(policy=args.policy, num_threads=args.threads, k_baseline=1.5, hist_file="h.nc")
+    if args.chunk_size is not None:
+        common["chunk_size"] = args.chunk_size
     results = {}
     plans = []
     for ncol in args.columns:
@@ -98,15 +116,16 @@ def main(argv=None) -> int:
         d.mkdir()
         cols = forcing.replicate_columns(site, ncol, tsoil_spread_k=2.0, swc_spread=0.2)
         f = forcing.write_forcing(cols, d / "forcing.nc")
-        for mode, sel in (("q10", "none"), ("lstm", "all")):
+        for mode, (sel, mfile, _) in modes.items():
             m = d / mode
             m.mkdir()
-            # spin-up once, then every timed run restarts after it
+            # spin-up once (the longest of the models: every timed run starts at the same step), then
+            # every timed run restarts after it
             spin = write_namelist(m / "spin.nml", forcing_file=str(f), lstm_columns=sel, stop_step=spinup,
-                                  write_restart=True, restart_file_out="r.nc", **common)
+                                  write_restart=True, restart_file_out="r.nc", model_file=str(mfile), **common)
             run_host(host, spin)
             timed = write_namelist(m / "timed.nml", forcing_file=str(f), lstm_columns=sel, restart=True,
-                                   restart_file_in="r.nc", **common)
+                                   restart_file_in="r.nc", model_file=str(mfile), **common)
             plans.append((ncol, mode, timed))
     samples = {(n, mode): [] for n, mode, _ in plans}
     for _ in range(args.repeats):          # interleaved: q10 and lstm of every size in each round
@@ -115,26 +134,32 @@ def main(argv=None) -> int:
 
     print(f"host time per step, median of {args.repeats} (policy {args.policy}, {args.threads} thread(s), "
           f"model past {meta['past_steps']} / future {meta['future_steps']} steps, {args.steps} timed steps)")
-    print(f"{'columns':>8} {'q10 step [s]':>13} {'lstm step [s]':>14} {'ratio':>7} "
-          f"{'q10 resp [s]':>13} {'lstm resp [s]':>14} {'ratio':>8} {'lstm us/column-step':>20}")
+    print(f"{'columns':>8} {'mode':>7} {'step [s]':>10} {'/ q10':>7} {'resp [s]':>10} {'/ q10':>8} "
+          f"{'resp us/column-step':>20}")
     for ncol in args.columns:
-        q = [statistics.median(x) for x in zip(*samples[(ncol, "q10")])]
-        lstm = [statistics.median(x) for x in zip(*samples[(ncol, "lstm")])]
-        results[str(ncol)] = {
-            "q10_seconds_per_step": q[0], "lstm_seconds_per_step": lstm[0],
-            "step_ratio_lstm_over_q10": lstm[0] / q[0],
-            "q10_respiration_seconds_per_step": q[1], "lstm_respiration_seconds_per_step": lstm[1],
-            "respiration_ratio_lstm_over_q10": lstm[1] / q[1],
-            "lstm_microseconds_per_column_step": 1e6 * lstm[1] / ncol,
-            "samples": {"q10": samples[(ncol, "q10")], "lstm": samples[(ncol, "lstm")]},
-        }
-        r = results[str(ncol)]
-        print(f"{ncol:>8} {q[0]:>13.3e} {lstm[0]:>14.3e} {r['step_ratio_lstm_over_q10']:>7.1f} "
-              f"{q[1]:>13.3e} {lstm[1]:>14.3e} {r['respiration_ratio_lstm_over_q10']:>8.0f} "
-              f"{r['lstm_microseconds_per_column_step']:>20.1f}")
+        med = {mode: [statistics.median(x) for x in zip(*samples[(ncol, mode)])] for mode in modes}
+        q = med["q10"]
+        r = results[str(ncol)] = {"q10_seconds_per_step": q[0], "q10_respiration_seconds_per_step": q[1],
+                                  "samples": {mode: samples[(ncol, mode)] for mode in modes}}
+        print(f"{ncol:>8} {'q10':>7} {q[0]:>10.3e} {1:>7.1f} {q[1]:>10.3e} {1:>8.0f} {1e6 * q[1] / ncol:>20.2f}")
+        for mode in [m for m in modes if m != "q10"]:
+            v = med[mode]
+            r.update({f"{mode}_seconds_per_step": v[0], f"step_ratio_{mode}_over_q10": v[0] / q[0],
+                      f"{mode}_respiration_seconds_per_step": v[1],
+                      f"respiration_ratio_{mode}_over_q10": v[1] / q[1],
+                      f"{mode}_microseconds_per_column_step": 1e6 * v[1] / ncol})
+            print(f"{'':>8} {mode:>7} {v[0]:>10.3e} {v[0] / q[0]:>7.1f} {v[1]:>10.3e} {v[1] / q[1]:>8.0f} "
+                  f"{1e6 * v[1] / ncol:>20.2f}")
+        if "stream" in modes:
+            r["respiration_ratio_stream_over_lstm"] = med["stream"][1] / med["lstm"][1]
     out = {"benchmark": "bench_host", "host": str(host), "policy": args.policy, "threads": args.threads,
+           "chunk_size": args.chunk_size if args.chunk_size is not None else "host default (64)",
            "timed_steps": args.steps, "repeats": args.repeats, "model": {k: meta[k] for k in (
                "model_kind", "model_id", "past_steps", "future_steps", "step_seconds")},
+           "streaming_model": None if stream_meta is None else {
+               "model_kind": stream_meta["model_kind"], "model_id": stream_meta["model_id"],
+               "streaming": stream_meta["streaming"], "hidden": stream_meta["hidden"],
+               "source": "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
            "drivers": str(site.attrs.get("source")), "machine": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "rsoil_couple C++ core (private; use rsoil_couple.Coupler)";
   m.attr("NSTATUS") = RSC_NSTATUS;
   m.attr("STATE_LAYOUT_VERSION") = rsc::kStateLayoutVersion;
+  m.attr("STREAMING_STATE_LAYOUT_VERSION") = rsc::kStreamingStateLayoutVersion;
   // Raised when a coupler is used by two threads at once (the second call is refused, did nothing).
   static PyObject* busy_error = PyErr_NewExceptionWithDoc(
       "rsoil_couple._core.BusyError",
@@ -160,6 +161,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("spinup_steps", &rsc::Coupler::spinup_steps)
       .def_property_readonly("lag_steps", &rsc::Coupler::lag_steps)
       .def_property_readonly("capacity", &rsc::Coupler::capacity)
+      .def_property_readonly("streaming", &rsc::Coupler::streaming,
+                             "True for a streaming model file (the core keeps its state, not a driver window).")
+      .def_property_readonly("streaming_state_size", &rsc::Coupler::streaming_state_size,
+                             "Floats of model state per column (streaming models; 0 for window models).")
       .def_property_readonly("steps_taken", [](const rsc::Coupler& c) {
         const rsc::InUse in_use(c);
         return c.steps_taken();

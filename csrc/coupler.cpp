@@ -1,7 +1,8 @@
-#include "coupler.hpp"
+// rsc::Coupler: creation and the load checks, the window models' step (ring buffers, policies, status,
+// batched forward, Q10 fallback), counters and restart state. Streaming models' step: streaming.cpp.
+#include "coupler_impl.hpp"
 
 #include <ATen/Parallel.h>
-#include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,111 +15,28 @@ namespace rsc {
 
 namespace {
 
-// Per stored driver value: how it stands against the metadata's ranges. Larger = worse; a window's
-// status comes from its worst value.
-enum Class : uint8_t { kOk = 0, kOutsideEnvelope = 1, kImpossible = 2, kMissing = 3 };
-
 // Physical range of a variable the model does not take (only the Q10 fallback may read it): the
 // canonical range of rsoil_couple/variables.py, through the generated rsc_variables.hpp.
 Range default_physical(int v) { return Range{gen::kPhysicalMin[v], gen::kPhysicalMax[v]}; }
 
-std::string first_line(const std::string& s) {
-  const size_t n = s.find('\n');
-  return n == std::string::npos ? s : s.substr(0, n);
-}
-
-std::string fmt(double x) {
-  std::ostringstream o;
-  o.precision(6);
-  o << x;
-  return o.str();
-}
-
-// Enough digits to tell two float32 values apart.
-std::string fmt9(double x) {
-  std::ostringstream o;
-  o.precision(9);
-  o << x;
-  return o.str();
+// Bytes of a blob for a message: printable ASCII as is, others as \xNN (a corrupted model_id must not
+// make the message invalid UTF-8, which pybind11 and the cffi wrapper could not decode).
+std::string printable(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch >= 0x20 && ch < 0x7f) {
+      out += static_cast<char>(ch);
+    } else {
+      out += "\\x";
+      out += hex[ch >> 4];
+      out += hex[ch & 0xF];
+    }
+  }
+  return out;
 }
 
 }  // namespace
-
-struct Coupler::Impl {
-  std::string path;
-  Options opt;
-  ModelMeta meta;
-  torch::jit::Module module;
-
-  int P = 0, F = 0, day_steps = 0;
-  int cap = 0;        // ring length [steps]
-  int spinup = 0;     // rows needed before the network runs
-  int lag = 0;        // LAGGED: F
-  std::array<Range, kNVars> phys{};  // physical ranges, defaults for variables the model does not take
-  std::array<bool, kNVars> future_used{};
-
-  // Ring buffers, layout [ncol][cap][kNVars]; the value of step s sits in slot s % cap.
-  std::vector<double> buf;
-  std::vector<uint8_t> cls;  // Class of each stored value, same layout
-  std::vector<int> mask;     // 1 = network, 0 = Q10
-  int64_t steps = 0;
-  std::array<int64_t, RSC_NSTATUS> counts{};
-  std::string diag;
-  double forward_s = 0.0;
-  double stepping_s = 0.0;
-
-  // Scratch reused across steps.
-  std::vector<int> active;
-  std::vector<uint8_t> fut_cls;  // SUPPLIED: worst Class of each column's future drivers
-  std::vector<uint8_t> bad_now;  // column has a problem in the current step's drivers
-  std::vector<double> undo_buf;  // the ring row a step overwrites [ncol][kNVars], for rollback
-  std::vector<uint8_t> undo_cls;
-  std::vector<double> o_rsoil, o_scalar;  // outputs, copied to the caller on success only
-  std::vector<int> o_status;
-
-  size_t at(int c, int64_t s, int v) const {
-    return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
-  }
-
-  uint8_t classify(int v, double x) const {
-    if (!std::isfinite(x)) return kMissing;
-    if (x < phys[v].min || x > phys[v].max) return kImpossible;
-    if (meta.used[v] && (x < meta.envelope[v].min || x > meta.envelope[v].max)) return kOutsideEnvelope;
-    return kOk;
-  }
-
-  // Worst class in rows [s0, s1] of column c over variables `vars`.
-  // Worst class in rows [s0, s1] of column c over variables `vars`. The rows are walked as (at most
-  // two) contiguous slot ranges of the ring, without a modulo per row (this scan and the gather
-  // below are the core's own cost per step).
-  uint8_t worst(int c, int64_t s0, int64_t s1, const std::vector<int>& vars) const {
-    uint8_t w = kOk;
-    for_slots(c, s0, s1, [&](size_t i0, size_t n) {
-      const uint8_t* p = cls.data() + i0;
-      for (size_t r = 0; r < n; ++r, p += kNVars)
-        for (int v : vars) w = std::max(w, p[v]);
-    });
-    return w;
-  }
-
-  // Calls f(first value index, number of rows) for the contiguous slot ranges of rows [s0, s1].
-  template <class Fn>
-  void for_slots(int c, int64_t s0, int64_t s1, Fn&& f) const {
-    if (s1 < s0) return;
-    const int64_t n = s1 - s0 + 1;
-    const int64_t first = s0 % cap;
-    const int64_t n1 = std::min<int64_t>(n, cap - first);
-    f(at(c, s0, 0), static_cast<size_t>(n1));
-    if (n1 < n) f(static_cast<size_t>(c) * cap * kNVars, static_cast<size_t>(n - n1));
-  }
-
-  void load(const std::string& model_path);
-  void check_against_module();
-  torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
-  std::string describe_problem(int c, int v, double x, uint8_t k, int ncol_bad, const std::string& where) const;
-  bool locate_in_window(int c, uint8_t w, int64_t t, int64_t ref, const std::array<const double*, kNVars>& future,
-                        int* v_out, double* x_out, std::string* where) const;
-};
 
 void Coupler::Impl::load(const std::string& name_or_path) {
   const std::string model_path = resolve_model_path(name_or_path);  // a bare name: csrc/model_path.cpp
@@ -255,8 +173,10 @@ void Coupler::Impl::check_against_module() {
     throw CoreError(RSC_E_METADATA, path + ": module output inconsistent with metadata output: " + shapes.str() +
                                            " returned shape " + c10::str(out.sizes()) + ", expected [" +
                                            std::to_string(nb) + "] floating point");
+  if (streaming) check_streaming_module(past.select(1, P - 1).contiguous());
   forward_s = 0.0;
 }
+
 
 Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new Impl) {
   Impl& m = *impl_;
@@ -274,12 +194,19 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
   m.F = m.meta.future_steps;
   m.day_steps = static_cast<int>(std::lround(86400.0 / m.meta.step_seconds));
   if (m.day_steps < 1) m.day_steps = 1;
-  switch (opt.policy) {
-    case RSC_POLICY_LAGGED: m.spinup = m.P + m.F; m.lag = m.F; break;
-    case RSC_POLICY_PERSISTENCE: m.spinup = std::max(m.P, m.F > 0 ? m.day_steps + 1 : 0); break;
-    default: m.spinup = m.P; break;
+  m.streaming = m.meta.streaming.present;
+  if (m.streaming) {  // F = 0 (metadata rule): the policy changes nothing; no ring buffer
+    m.S = m.meta.streaming.state_size;
+    m.spinup = m.meta.streaming.spinup_steps;
+    m.cap = 0;
+  } else {
+    switch (opt.policy) {
+      case RSC_POLICY_LAGGED: m.spinup = m.P + m.F; m.lag = m.F; break;
+      case RSC_POLICY_PERSISTENCE: m.spinup = std::max(m.P, m.F > 0 ? m.day_steps + 1 : 0); break;
+      default: m.spinup = m.P; break;
+    }
+    m.cap = m.spinup;
   }
-  m.cap = m.spinup;
   for (int v = 0; v < kNVars; ++v) m.phys[v] = m.meta.used[v] ? m.meta.physical_range[v] : default_physical(v);
   for (int v : m.meta.future_vars) m.future_used[v] = true;
   if (opt.num_threads > 0) at::set_num_threads(opt.num_threads);
@@ -295,6 +222,30 @@ Coupler::Coupler(const std::string& model_path, const Options& opt) : impl_(new 
   m.o_rsoil.assign(opt.ncol, 0.0);
   m.o_scalar.assign(opt.ncol, 0.0);
   m.o_status.assign(opt.ncol, 0);
+  if (m.streaming) {
+    const size_t ns = static_cast<size_t>(opt.ncol) * m.S;
+    const int64_t ncol = opt.ncol;
+    c10::IValue init;
+    try {
+      c10::InferenceMode guard;
+      init = m.module.get_method("initial_state")({c10::IValue(ncol)});
+    } catch (const c10::Error& e) {
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") failed: " +
+                                       first_line(e.what_without_backtrace()));
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") failed: " + first_line(e.what()));
+    }
+    if (!init.isTensor() || init.toTensor().dim() != 2 || init.toTensor().size(0) != ncol ||
+        init.toTensor().size(1) != m.S || init.toTensor().scalar_type() != torch::kFloat32)
+      throw CoreError(RSC_E_MODEL, "initial_state(" + std::to_string(ncol) + ") did not return a float32 tensor [" +
+                                       std::to_string(ncol) + ", " + std::to_string(m.S) + "]");
+    const torch::Tensor st = init.toTensor().contiguous();
+    m.state.assign(st.data_ptr<float>(), st.data_ptr<float>() + ns);
+    m.new_state.assign(ns, 0.0f);
+    m.drivers.assign(static_cast<size_t>(opt.ncol) * m.meta.past_vars.size(), 0.0f);
+  }
 }
 
 const char* const kBusyMessage =
@@ -318,6 +269,8 @@ const Options& Coupler::options() const { return impl_->opt; }
 int Coupler::spinup_steps() const { return impl_->spinup; }
 int Coupler::lag_steps() const { return impl_->lag; }
 int Coupler::capacity() const { return impl_->cap; }
+bool Coupler::streaming() const { return impl_->streaming; }
+int Coupler::streaming_state_size() const { return impl_->S; }
 int64_t Coupler::steps_taken() const { return impl_->steps; }
 std::array<int64_t, RSC_NSTATUS> Coupler::counters() const { return impl_->counts; }
 std::string Coupler::diagnostic() const { return impl_->diag; }
@@ -394,7 +347,6 @@ bool Coupler::Impl::locate_in_window(int c, uint8_t w, int64_t t, int64_t ref,
   return false;
 }
 
-namespace {
 // A one-line message for an exception out of the module's forward. TorchScript's JITException (not a
 // c10::Error) reads "The following operation failed in the TorchScript interpreter.\nTraceback of
 // TorchScript ...\n<Type>: <message>": the useful line is the last non-empty one. Others: the first line.
@@ -416,7 +368,22 @@ std::string one_line_error(const std::string& s) {
   if (line.size() > 400) line = line.substr(0, 400) + " ...";
   return line;
 }
-}  // namespace
+
+
+// The end of a successful step (nothing here can fail): outputs to the caller, counters, diagnostic,
+// step count.
+void Coupler::Impl::commit(const double* out_r, const double* out_s, const int* out_st, std::string* diag_,
+                           double* rsoil, double* gc, double* scalar, int* status) {
+  for (int c = 0; c < opt.ncol; ++c) {
+    rsoil[c] = out_r[c];
+    scalar[c] = out_s[c];
+    status[c] = out_st[c];
+    gc[c] = out_r[c] * kGcPerUmol;
+    counts[out_st[c]] += 1;
+  }
+  diag.swap(*diag_);
+  steps += 1;
+}
 
 void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* precip_mm,
                    const std::array<const double*, kNVars>& future, double* rsoil_umol_m2_s,
@@ -442,6 +409,16 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
                                                   (m.opt.policy != RSC_POLICY_SUPPLIED
                                                        ? "the policy is not supplied"
                                                        : "the model takes no future " + std::string(names[v])));
+  }
+
+  if (m.streaming) {  // transactional: the new state is swapped in only after the whole step succeeded
+    std::string diag;
+    m.step_streaming(now, m.o_rsoil.data(), m.o_scalar.data(), m.o_status.data(), &diag);
+    m.state.swap(m.new_state);
+    m.commit(m.o_rsoil.data(), m.o_scalar.data(), m.o_status.data(), &diag, rsoil_umol_m2_s, rsoil_gc_m2_s,
+             resp_scalar, status);
+    m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    return;
   }
 
   // Transaction: the only state this step changes before its last possible failure (the forward) is
@@ -651,24 +628,20 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
     throw;
   }
   // Commit (nothing below can fail).
-  for (int c = 0; c < ncol; ++c) {
-    rsoil_umol_m2_s[c] = out_r[c];
-    resp_scalar[c] = out_s[c];
-    status[c] = out_st[c];
-    rsoil_gc_m2_s[c] = out_r[c] * kGcPerUmol;
-    m.counts[out_st[c]] += 1;
-  }
-  m.diag.swap(diag);
-  m.steps = t + 1;
+  m.commit(out_r, out_s, out_st, &diag, rsoil_umol_m2_s, rsoil_gc_m2_s, resp_scalar, status);
   m.stepping_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
 }
 // ---------------------------------------------------------------------------------------------------
-// Restart state, layout version 2 (in the host's byte order; a blob is for the same
-// machine kind):
+// Restart state (in the host's byte order; a blob is for the same machine kind). Window models,
+// layout version 2:
 //   char[8] "RSCSTATE" | u32 layout_version | u32 header bytes (=112) | char[64] model_id (NUL padded)
 //   | i32 ncol | i32 policy | i32 strict | i32 capacity | i32 past_steps | i32 future_steps
 //   | i64 steps_taken | i64 counts[8] | i32 mask[ncol] | f64 buffer[ncol][capacity][3] (tsoil, swc,
 //   precip; slot = step % capacity) | u64 FNV-1a checksum of all preceding bytes.
+// Streaming models, layout version 3: the same header with i32 state_size | i32 spinup_steps |
+//   i32 n_past_vars in place of capacity | past_steps | future_steps, and f32 state[ncol][state_size]
+//   (the module's state, bytes as they are) in place of the ring buffer.
+// A blob of the other kind of model is refused naming layout_version.
 // Version 1 had counts[7] (before status BAD_OUTPUT); it is refused with a message saying so.
 // On put every field is range-checked, not only the checksum (which anyone can recompute): see
 // state_put. Value classes are recomputed from the buffer (they depend only on values and metadata).
@@ -696,8 +669,10 @@ struct Writer {
 size_t Coupler::state_size() const {
   const Impl& m = *impl_;
   const size_t ncol = static_cast<size_t>(m.opt.ncol);
-  return kHeaderBytes + 8 * RSC_NSTATUS + 4 * ncol + 8 * ncol * m.cap * kNVars + 8;
+  const size_t body = m.streaming ? sizeof(float) * ncol * m.S : sizeof(double) * ncol * m.cap * kNVars;
+  return kHeaderBytes + 8 * RSC_NSTATUS + 4 * ncol + body + 8;
 }
+
 
 std::vector<uint8_t> Coupler::state_get() const {
   const Impl& m = *impl_;
@@ -705,16 +680,18 @@ std::vector<uint8_t> Coupler::state_get() const {
   out.reserve(state_size());
   Writer w{out};
   w.bytes("RSCSTATE", 8);
-  w.put(kStateLayoutVersion);
+  w.put(m.streaming ? kStreamingStateLayoutVersion : kStateLayoutVersion);
   w.put(static_cast<uint32_t>(kHeaderBytes));
   char id[64] = {0};
   std::memcpy(id, m.meta.model_id.data(), std::min<size_t>(m.meta.model_id.size(), 64));
   w.bytes(id, 64);
-  for (int32_t x : {m.opt.ncol, m.opt.policy, static_cast<int>(m.opt.strict), m.cap, m.P, m.F}) w.put(x);
+  for (int32_t x : {m.opt.ncol, m.opt.policy, static_cast<int>(m.opt.strict)}) w.put(x);
+  for (const SetupField& f : m.setup_fields()) w.put(f.value);
   w.put(static_cast<int64_t>(m.steps));
   for (int64_t c : m.counts) w.put(c);
   for (int x : m.mask) w.put(static_cast<int32_t>(x));
-  w.bytes(m.buf.data(), m.buf.size() * sizeof(double));
+  if (m.streaming) w.bytes(m.state.data(), m.state.size() * sizeof(float));
+  else w.bytes(m.buf.data(), m.buf.size() * sizeof(double));
   w.put(fnv1a(out.data(), out.size()));
   return out;
 }
@@ -734,22 +711,31 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
     fail("layout_version: 1 is an older layout (7 status counters, before status BAD_OUTPUT); this core "
          "reads layout version " + std::to_string(kStateLayoutVersion) +
          " only: restart from a run made with this core version");
-  if (version != kStateLayoutVersion)
-    fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) + ")");
+  if (version == kStateLayoutVersion && m.streaming)
+    fail("layout_version: 2 is the state of a window model (driver ring buffers); this coupler runs a streaming "
+         "model, whose state has layout version 3: the blob is from another kind of model");
+  if (version == kStreamingStateLayoutVersion && !m.streaming)
+    fail("layout_version: 3 is the state of a streaming model; this coupler runs a window model, whose state has "
+         "layout version 2: the blob is from another kind of model");
+  if (version != kStateLayoutVersion && version != kStreamingStateLayoutVersion)
+    fail("layout_version: " + std::to_string(version) + " (this core reads " + std::to_string(kStateLayoutVersion) +
+         " for window models and " + std::to_string(kStreamingStateLayoutVersion) + " for streaming models)");
   if (header != kHeaderBytes) fail("header size " + std::to_string(header) + " does not match layout version");
   char id[65] = {0};
   std::memcpy(id, data + off, 64);
   off += 64;
-  if (m.meta.model_id != id) fail(std::string("model_id: blob is for model ") + id + ", this coupler runs " + m.meta.model_id);
-  int32_t ncol, policy, strict, cap, P, F;
-  get(ncol); get(policy); get(strict); get(cap); get(P); get(F);
+  if (m.meta.model_id != id) fail("model_id: blob is for model " + printable(id) + ", this coupler runs " + m.meta.model_id);
+  int32_t ncol, policy, strict;
+  get(ncol); get(policy); get(strict);
   if (ncol != m.opt.ncol) fail("ncol: blob has " + std::to_string(ncol) + " columns, this coupler " + std::to_string(m.opt.ncol));
   if (policy != m.opt.policy) fail("policy: blob has " + std::to_string(policy) + ", this coupler " + std::to_string(m.opt.policy));
   if (strict != 0 && strict != 1) fail("strict: " + std::to_string(strict) + " is not 0 or 1");
   if ((strict != 0) != m.opt.strict) fail("strict: blob has " + std::to_string(strict) + ", this coupler " + std::to_string(m.opt.strict));
-  if (cap != m.cap) fail("capacity: blob has " + std::to_string(cap) + ", this coupler " + std::to_string(m.cap));
-  if (P != m.P) fail("past_steps: blob has " + std::to_string(P) + ", this coupler " + std::to_string(m.P));
-  if (F != m.F) fail("future_steps: blob has " + std::to_string(F) + ", this coupler " + std::to_string(m.F));
+  for (const SetupField& f : m.setup_fields()) {  // capacity, past_steps, future_steps (layout 3: state_size, ...)
+    int32_t x;
+    get(x);
+    if (x != f.value) fail(std::string(f.name) + ": blob has " + std::to_string(x) + ", this coupler " + std::to_string(f.value));
+  }
   if (nbytes != state_size()) fail("size: blob has " + std::to_string(nbytes) + " bytes, expected " + std::to_string(state_size()));
   uint64_t sum;
   std::memcpy(&sum, data + nbytes - 8, 8);
@@ -780,6 +766,16 @@ void Coupler::state_put(const uint8_t* data, size_t nbytes) {
     get(v);
     if (v != 0 && v != 1) fail("mask[" + std::to_string(c) + "]: " + std::to_string(v) + " is not 0 or 1");
     mask[c] = v;
+  }
+  if (m.streaming) {  // the module's state: any float is legal, copied bit for bit
+    std::vector<float> state(m.state.size());
+    std::memcpy(state.data(), data + off, state.size() * sizeof(float));
+    m.steps = steps;  // commit (nothing above touched the coupler)
+    m.counts = counts;
+    m.mask = std::move(mask);
+    m.state = std::move(state);
+    m.diag.clear();
+    return;
   }
   // Ring values: any double is a legal driver value (NaN = missing); their classes are recomputed.
   std::vector<double> buf(m.buf.size());

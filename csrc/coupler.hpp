@@ -30,6 +30,8 @@ constexpr double kGcPerUmol = 12.011e-6;  // gC m-2 s-1 per µmol CO2 m-2 s-1
 constexpr double kQ10RefMin = 1e-12;      // below this Q10 reference the respiration scalar is 1
 // Layout 2: 8 counters (status BAD_OUTPUT added); layout 1 blobs (7 counters) are refused.
 constexpr uint32_t kStateLayoutVersion = 2;
+// Streaming models (a `streaming` record in the metadata): their float32 state instead of ring buffers.
+constexpr uint32_t kStreamingStateLayoutVersion = 3;
 // Largest steps_taken a state blob may carry: 2^53 steps (4e11 years of 30-min steps) keeps every
 // ring index (step +- window lengths) and steps_taken * ncol far from int64 overflow.
 constexpr int64_t kMaxStepsTaken = int64_t(1) << 53;
@@ -61,9 +63,12 @@ class Coupler {
 
   const ModelMeta& meta() const;
   const Options& options() const;
-  int spinup_steps() const;   // steps before the first network output
+  int spinup_steps() const;   // window models: rows needed before the first network output (SPINUP
+                              // steps + 1); streaming models: the record's spinup_steps (SPINUP steps)
   int lag_steps() const;      // future_steps for LAGGED, else 0
-  int capacity() const;       // ring buffer length [steps]
+  int capacity() const;       // ring buffer length [steps]; 0 for a streaming model
+  bool streaming() const;     // the model file has a `streaming` record
+  int streaming_state_size() const;  // floats of model state per column (0 for a window model)
   int64_t steps_taken() const;
   std::array<int64_t, RSC_NSTATUS> counters() const;
   std::string diagnostic() const;  // the last step's input problems ("" if none)

@@ -304,6 +304,35 @@ void site_scale(const json& root, ModelMeta& m) {
   m.site_scale = value;
 }
 
+// The `streaming` record's types and ranges (schema.streaming_property); its cross-field rules are in
+// validate, after the others, as in Python.
+StreamingMeta streaming_record(const json& v) {
+  const std::string path = "streaming";
+  const json& s = object(v, path);
+  for (const char* k : {"state_size", "spinup_steps", "missing", "state_layout"}) req(s, path, k);
+  StreamingMeta out;
+  out.present = true;
+  out.state_size = static_cast<int>(within(integer(s.at("state_size"), sub(path, "state_size")), sub(path, "state_size"),
+                                           1, kMaxStreamingCount));
+  out.spinup_steps = static_cast<int>(within(integer(s.at("spinup_steps"), sub(path, "spinup_steps")),
+                                             sub(path, "spinup_steps"), 0, kMaxStreamingCount));
+  constant(s.at("missing"), sub(path, "missing"), "hold");
+  const std::string lpath = sub(path, "state_layout");
+  const json& layout = array(s.at("state_layout"), lpath);
+  if (layout.empty()) bad(lpath, "must list at least 1 part");
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const std::string p = idx(lpath, i);
+    const json& e = object(layout[i], p);
+    const json& name = req(e, p, "name");
+    const json& size = req(e, p, "size");
+    const std::string& n = string(name, sub(p, "name"));
+    if (!is_identifier(n, 64))
+      bad(sub(p, "name"), shown(name) + " is not an identifier of 1 to 64 characters [A-Za-z_][A-Za-z0-9_]*");
+    out.layout.emplace_back(n, static_cast<int>(within(integer(size, sub(p, "size")), sub(p, "size"), 1, kMaxStreamingCount)));
+  }
+  return out;
+}
+
 // ---- the cross-field rules (rsoil_couple.modelfile.schema._check_rules) -----------------------------
 int steps_from_hours(const json& root, const std::string& prefix, double step_seconds) {
   const double hours = root.at(prefix + "_hours").get<double>();
@@ -412,6 +441,7 @@ ModelMeta validate(const json& root, const std::string& text) {
   within(integer(metrics.at("n"), "test_metrics.n"), "test_metrics.n", 0, HUGE_VAL);
   for (const char* k : {"torch_version", "rsoil_couple_version"})
     if (string(root.at(k), k).empty()) bad(k, "must be a non-empty string");
+  if (const auto it = root.find("streaming"); it != root.end()) m.streaming = streaming_record(*it);
 
   // Cross-field rules.
   no_duplicates(m.past_vars, "past_vars");
@@ -431,6 +461,17 @@ ModelMeta validate(const json& root, const std::string& text) {
     min_le_max(root, table);
   }
   site_scale(root, m);
+  if (m.streaming.present) {  // a streaming model has no future window; its state parts add up
+    if (!m.future_vars.empty()) bad("future_vars", "must be [] for a streaming model (the streaming record is present)");
+    const double future_hours = root.at("future_hours").get<double>();
+    if (future_hours != 0.0)
+      bad("future_hours", fmt(future_hours) + ": must be 0 for a streaming model (the streaming record is present)");
+    long long total = 0;
+    for (const auto& part : m.streaming.layout) total += part.second;
+    if (total != m.streaming.state_size)
+      bad("streaming.state_layout", "sizes sum to " + std::to_string(total) + " but streaming.state_size is " +
+                                        std::to_string(m.streaming.state_size));
+  }
   return m;
 }
 

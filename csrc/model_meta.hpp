@@ -10,6 +10,7 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "q10.hpp"
@@ -43,6 +44,19 @@ struct Range {
   double max = 0.0;
 };
 
+// The optional `streaming` record (rsoil_couple.modelfile.schema.streaming_property; the streaming
+// contract in docs/model_format.md): present => the module has initial_state/step/run and the core
+// keeps a float32 state [ncol][state_size] instead of a driver window.
+struct StreamingMeta {
+  bool present = false;
+  int state_size = 0;    // floats per column
+  int spinup_steps = 0;  // steps with status SPINUP before the first network output
+  std::vector<std::pair<std::string, int>> layout;  // informational parts (name, size)
+};
+
+// Bound of streaming.state_size / spinup_steps / state_layout[i].size (schema.MAX_STREAMING_COUNT).
+constexpr int kMaxStreamingCount = 1000000;
+
 struct ModelMeta {
   int schema_version = 0;
   std::string model_kind;  // a free identifier: the core does not interpret it
@@ -58,6 +72,7 @@ struct ModelMeta {
   FallbackQ10 q10;
   bool has_site_scale = false;  // the optional site_scale record is present
   double site_scale = 1.0;      // its value; the module's float32 site_scale buffer must equal it
+  StreamingMeta streaming;
   std::string json;  // the raw text, for callers that want more fields
 };
 

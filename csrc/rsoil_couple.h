@@ -29,6 +29,12 @@
  * Time convention: a driver value for step t is the mean (or, for precipitation, the rate) over the
  * step ending at t. The model predicts Rsoil for step t from the past window t-past_steps+1 … t and
  * the future window t+1 … t+future_steps (see docs/model_format.md and docs/core.md).
+ *
+ * Streaming model files (a `streaming` record in rsoil_meta.json) run through the same functions:
+ * the coupler then keeps the model's own float32 state per column instead of a driver window and
+ * calls its `step` once per time step on every column; statuses come from the step's own drivers,
+ * future_steps is 0 (every policy is the same), and the restart blob has layout version 3
+ * (docs/core.md, "Streaming models").
  */
 #ifndef RSOIL_COUPLE_H
 #define RSOIL_COUPLE_H
@@ -142,7 +148,8 @@ RSC_API int rsc_coupler_destroy(rsc_coupler** h);
 /*
  * Per-column mask. use_model[ncol]: nonzero = the column uses the network (subject to its status),
  * 0 = the column uses the Q10 fallback (status MASKED). Buffers keep filling for masked columns, so a
- * column switched back on runs the network at once if its window is valid. Part of the restart state.
+ * column switched back on runs the network at once if its window is valid (streaming models: the
+ * model's state keeps advancing for masked columns, so no new spin-up). Part of the restart state.
  */
 RSC_API int rsc_coupler_set_mask(rsc_coupler* h, int ncol, const int* use_model);
 
@@ -199,7 +206,10 @@ RSC_API int rsc_coupler_diagnostic(const rsc_coupler* h, char* buf, size_t bufle
 /*
  * Model and setup facts; any output pointer may be NULL.
  *   past_steps, future_steps  window lengths [steps];  step_seconds  step length [s]
- *   spinup_steps              steps before the first network output (status SPINUP before)
+ *   spinup_steps              window models: rows needed before the first network output (the
+ *                             first spinup_steps - 1 steps have status SPINUP); streaming models:
+ *                             the metadata's streaming.spinup_steps, the number of steps with
+ *                             status SPINUP (the network's first output is at step spinup_steps)
  *   lag_steps                 steps by which outputs lag the drivers (future_steps for LAGGED, else 0)
  *   n_future_vars             number of future input variables (0 when future_steps == 0)
  *   future_vars_mask          bit 0 tsoil, bit 1 swc, bit 2 precip: which future_* arrays SUPPLIED needs
@@ -221,7 +231,9 @@ RSC_API int rsc_coupler_counters(const rsc_coupler* h, long long* counts);
 /*
  * Restart state: a self-describing byte blob (magic "RSCSTATE", layout version, model_id, ncol, policy,
  * strict, step count, ring buffers, mask, counters, checksum; in the host's byte order, layout in
- * docs/core.md; a restart on another machine kind is not supported).
+ * docs/core.md; a restart on another machine kind is not supported). Streaming models: layout version
+ * 3, the model's float32 state [ncol][state_size] bit for bit in place of the ring buffers; a blob
+ * of the other kind of model is refused naming layout_version.
  *   state_size  *nbytes = size of the blob now (it depends only on the setup, not on the step count)
  *   state_get   write the blob into buf[buflen]; RSC_E_BUFFER_TOO_SMALL if buflen < size
  *   state_put   restore a blob into a coupler created with the same model file (model_id), ncol,

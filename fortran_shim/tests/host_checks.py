@@ -8,7 +8,9 @@ columns == rsoil_couple.emulate, Q10 columns == rsoil_couple.q10.clm_structure),
 restart (stopped halfway + restarted == unbroken, bit for bit), mpi (2 ranks == 1 rank), errors
 (missing model, bad namelist value, forcing without TSOI; the Q10 fallback), F15_nstep / F15_pool
 (issue 10: a restart file's nstep must match the coupler state's steps_taken, its carbon pools must be
-finite and >= 0), F16_missing_h2osoi (issue 10: missing H2OSOI stays missing), and
+finite and >= 0), F16_missing_h2osoi (issue 10: missing H2OSOI stays missing), streaming_agree and
+streaming_mpi (issue 12: with --model a streaming model file, the agree and mpi checks, in their own
+run folders), and
 `expect-fail --match REGEX -- CMD...` (CMD exits non-zero and prints one line matching REGEX).
 Every case prints the figures it checked; a failed check exits 1.
 
@@ -169,11 +171,11 @@ def setup(case: Case, args) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # cases
-def agree(case: Case, policy: str) -> None:
+def agree(case: Case, policy: str, tag: str = "") -> None:
     """LSTM columns == rsoil_couple.emulate (same policy); Q10 columns == q10.clm_structure."""
     from rsoil_couple import emulate
     ds = case.drivers()
-    _, hpath = case.run(f"agree_{policy}", policy=policy)
+    _, hpath = case.run(f"{tag}agree_{policy}", policy=policy)
     h = read_hist(hpath)
     mask = h["RSC_MASK"].astype(bool)
     em = emulate(case.model, ds, policy, mask=mask)
@@ -277,7 +279,7 @@ def restart(case: Case) -> None:
         compare_hist(read_hist(full), concat([a, b]), f"{tag} ({coupling}): unbroken vs restarted at step {half}")
 
 
-def mpi(case: Case) -> None:
+def mpi(case: Case, tag: str = "") -> None:
     """2 MPI ranks (uneven split: 7 columns as 4 + 3) give the history of 1 rank, bit for bit, with the
     host's default fixed-size forward calls (chunk_size = 64: the core pads each call, so a column's
     value does not depend on which columns share it) and with one column per call; also across a
@@ -287,20 +289,20 @@ def mpi(case: Case) -> None:
         sys.exit("mpi: no --mpiexec")
     for chunk in (64, 1):
         common = dict(policy="persistence", ncol=7, chunk_size=chunk)
-        p1, one = case.run(f"mpi_1_c{chunk}", **common)
-        p2, two = case.run(f"mpi_2_c{chunk}", ranks=2, **common)
+        p1, one = case.run(f"{tag}mpi_1_c{chunk}", **common)
+        p2, two = case.run(f"{tag}mpi_2_c{chunk}", ranks=2, **common)
         print(p1.stdout.strip())
         print(p2.stdout.strip())
         check("ranks=2" in p2.stdout, "mpi: the host ran on 2 ranks")
         compare_hist(read_hist(one), read_hist(two), f"mpi (chunk_size={chunk}): 2 ranks vs 1 rank")
     steps = case.meta["steps"]
-    rfile = str(case.work / "mpi_2r_a" / "r.nc")
-    _, a = case.run("mpi_2r_a", ranks=2, stop_step=steps // 2, write_restart=True, restart_file_out=rfile,
+    rfile = str(case.work / f"{tag}mpi_2r_a" / "r.nc")
+    _, a = case.run(f"{tag}mpi_2r_a", ranks=2, stop_step=steps // 2, write_restart=True, restart_file_out=rfile,
                     **common)
-    _, b = case.run("mpi_2r_b", ranks=2, restart=True, restart_file_in=rfile, **common)
+    _, b = case.run(f"{tag}mpi_2r_b", ranks=2, restart=True, restart_file_in=rfile, **common)
     compare_hist(read_hist(one), concat([read_hist(a), read_hist(b)]),
                  "mpi: 2 ranks stopped halfway + restarted vs 1 rank unbroken")
-    p, _ = case.run("mpi_1r", restart=True, restart_file_in=rfile, expect_ok=False, **common)
+    p, _ = case.run(f"{tag}mpi_1r", restart=True, restart_file_in=rfile, expect_ok=False, **common)
     one_line_error(p, r"holds the coupler state of 2 MPI ranks; this run has 1", "mpi: restart with other rank count")
 
 
@@ -442,6 +444,21 @@ def F16_missing_h2osoi(case: Case) -> None:
     check(same, "F16: every column is bit-for-bit the clean run before the gap")
 
 
+# issue 12: the same checks with a streaming model (--model): the core keeps each column's state
+def streaming(case: Case, which: str) -> None:
+    """The `agree` (policy lagged: for a streaming model every policy is the same) or `mpi` checks on the
+    streaming model given as --model, in run folders of their own."""
+    from rsoil_couple import Coupler
+    c = Coupler(case.model, 1)
+    check(c.streaming and c.future_steps == 0,
+          f"streaming: {case.model} is a streaming model (state {c.streaming_state_size} floats per column, "
+          f"spin-up {c.spinup_steps} steps)")
+    if which == "agree":
+        agree(case, "lagged", tag="streaming_")
+    else:
+        mpi(case, tag="streaming_")
+
+
 def expect_fail(args) -> None:
     p = subprocess.run(args.cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
@@ -473,7 +490,9 @@ def main(argv=None) -> int:
         else:
             {"scalar": scalar, "swap": swap, "restart": restart, "mpi": mpi, "errors": errors,
              "F15_nstep": F15_nstep, "F15_pool": F15_pool,
-             "F16_missing_h2osoi": F16_missing_h2osoi}[args.case](case)
+             "F16_missing_h2osoi": F16_missing_h2osoi,
+             "streaming_agree": lambda c: streaming(c, "agree"),
+             "streaming_mpi": lambda c: streaming(c, "mpi")}[args.case](case)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         return 1

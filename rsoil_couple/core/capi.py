@@ -165,8 +165,9 @@ class CapiCoupler:
     def set_mask(self, use_model) -> None:
         """Choose per column between the network and the Q10 fallback (``rsc_coupler_set_mask``).
 
-        Masked columns get status MASKED; their driver buffers keep filling, so a column switched back on runs the
-        network at once if its window is valid. The mask is part of the restart state.
+        Masked columns get status MASKED; their driver buffers keep filling (a streaming model's state keeps
+        advancing), so a column switched back on runs the network at once if its window is valid. The mask is part
+        of the restart state.
 
         Parameters
         ----------
@@ -238,8 +239,9 @@ class CapiCoupler:
         Returns
         -------
         bytes
-            Self-describing blob (model_id, ncol, policy, strict, step count, ring buffers, mask, counters,
-            checksum) in the host's byte order; its layout is in docs/core.md.
+            Self-describing blob (model_id, ncol, policy, strict, step count, ring buffers — a streaming
+            model's state instead, layout version 3 —, mask, counters, checksum) in the host's byte order;
+            its layout is in docs/core.md.
         """
         n = ffi.new("size_t *")
         check(lib.rsc_coupler_state_size(self.handle, n))

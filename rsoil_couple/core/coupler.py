@@ -3,7 +3,9 @@
 Units: ``tsoil`` [°C], ``swc`` [m3 m-3], ``precip`` [mm per step of the model's ``step_seconds``];
 outputs ``rsoil`` [µmol CO2 m-2 s-1], ``rsoil_gc`` [gC m-2 s-1], ``resp_scalar`` [-], ``status``
 (codes below, as docs/model_format.md). Errors raise FileNotFoundError / ValueError carrying the
-core's message. Semantics: docs/core.md.
+core's message. Semantics: docs/core.md. A streaming model file (metadata record ``streaming``) runs
+through the same class: ``streaming`` is then True and the core keeps the model's state
+(``streaming_state_size`` floats per column) instead of a driver window.
 """
 from __future__ import annotations
 

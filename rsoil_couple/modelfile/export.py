@@ -64,6 +64,52 @@ def check_module_site_scale(module: torch.nn.Module, meta: dict) -> None:
     if float(np.float32(rec["value"])) != got:
         raise MetaError(f"{where}metadata inconsistent with the module: the metadata gives {rec['value']!r}, the "
                         f"module's site_scale buffer holds {got!r} (equal as float32 required)")
+#: The scripted methods of a streaming model besides ``forward`` (the streaming contract, docs/model_format.md).
+STREAMING_METHODS = ("initial_state", "step", "run")
+
+
+def check_streaming_module(module: torch.nn.Module, meta: dict) -> None:
+    """Refuse a streaming model file whose module does not stream as its ``streaming`` record says.
+
+    When the record is present the module must have ``initial_state``, ``step`` and ``run``, and a dry
+    ``initial_state(2)`` + ``step(state, drivers)`` on 2 columns of envelope-midpoint drivers must give
+    a float32 state ``[2, state_size]`` and Rsoil ``[2]`` (the C++ core checks the same at load).
+    Raises `MetaError` naming the field; a file without the record is left alone.
+    """
+    rec = meta.get("streaming")
+    if rec is None:
+        return
+    missing = [name for name in STREAMING_METHODS if not hasattr(module, name)]
+    if missing:
+        raise MetaError(f"rsoil_meta.json: streaming: metadata inconsistent with the module: the record is present "
+                        f"but the module has no method {', '.join(missing)} (a streaming model has "
+                        f"{', '.join(STREAMING_METHODS)})")
+    nb, size = 2, int(rec["state_size"])
+    env = meta["envelope"]
+    mid = [0.5 * (env[v["name"]]["min"] + env[v["name"]]["max"]) for v in meta["past_vars"]]
+    drivers = torch.tensor([mid] * nb, dtype=torch.float32)
+    what = f"initial_state({nb})"
+    try:
+        with torch.no_grad():
+            state = module.initial_state(nb)
+            problem = _tensor_problem(state, (nb, size), True)
+            if not problem:
+                what = f"step(state [{nb}, {size}], drivers [{nb}, {len(mid)}])"
+                rsoil, new = module.step(state, drivers)
+                problem = _tensor_problem(rsoil, (nb,), False) or _tensor_problem(new, (nb, size), True)
+    except (RuntimeError, TypeError, ValueError) as exc:  # a TorchScript error, or step not returning 2 values
+        problem = f"failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+    if problem:
+        raise MetaError(f"rsoil_meta.json: streaming: metadata inconsistent with the module: {what} {problem}")
+
+
+def _tensor_problem(x, shape: tuple, state: bool) -> str:
+    """'' if ``x`` is a floating tensor of ``shape`` (float32 for a state), else what is wrong."""
+    want = f"[{', '.join(map(str, shape))}]" + (" float32" if state else " floating point")
+    if not isinstance(x, torch.Tensor):
+        return f"returned {type(x).__name__}, expected a tensor {want}"
+    ok = tuple(x.shape) == shape and (x.dtype == torch.float32 if state else x.is_floating_point())
+    return "" if ok else f"returned {list(x.shape)} {str(x.dtype).replace('torch.', '')}, expected {want}"
 
 
 def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
@@ -77,13 +123,18 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     """Script ``module`` and write it with ``meta`` (completed and validated) to ``path``.
 
     Fills ``model_id`` (the model identity of rsoil_couple.modelfile.identity, first 16 hex),
-    ``schema_version`` (2), ``torch_version`` and ``rsoil_couple_version``, and ``schema`` if absent.
+    ``schema_version`` (2), ``torch_version`` and ``rsoil_couple_version``, and ``schema`` if absent;
+    ``streaming`` from ``module.streaming_meta()`` when the module has that (Python, torch.jit.ignore'd)
+    method, and then checks that the module streams (`check_streaming_module`).
     Returns the final meta.
     """
+    streaming_meta = getattr(module, "streaming_meta", None)  # a Python (torch.jit.ignore'd) method
     scripted = _script(module)
     buf = io.BytesIO()
     torch.jit.save(scripted, buf)
     meta = dict(meta)
+    if callable(streaming_meta):
+        meta["streaming"] = streaming_meta()
     meta.setdefault("schema", SCHEMA)
     meta["schema_version"] = SCHEMA_VERSION  # the identity below is the one of this version
     meta["model_id"] = model_identity(buf.getvalue())[:16]
@@ -92,6 +143,7 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     validate_meta(meta)
     check_module_var_names(scripted, meta)
     check_module_site_scale(scripted, meta)
+    check_streaming_module(scripted, meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(scripted, str(path), _extra_files={META_NAME: json.dumps(meta, indent=1, allow_nan=False)})
@@ -104,7 +156,8 @@ def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
 
     ``path`` may be the name of a pretrained model (``drylands-v1``, `rsoil_couple.pretrained.resolve`).
     The metadata is validated (rsoil_couple.modelfile.schema) and, from schema version 2, its
-    ``model_id`` is checked against the module in the file (rsoil_couple.modelfile.identity).
+    ``model_id`` is checked against the module in the file (rsoil_couple.modelfile.identity); a
+    streaming file's module is dry-run (`check_streaming_module`).
     A model file is code (TorchScript): load only files you trust.
     """
     path = resolve(path)
@@ -122,6 +175,7 @@ def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
         check_identity(path, meta)
         check_module_var_names(module, meta)
         check_module_site_scale(module, meta)
+        check_streaming_module(module, meta)
     except MetaError as exc:
         raise MetaError(f"{path}: {exc}") from None
     return module.eval(), meta

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.fuzz
 # good/base.json plus a calibrated site_scale record, so that edits reach the optional record too (and
 # deleting it is one of the edits).
 BASE = json.loads((Path(__file__).parent / "bad_meta" / "good" / "site_scale_calibrated.json").read_text())
+#: a streaming model's metadata (issue 12): the edits also reach the streaming record's fields
+STREAMING = json.loads((Path(__file__).parent / "bad_meta" / "good" / "streaming.json").read_text())
 
 
 def paths(doc, prefix=()):
@@ -36,6 +38,7 @@ def paths(doc, prefix=()):
 
 
 PATHS = paths(BASE)
+STREAMING_PATHS = paths(STREAMING)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=70),
                     st.sampled_from(["tsoil", "swc", "precip", "degC", "mm", "q10", "percent", "rsoil",
@@ -46,6 +49,8 @@ values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
                       max_leaves=6)
 edits = st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from(["set", "delete"]), values),
                  min_size=1, max_size=3)
+streaming_edits = st.lists(st.tuples(st.sampled_from(STREAMING_PATHS), st.sampled_from(["set", "delete"]),
+                                     st.one_of(values, st.integers(-2, 12))), min_size=1, max_size=3)
 
 
 def apply(doc, path, op, value):
@@ -71,7 +76,17 @@ def apply(doc, path, op, value):
 
 @given(edits)
 def test_edited_metadata_gets_one_verdict_from_both_validators(edit_list):
-    doc = copy.deepcopy(BASE)
+    one_verdict(BASE, edit_list)
+
+
+@given(streaming_edits)
+def test_edited_streaming_metadata_gets_one_verdict_from_both_validators(edit_list):
+    one_verdict(STREAMING, edit_list)
+
+
+def one_verdict(base: dict, edit_list) -> None:
+    """Apply the edits to a copy of ``base``: both validators accept, or both refuse naming a field."""
+    doc = copy.deepcopy(base)
     for path, op, value in edit_list:
         apply(doc, path, op, value)
     text = json.dumps(doc)
@@ -109,6 +124,8 @@ def test_byte_flips_of_the_metadata_text_never_crash(noise, at):
 
 
 def test_base_document_is_valid_for_both():
-    schema.parse_meta_text(json.dumps(BASE))
-    _core.validate_meta_json(json.dumps(BASE))
+    for doc in (BASE, STREAMING):
+        schema.parse_meta_text(json.dumps(doc))
+        _core.validate_meta_json(json.dumps(doc))
     assert len(PATHS) > 50   # the edits reach every field of a complete document
+    assert ("streaming", "state_layout", 2, "size") in STREAMING_PATHS

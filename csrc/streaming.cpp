@@ -1,0 +1,176 @@
+// Streaming models in the coupler (docs/core.md "Streaming models"): the load check of the module's
+// initial_state / step / run, one call of step(state, drivers) on a chunk of rows, and one time step
+// for all columns. The state lives in Coupler::Impl (coupler_impl.hpp); Coupler::step commits it.
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "coupler_impl.hpp"
+
+namespace rsc {
+
+// A streaming model's record must describe its module (rsoil_couple.modelfile.export.check_streaming_module
+// checks the same in Python): initial_state, step and run exist, and a dry initial_state(nb) + step
+// on nb rows of envelope-midpoint drivers gives a float32 state [nb, S] and Rsoil [nb].
+void Coupler::Impl::check_streaming_module(const torch::Tensor& midpoint_drivers) {
+  const std::string head = path + ": rsoil_meta.json: streaming: metadata inconsistent with the module: ";
+  for (const char* name : {"initial_state", "step", "run"})
+    if (!module.find_method(name))
+      throw CoreError(RSC_E_METADATA, head + "the record is present but the module has no method " + name +
+                                          " (a streaming model has initial_state, step, run)");
+  const int64_t nb = midpoint_drivers.size(0);
+  std::string what = "initial_state(" + std::to_string(nb) + ")";
+  auto shape_of = [](const c10::IValue& v) {
+    return v.isTensor() ? c10::str(v.toTensor().sizes()) + " " + c10::toString(v.toTensor().scalar_type())
+                        : std::string("a ") + v.tagKind();
+  };
+  try {
+    c10::InferenceMode guard;
+    const c10::IValue init = module.get_method("initial_state")({c10::IValue(nb)});
+    const bool init_ok = init.isTensor() && init.toTensor().dim() == 2 && init.toTensor().size(0) == nb &&
+                         init.toTensor().size(1) == S && init.toTensor().scalar_type() == torch::kFloat32;
+    if (!init_ok)
+      throw CoreError(RSC_E_METADATA, head + what + " returned " + shape_of(init) + ", expected [" +
+                                          std::to_string(nb) + ", " + std::to_string(S) + "] float32 (state_size)");
+    what = "step(state [" + std::to_string(nb) + ", " + std::to_string(S) + "], drivers [" + std::to_string(nb) +
+           ", " + std::to_string(midpoint_drivers.size(1)) + "])";
+    call_step(init.toTensor(), midpoint_drivers, nb);
+  } catch (const CoreError& e) {
+    if (e.code == RSC_E_METADATA) throw;
+    std::string msg = e.what();  // call_step's RSC_E_MODEL message: "step: ..."
+    if (msg.rfind("step: ", 0) == 0) msg = msg.substr(6);
+    throw CoreError(RSC_E_METADATA, head + what + ": " + msg);
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw CoreError(RSC_E_METADATA, head + what + " failed: " + first_line(e.what()));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> Coupler::Impl::call_step(const torch::Tensor& st, const torch::Tensor& drv,
+                                                                 int64_t nb) {
+  const auto t0 = std::chrono::steady_clock::now();
+  c10::IValue res;
+  try {
+    res = module.get_method("step")({st, drv});
+  } catch (const c10::Error& e) {
+    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {  // torch::jit::JITException (a TorchScript `raise`), others
+    throw CoreError(RSC_E_MODEL, "step: the model's step failed: " + one_line_error(e.what()));
+  }
+  forward_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string want = "expected (Rsoil [" + std::to_string(nb) + "], state [" + std::to_string(nb) + ", " +
+                           std::to_string(S) + "] float32)";
+  if (!res.isTuple() || res.toTupleRef().elements().size() != 2 || !res.toTupleRef().elements()[0].isTensor() ||
+      !res.toTupleRef().elements()[1].isTensor())
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned " + std::string(res.tagKind()) + ", " + want);
+  torch::Tensor y = res.toTupleRef().elements()[0].toTensor();
+  torch::Tensor ns = res.toTupleRef().elements()[1].toTensor();
+  if (y.dim() != 1 || y.size(0) != nb || y.is_complex() || y.scalar_type() == torch::kBool)
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned Rsoil " + c10::str(y.sizes()) + " " +
+                                     c10::toString(y.scalar_type()) + ", " + want);
+  if (ns.dim() != 2 || ns.size(0) != nb || ns.size(1) != S || ns.scalar_type() != torch::kFloat32)
+    throw CoreError(RSC_E_MODEL, "step: the model's step returned state " + c10::str(ns.sizes()) + " " +
+                                     c10::toString(ns.scalar_type()) + ", " + want);
+  return {y.to(torch::kFloat64).contiguous(), ns.contiguous()};
+}
+
+// One step of a streaming model (docs/core.md "Streaming models"): statuses from step t's own drivers,
+// one call of step(state, drivers) per chunk on ALL columns (masked and spinning-up ones too, so that
+// their state stays current), Q10 where the network's value is not used. Writes the outputs and the
+// new state to scratch only; Coupler::step commits them.
+void Coupler::Impl::step_streaming(const double* const* now, double* out_r, double* out_s, int* out_st,
+                                   std::string* diag) {
+  const int ncol = opt.ncol;
+  const int64_t t = steps;
+  const int npv = static_cast<int>(meta.past_vars.size());
+  const bool q10_swc = meta.q10.form != Q10Form::Q10;
+  int first = -1, first_v = 0, nbad = 0;
+  double first_x = 0;
+  uint8_t first_k = kOk;
+  for (int c = 0; c < ncol; ++c) {
+    uint8_t k[kNVars];
+    bool bad = false;
+    for (int v = 0; v < kNVars; ++v) {
+      k[v] = classify(v, now[v][c]);
+      if (k[v] != kOk && (meta.used[v] || k[v] >= kImpossible)) {
+        if (first < 0) { first = c; first_v = v; first_x = now[v][c]; first_k = k[v]; }
+        bad = true;
+      }
+    }
+    uint8_t w = kOk;
+    for (int j = 0; j < npv; ++j) {  // a missing or impossible driver reaches the model as NaN: it holds
+      const int v = meta.past_vars[j];
+      w = std::max(w, k[v]);
+      drivers[static_cast<size_t>(c) * npv + j] = k[v] >= kImpossible ? std::nanf("") : static_cast<float>(now[v][c]);
+    }
+    int st;
+    if (!mask[c]) st = RSC_STATUS_MASKED;
+    else if (t < spinup) st = RSC_STATUS_SPINUP;
+    else if (w == kMissing) st = RSC_STATUS_MISSING;
+    else if (w == kImpossible) st = RSC_STATUS_IMPOSSIBLE;
+    else if (w == kOutsideEnvelope) st = opt.strict ? RSC_STATUS_EXTRAPOLATION_FALLBACK : RSC_STATUS_EXTRAPOLATING;
+    else st = RSC_STATUS_ACTIVE;
+    out_st[c] = st;
+    nbad += bad ? 1 : 0;
+    const bool unusable = k[kTsoil] >= kImpossible || (q10_swc && k[kSwc] >= kImpossible);
+    out_r[c] = unusable ? std::nan("") : q10_predict(meta.q10, now[kTsoil][c], now[kSwc][c]);
+    out_s[c] = 1.0;
+  }
+  if (first >= 0)
+    *diag = describe_problem(first, first_v, first_x, first_k, nbad,
+                             first_k >= kImpossible ? "in the current step's drivers (passed to the streaming model "
+                                                      "as NaN: it holds the last valid value)"
+                                                    : "in the current step's drivers");
+
+  // Every column through step(), in chunks; with chunk_size > 0 every call has exactly chunk_size rows
+  // (the last chunk padded with copies of its last row), as for window models: a column's value is
+  // then independent of ncol and of the other columns (1 MPI rank == N ranks).
+  const int chunk = opt.chunk_size > 0 ? std::min(opt.chunk_size, ncol) : ncol;
+  const int64_t rows = opt.chunk_size > 0 ? opt.chunk_size : chunk;
+  int nbad_out = 0, first_bad_out = -1;
+  double first_bad_out_x = 0;
+  c10::InferenceMode guard;
+  for (int b0 = 0; b0 < ncol; b0 += chunk) {
+    const int nb = std::min(chunk, ncol - b0);
+    const int64_t nr = opt.chunk_size > 0 ? rows : nb;
+    torch::Tensor st = torch::empty({nr, S}, torch::kFloat32);
+    torch::Tensor drv = torch::empty({nr, npv}, torch::kFloat32);
+    float* ps = st.data_ptr<float>();
+    float* pd = drv.data_ptr<float>();
+    std::memcpy(ps, state.data() + static_cast<size_t>(b0) * S, sizeof(float) * nb * S);
+    std::memcpy(pd, drivers.data() + static_cast<size_t>(b0) * npv, sizeof(float) * nb * npv);
+    for (int64_t r = nb; r < nr; ++r) {
+      std::memcpy(ps + r * S, ps + (nb - 1) * static_cast<int64_t>(S), sizeof(float) * S);
+      std::memcpy(pd + r * npv, pd + (nb - 1) * static_cast<int64_t>(npv), sizeof(float) * npv);
+    }
+    const auto [y, ns] = call_step(st, drv, nr);
+    std::memcpy(new_state.data() + static_cast<size_t>(b0) * S, ns.data_ptr<float>(), sizeof(float) * nb * S);
+    const double* o = y.data_ptr<double>();
+    for (int b = 0; b < nb; ++b) {
+      const int c = b0 + b;
+      if (out_st[c] != RSC_STATUS_ACTIVE && out_st[c] != RSC_STATUS_EXTRAPOLATING) continue;
+      const double v = o[b];
+      if (!std::isfinite(v) || v < 0.0) {  // never an ACTIVE value: Q10 fallback, counted, named
+        out_st[c] = RSC_STATUS_BAD_OUTPUT;
+        if (nbad_out++ == 0) { first_bad_out = c; first_bad_out_x = v; }
+        continue;
+      }
+      const double q = out_r[c];
+      out_r[c] = v;
+      out_s[c] = (std::isfinite(q) && q > kQ10RefMin) ? v / q : 1.0;
+    }
+  }
+  if (nbad_out > 0) {
+    std::ostringstream o;
+    if (!diag->empty()) o << *diag << "; ";
+    else o << "step " << t << ": ";
+    o << nbad_out << " column(s) with a non-finite or negative network output (status BAD_OUTPUT, Q10 "
+      << "fallback); first: column " << first_bad_out << " rsoil = " << fmt(first_bad_out_x) << " umol m-2 s-1";
+    *diag = o.str();
+  }
+}
+
+}  // namespace rsc
