@@ -203,10 +203,9 @@ def render(doc: dict) -> str:
 
 
 def refreshed(doc: dict) -> dict:
-    """``doc`` with its generated parts (``$defs`` from variables.py, ``properties.ensemble`` and
-    ``properties.site_scale``) made anew.
+    """``doc`` with its generated parts made anew: ``$defs`` (variables.py), ``ensemble``, ``site_scale``,
+    ``streaming``.
     """
-    """``doc`` with its generated parts made anew: ``$defs`` (variables.py), ``ensemble``, ``streaming``."""
     out = json.loads(json.dumps(doc))
     out["$comment"] = COMMENT
     out["$defs"].update(generated_defs())
@@ -449,8 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.write:
         SCHEMA_FILE.write_text(new, encoding="utf-8")
-        print(f"{SCHEMA_FILE}: rewritten (tables from rsoil_couple/variables.py, properties.ensemble and .site_scale)")
-        print(f"{SCHEMA_FILE}: rewritten (tables from rsoil_couple/variables.py, properties.ensemble, "
+        print(f"{SCHEMA_FILE}: rewritten (tables from rsoil_couple/variables.py, properties.ensemble, site_scale, "
               "properties.streaming)")
         return 0
     print(f"{SCHEMA_FILE}: differs from rsoil_couple/variables.py; run with --write")
