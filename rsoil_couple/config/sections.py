@@ -137,7 +137,9 @@ class ModelConfig:
     q10_min, q10_max : float, default 1 and 4
         kg_lstm: bounds of Q10, with 1 <= q10_min < q10_init < q10_max [-]
     modulation_max : float, default 20
-        kg_lstm: the network scales the Q10 base by a factor in [1/modulation_max, modulation_max] [-]
+        kg_lstm, kg_stream: the network scales the Q10 base by a factor in [1/modulation_max, modulation_max] [-]
+    temperature_form : str, default "lloyd_taylor"
+        kg_stream: the base's temperature response, "lloyd_taylor" (E0 learned) or "q10" (exponential).
     """
 
     kind: str = "lstm"
@@ -151,6 +153,7 @@ class ModelConfig:
     q10_min: float = 1.0
     q10_max: float = 4.0
     modulation_max: float = 20.0
+    temperature_form: str = "lloyd_taylor"   # kg_stream only
 
 
 @dataclass

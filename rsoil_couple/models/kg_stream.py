@@ -1,10 +1,15 @@
 """Knowledge-guided STREAMING model: a physical base times a bounded network, state carried step to step.
 
-Rsoil(t) = site_scale · Q10^((T_b − 10)/10) · (θ/θ_ref)^c · exp(B · tanh(s(t)))        [µmol m-2 s-1]
+Rsoil(t) = site_scale · f(T_b) · (θ/θ_ref)^c · exp(B · tanh(s(t)) · trust(t))        [µmol m-2 s-1]
+
+with the temperature response ``f`` (1 at 10 °C) Lloyd & Taylor's (1994, the default,
+``f = exp(E0 (1/(10 − T0) − 1/(T_b − T0)))``, T0 = −46.02 °C, E0 learned: the sensitivity grows toward
+the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_b − 10)/10)``
+(``temperature_form = "q10"``).
 
 - ``T_b = T24 + w · (T − T24)``: the temperature LEVEL (``T24``, exponential moving average of soil
   temperature with a 24 h time constant) plus a learned share ``w ∈ [0, 1]`` of the diel anomaly.
-  ``Q10 ∈ [q10_min, q10_max]``, the moisture exponent ``c ∈ [0, c_max]`` and ``w`` are learned and
+  ``E0`` (or ``Q10 ∈ [q10_min, q10_max]``), the moisture exponent ``c ∈ [0, c_max]`` and ``w`` are learned and
   shared by every site; ``θ_ref = 0.1 m3 m-3``; θ is floored at 0.01. ``site_scale`` is the reference
   rate at 10 °C and θ_ref of ONE site (a buffer: the trainer learns one per site; a file carries the
   scale it uses and the metadata says how it was obtained; ``rsoil-couple calibrate`` refits it).
@@ -52,6 +57,11 @@ NFS = sum(n for _, n in LAYOUT)  # 17
 FEATURES = ("t_anomaly", "t_change_3h", "t_level", "swc", "swc_minus_24h", "swc_minus_168h",
             "rain_6h", "rain_24h", "rain_72h", "rain_168h", "hours_since_rain", "rain_now")
 COUNT_CAP = 1.0e7
+#: the temperature response of the base: "q10" (exponential) or "lloyd_taylor" (Lloyd & Taylor 1994,
+#: exp(E0 (1/(10 - T0) - 1/(T - T0))) with T0 = -46.02 degC: the sensitivity grows toward the cold)
+TEMPERATURE_FORMS = ("lloyd_taylor", "q10")
+E0_RANGE = (30.0, 800.0)   # [K]
+LT_T0_C = -46.02           # [degC]
 
 
 def _feature_index(past_vars: Sequence[str], sees_level: bool) -> List[int]:
@@ -74,7 +84,7 @@ class KGStream(RsoilModel):
                  future_steps: int, step_seconds: float, hidden: int = 16, head_layers: int = 1,
                  head_hidden: int = 32, dropout: float = 0.0, q10_init: float = 2.0, q10_min: float = 1.0,
                  q10_max: float = 5.0, c_max: float = 3.0, modulation_max: float = 10.0,
-                 sees_level: bool = False):
+                 sees_level: bool = False, temperature_form: str = "lloyd_taylor"):
         super().__init__(past_vars, [], past_steps, 0)
         if "tsoil" not in past_vars:
             raise ValueError("model.kind = 'kg_stream' needs 'tsoil' in data.past_vars")
@@ -85,6 +95,8 @@ class KGStream(RsoilModel):
             raise ValueError(f"kg_stream needs 1 <= q10_min < q10_init < q10_max, got {q10_min}, {q10_init}, {q10_max}")
         if modulation_max <= 1.0:
             raise ValueError(f"model.modulation_max must be > 1, got {modulation_max}")
+        if temperature_form not in TEMPERATURE_FORMS:
+            raise ValueError(f"model.temperature_form = {temperature_form!r}; expected one of {TEMPERATURE_FORMS}")
         if hidden < 0:
             raise ValueError(f"model.hidden must be >= 0 for kg_stream (0: no LSTM), got {hidden}")
         pv = list(past_vars)
@@ -110,6 +122,11 @@ class KGStream(RsoilModel):
         self.q10_min, self.q10_max, self.c_max = float(q10_min), float(q10_max), float(c_max)
         self.log_bound = float(math.log(modulation_max))
         self.q10_raw = nn.Parameter(torch.tensor(math.log((q10_init - q10_min) / (q10_max - q10_init))))
+        self.lloyd_taylor = temperature_form == "lloyd_taylor"
+        self.temperature_form = temperature_form
+        self.e0_min, self.e0_max, self.t0_c = E0_RANGE[0], E0_RANGE[1], LT_T0_C
+        # Lloyd & Taylor (1994): E0 starts at their 308.56 K
+        self.e0_raw = nn.Parameter(torch.tensor(math.log((308.56 - E0_RANGE[0]) / (E0_RANGE[1] - 308.56))))
         self.c_raw = nn.Parameter(torch.tensor(-1.0))     # c = c_max * sigmoid(c_raw)
         self.w_raw = nn.Parameter(torch.tensor(-2.0))     # w = sigmoid(w_raw)
         self.register_buffer("site_scale", torch.tensor(1.0))
@@ -137,7 +154,7 @@ class KGStream(RsoilModel):
         return cls(past_vars, future_vars, past_steps, future_steps, step_seconds, hidden=cfg.hidden,
                    head_layers=cfg.head_layers, dropout=cfg.dropout, q10_init=cfg.q10_init,
                    q10_min=cfg.q10_min, q10_max=max(cfg.q10_max, cfg.q10_init + 1.0),
-                   modulation_max=cfg.modulation_max)
+                   modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form)
 
     # -- step-independent parameterisation -------------------------------------------------------
     @torch.jit.ignore
@@ -159,14 +176,35 @@ class KGStream(RsoilModel):
 
     @torch.jit.ignore
     def physics(self) -> dict:
-        """The learned physical parameters: Q10 [-], moisture exponent c [-], anomaly share w [-], site scale."""
+        """The learned physical parameters: the temperature response (``q10`` [-]: for Lloyd-Taylor the ratio
+        between 15 and 5 degC, with ``e0_K`` and the ratios over 0-10 and 20-30 degC), moisture exponent c [-],
+        anomaly share w [-], site scale."""
         with torch.no_grad():
-            return {"q10": float(self.q10()), "moisture_exponent": float(self.moisture_exponent()),
-                    "anomaly_share": float(torch.sigmoid(self.w_raw)), "site_scale": float(self.site_scale)}
+            out = {"moisture_exponent": float(self.moisture_exponent()),
+                   "anomaly_share": float(torch.sigmoid(self.w_raw)), "site_scale": float(self.site_scale)}
+            if self.lloyd_taylor:
+                lr = lambda a, b: float(torch.exp(self.log_temperature_response(torch.tensor(b))  # noqa: E731
+                                                  - self.log_temperature_response(torch.tensor(a))))
+                out.update({"e0_K": float(self.e0()), "q10": lr(5.0, 15.0), "q10_0_10C": lr(0.0, 10.0),
+                            "q10_20_30C": lr(20.0, 30.0)})
+            else:
+                out["q10"] = float(self.q10())
+            return out
 
     def q10(self) -> torch.Tensor:
-        """Q10 [-] in ``[q10_min, q10_max]``."""
+        """Q10 [-] in ``[q10_min, q10_max]`` (the ``q10`` form's parameter)."""
         return self.q10_min + (self.q10_max - self.q10_min) * torch.sigmoid(self.q10_raw)
+
+    def e0(self) -> torch.Tensor:
+        """Lloyd-Taylor activation parameter E0 [K] in `E0_RANGE` (the ``lloyd_taylor`` form's parameter)."""
+        return self.e0_min + (self.e0_max - self.e0_min) * torch.sigmoid(self.e0_raw)
+
+    def log_temperature_response(self, t_c: torch.Tensor) -> torch.Tensor:
+        """log of the temperature factor, 0 at 10 degC, for temperatures ``t_c`` [degC] (any shape)."""
+        if self.lloyd_taylor:
+            t = t_c.clamp(min=self.t0_c + 6.0)
+            return self.e0() * (1.0 / (10.0 - self.t0_c) - 1.0 / (t - self.t0_c))
+        return torch.log(self.q10()) * (t_c - 10.0) / 10.0
 
     def moisture_exponent(self) -> torch.Tensor:
         """The exponent c of ``(θ/θ_ref)^c`` [-] in ``[0, c_max]``."""
@@ -244,7 +282,7 @@ class KGStream(RsoilModel):
     def base(self, base_in: torch.Tensor) -> torch.Tensor:
         """The physical base ``[...]`` [µmol m-2 s-1] from ``[..., 3]`` (T24 [degC], T − T24 [degC], θ [m3 m-3])."""
         tb = base_in[..., 0] + torch.sigmoid(self.w_raw) * base_in[..., 1]
-        b = self.site_scale * torch.exp(torch.log(self.q10()) * (tb - 10.0) / 10.0)
+        b = self.site_scale * torch.exp(self.log_temperature_response(tb))
         if self.has_swc:
             theta = base_in[..., 2].clamp(min=0.01)
             b = b * torch.exp(self.moisture_exponent() * torch.log(theta / self.theta_ref))

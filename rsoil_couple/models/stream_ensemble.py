@@ -43,10 +43,10 @@ class StreamEnsemble(RsoilModel):
 
     @torch.jit.ignore
     def streaming_meta(self) -> dict:
-        """The ``streaming`` record: members' layouts prefixed ``m<k>.``, sizes summed."""
+        """The ``streaming`` record: members' layouts prefixed ``m<k>_``, sizes summed."""
         layout = []
         for k, m in enumerate(self.members):
-            layout += [{"name": f"m{k}.{e['name']}", "size": e["size"]} for e in m.streaming_meta()["state_layout"]]
+            layout += [{"name": f"m{k}_{e['name']}", "size": e["size"]} for e in m.streaming_meta()["state_layout"]]
         return {"state_size": self.state_size, "spinup_steps": self.spinup_steps, "missing": "hold",
                 "state_layout": layout}
 

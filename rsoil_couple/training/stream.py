@@ -26,6 +26,8 @@ from ..models.kg_stream import KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
+#: the physical base's parameters (the fit_base stage, and a 3x learning rate in the joint stage)
+PHYSICS_PARAMS = ("q10_raw", "e0_raw", "c_raw", "w_raw")
 
 
 @dataclass
@@ -180,7 +182,7 @@ def fit_base(model: KGStream, sites: list[StreamSite], masks: list[np.ndarray], 
             b = model.base(ss.base_in[r]) / model.site_scale
             log_s.append(math.log(max(float(ss.y[r].mean()), 1e-3) / max(float(b.mean()), 1e-6)) if len(r) else 0.0)
     log_s = torch.tensor(log_s, requires_grad=True)
-    params = [model.q10_raw, model.c_raw, model.w_raw, log_s]
+    params = [getattr(model, n) for n in PHYSICS_PARAMS] + [log_s]
     opt = torch.optim.Adam(params, lr=0.05)
     for _ in range(iters):
         opt.zero_grad()
@@ -247,8 +249,8 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     fnorm = [model.norm_features(ss.feats).detach() for ss in sites]
     trust = [model.trust(ss.feats).detach() for ss in sites]
     opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters()
-                                        if n not in ("q10_raw", "c_raw", "w_raw")]},
-                            {"params": [model.q10_raw, model.c_raw, model.w_raw, log_s], "lr": lr * 3}],
+                                        if n not in PHYSICS_PARAMS]},
+                            {"params": [getattr(model, n) for n in PHYSICS_PARAMS] + [log_s], "lr": lr * 3}],
                            lr=lr, weight_decay=0.0)
     best, best_state, best_ls, bad, hist = float("inf"), None, log_s.detach().clone(), 0, []
     g = np.random.default_rng(seed)

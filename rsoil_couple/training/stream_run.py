@@ -113,9 +113,10 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
 
 
 def physics_record(members: list[KGStream], hists: list[dict]) -> dict:
-    """Learned Q10, moisture exponent and anomaly share of every member, their mean and spread."""
+    """Learned temperature response (Q10; for Lloyd-Taylor E0 and Q10 over 5-15, 0-10, 20-30 degC), moisture
+    exponent and anomaly share of every member, their mean and spread."""
     rec: dict = {}
-    for key in ("q10", "moisture_exponent", "anomaly_share"):
+    for key in [k for k in hists[0]["physics"] if k != "site_scale"]:
         vals = [float(h["physics"][key]) for h in hists]
         rec[key] = {"members": vals, "mean": float(np.mean(vals)),
                     "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0}
