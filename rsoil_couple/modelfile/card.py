@@ -31,9 +31,13 @@ def model_card(meta: dict, name: str = "") -> str:
         lines.append(f"- ensemble of {e['members']} members (seeds {e['seeds']}), output = member mean")
     sc = meta.get("site_scale")
     if sc:
-        lines.append(f"- site scale {sc['value']:.4g} ({sc['method']}; from {', '.join(sc.get('sites', []))}); "
+        members = tr.get("physics", {}).get("member_site_scales")
+        what = (f"factor {sc['value']:.4g} on the members' own scales {[round(x, 3) for x in members]}"
+                if members else f"{sc['value']:.4g}")
+        lines.append(f"- site scale: {what} ({sc['method']}; from {', '.join(sc.get('sites', []))}); "
                      "refit it at a new site with `rsoil-couple calibrate`")
-    lines += ["", "## Training sites and periods", "", "| site | step [s] | depth [m] | training period |",
+    lines += ["", "## Training sites and periods", "", "Depths are those the training config gives (a site file that "
+              "states its depth is checked against it).", "", "| site | step [s] | depth [m] | training period |",
               "|---|---|---|---|"]
     steps, depths = tr.get("steps_s", {}), tr.get("depths_m", {})
     for s, p in zip(tr.get("sites", []), tr.get("periods", [])):
@@ -50,10 +54,12 @@ def model_card(meta: dict, name: str = "") -> str:
     ph = tr.get("physics")
     if ph:
         lines += ["", "## Learned physics (mean ± sd over members)", ""]
-        for k in ("q10", "moisture_exponent", "anomaly_share"):
-            if k in ph:
-                mem = [round(x, 3) for x in ph[k]["members"]]
-                lines.append(f"- {k}: {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f} (members {mem})")
+        labels = {"q10": "q10 (Rsoil ratio 15 vs 5 degC)" if "e0_K" in ph else "q10",
+                  "e0_K": "Lloyd-Taylor E0 [K]", "q10_0_10C": "q10 over 0-10 degC", "q10_20_30C": "q10 over 20-30 degC",
+                  "moisture_exponent": "SWC exponent c", "anomaly_share": "diel-anomaly share w of the base temperature"}
+        for k in [k for k, v in ph.items() if isinstance(v, dict) and "mean" in v]:
+            mem = [round(x, 3) for x in ph[k]["members"]]
+            lines.append(f"- {labels.get(k, k)}: {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f} (members {mem})")
         ls = ph.get("site_log_scales", {})
         if ls:
             lines.append("- site scales (rate at 10 °C and θ = 0.1 m3 m-3, µmol m-2 s-1; mean over members): " + ", ".join(

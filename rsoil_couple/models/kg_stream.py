@@ -178,7 +178,8 @@ class KGStream(RsoilModel):
     def physics(self) -> dict:
         """The learned physical parameters: the temperature response (``q10`` [-]: for Lloyd-Taylor the ratio
         between 15 and 5 degC, with ``e0_K`` and the ratios over 0-10 and 20-30 degC), moisture exponent c [-],
-        anomaly share w [-], site scale."""
+        anomaly share w [-], site scale.
+        """
         with torch.no_grad():
             out = {"moisture_exponent": float(self.moisture_exponent()),
                    "anomaly_share": float(torch.sigmoid(self.w_raw)), "site_scale": float(self.site_scale)}
@@ -200,7 +201,7 @@ class KGStream(RsoilModel):
         return self.e0_min + (self.e0_max - self.e0_min) * torch.sigmoid(self.e0_raw)
 
     def log_temperature_response(self, t_c: torch.Tensor) -> torch.Tensor:
-        """log of the temperature factor, 0 at 10 degC, for temperatures ``t_c`` [degC] (any shape)."""
+        """Log of the temperature factor, 0 at 10 degC, for temperatures ``t_c`` [degC] (any shape)."""
         if self.lloyd_taylor:
             t = t_c.clamp(min=self.t0_c + 6.0)
             return self.e0() * (1.0 / (10.0 - self.t0_c) - 1.0 / (t - self.t0_c))

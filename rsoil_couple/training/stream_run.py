@@ -114,7 +114,8 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
 
 def physics_record(members: list[KGStream], hists: list[dict]) -> dict:
     """Learned temperature response (Q10; for Lloyd-Taylor E0 and Q10 over 5-15, 0-10, 20-30 degC), moisture
-    exponent and anomaly share of every member, their mean and spread."""
+    exponent and anomaly share of every member, their mean and spread.
+    """
     rec: dict = {}
     for key in [k for k in hists[0]["physics"] if k != "site_scale"]:
         vals = [float(h["physics"][key]) for h in hists]

@@ -21,5 +21,5 @@ def test_card_lists_sites_envelope_scores_and_physics(model, capsys):
     card = model_card(meta, "demo")
     assert "| B | 3600 | – | 2018-01-01 .. 2018-03-01 |" in card        # unknown depth shown as unknown
     assert "| A | 10 | 0.500 | 0.800 | 0.600 |" in card
-    assert "q10: 1.600 ± 0.030" in card and "B 2.72" in card and "training_median" in card
+    assert "- q10: 1.600 ± 0.030" in card and "B 2.72" in card and "training_median" in card
     assert "17 floats of state per column" in card
