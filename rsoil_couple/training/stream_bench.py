@@ -241,8 +241,13 @@ RUNNERS = {"extrapolation": run_extrapolation, "cross_season": run_cross_season,
 
 def run_benchmark(path: str | Path, out: Path, progress: bool = True) -> dict:
     """Run the benchmark of ``path``; write ``out/benchmark.json`` and the figure; return the result."""
+    import torch
+
     from .stream_figures import benchmark_figure
     b = load_benchmark(path)
+    # one intra-op thread, as run.threads = 1 for training: small LSTM/dense steps gain nothing from more,
+    # and on a loaded machine OpenMP barriers wait for descheduled threads (docs/core.md)
+    torch.set_num_threads(int(b.options.get("threads", 1)))
     t0 = time.perf_counter()
     res = RUNNERS[b.kind](b, progress)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from rsoil_couple.config import load_run_config
@@ -13,6 +14,16 @@ from rsoil_couple.models import KGStream
 from rsoil_couple.training.run import synthetic_sites
 from rsoil_couple.training.stream import predict_sequence, prepare_site, train_stream
 from rsoil_couple.training.stream_run import split_masks, stream_train_run
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Training runs with run.threads = 1 (as `rsoil-couple train`); restore the process setting after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 SAMPLE = Path(__file__).resolve().parents[2] / "rsoil_couple" / "sample_data" / "US-Hn1_2019_demo_30min.csv.gz"
 
