@@ -10,7 +10,8 @@ the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_
 - ``T_b = T24 + w · (T − T24)``: the temperature LEVEL (``T24``, exponential moving average of soil
   temperature with a 24 h time constant) plus a learned share ``w ∈ [0, 1]`` of the diel anomaly.
   ``E0`` (or ``Q10 ∈ [q10_min, q10_max]``), the moisture exponent ``c ∈ [0, c_max]`` and ``w`` are learned and
-  shared by every site; ``θ_ref = 0.1 m3 m-3``; θ is floored at 0.01. ``site_scale`` is the reference
+  shared by every site; ``θ_ref = 0.1 m3 m-3``; θ is held inside the SWC range of
+  training (floored at 0.01): the power law is not extrapolated to wetter or drier soil than it was fitted on. ``site_scale`` is the reference
   rate at 10 °C and θ_ref of ONE site (a buffer: the trainer learns one per site; a file carries the
   scale it uses and the metadata says how it was obtained; ``rsoil-couple calibrate`` refits it).
 - ``s(t)`` comes from a network (an optional LSTM of width ``hidden`` carried step to step, and a dense
@@ -114,6 +115,8 @@ class KGStream(RsoilModel):
         self.register_buffer("env_min", torch.full((len(self.env_idx),), -1.0e30))
         self.register_buffer("env_max", torch.full((len(self.env_idx),), 1.0e30))
         self.register_buffer("env_std", torch.ones(len(self.env_idx)))
+        # the SWC range of training: the base's moisture power law is not extrapolated beyond it
+        self.register_buffer("theta_range", torch.tensor([0.01, 1.0]))
         self.register_buffer("reads", torch.tensor([True, self.col_w >= 0, self.col_p >= 0]))
         self.hidden = int(hidden)
         self.nfs = NFS
@@ -285,7 +288,7 @@ class KGStream(RsoilModel):
         tb = base_in[..., 0] + torch.sigmoid(self.w_raw) * base_in[..., 1]
         b = self.site_scale * torch.exp(self.log_temperature_response(tb))
         if self.has_swc:
-            theta = base_in[..., 2].clamp(min=0.01)
+            theta = torch.maximum(torch.minimum(base_in[..., 2], self.theta_range[1]), self.theta_range[0])
             b = b * torch.exp(self.moisture_exponent() * torch.log(theta / self.theta_ref))
         return b
 
@@ -376,6 +379,8 @@ class KGStream(RsoilModel):
     def set_feature_normalization(self, feats: torch.Tensor) -> None:
         """Training envelope and statistics of the selected features from training rows ``[n, 12]``."""
         with torch.no_grad():
+            w = feats[:, 3].float()
+            self.theta_range.copy_(torch.stack([w.min().clamp(min=0.01), w.max().clamp(min=0.02)]))
             e = feats[:, self.env_idx].float()
             self.env_min.copy_(e.min(0).values)
             self.env_max.copy_(e.max(0).values)
