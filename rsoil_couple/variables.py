@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = [
     "VarSpec", "CANONICAL_VARS", "STATUS_ATTRS", "status_attrs", "DRIVERS", "DRIVER_UNITS", "BOUNDARY_UNITS", "OUTPUT_VARS",
     "GC_PER_UMOL_CO2", "STATUS_NAMES", "STATUS_DESCRIPTIONS", "POLICIES", "Q10_FORMS",
-    "Q10_SWC_UNITS", "Q10_TREF_C", "RSOIL_UNITS", "cpp_header",
+    "Q10_SWC_UNITS", "Q10_TREF_C", "Q10_REF_MIN", "RSOIL_UNITS", "cpp_header",
 ]
 
 #: 1 µmol CO2 m-2 s-1 = 12.011e-6 gC m-2 s-1 (DESIGN.md "Units at the edges").
@@ -107,6 +107,9 @@ Q10_FORMS: dict[str, tuple[str, ...]] = {
 Q10_SWC_UNITS: tuple[str, ...] = ("m3 m-3", "percent")
 #: Reference temperature of the exponential forms [degC].
 Q10_TREF_C = 10.0
+#: Below this Q10 reference [umol m-2 s-1] (or where it is not finite) the respiration scalar
+#: ``rsoil_model / rsoil_q10_reference`` is 1 (csrc/coupler.hpp kQ10RefMin, the generated kQ10RefMin).
+Q10_REF_MIN = 1e-12
 
 
 def status_attrs() -> dict:
@@ -150,6 +153,7 @@ def cpp_header() -> str:
         "constexpr std::array<const char*, " + str(len(Q10_SWC_UNITS)) + "> kQ10SwcUnits = {"
         + ", ".join(_cpp_str(u) for u in Q10_SWC_UNITS) + "};",
         f"constexpr double kGcPerUmolCo2 = {GC_PER_UMOL_CO2!r};",
+        f"constexpr double kQ10RefMin = {Q10_REF_MIN!r};",
         "}  // namespace rsc::gen",
         "",
     ]

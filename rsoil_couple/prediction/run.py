@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
+from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..variables import STATUS_NAMES
 from .inputs import (
@@ -42,31 +43,55 @@ from .inputs import (
     model_variables,
     open_input,
 )
-from .output import check_output, create_output, remove_stale_partials
+from .output import BlockWriter, check_output, create_output, remove_stale_partials
 
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
 
 
+@dataclass
+class BlockResult:
+    """What `predict_block` returns: the block's output arrays and where its time went.
+
+    arrays : {'rsoil', 'rsoil_gc', 'resp_scalar'} float32 and {'status'} int8, each [time, columns of the
+        block], in the output file's types (converting in the block keeps the writer's work small).
+    read_s, compute_s : wall-clock seconds reading (and converting) the drivers, and running the model. [s]
+    cpu_s : CPU seconds (all threads) of this process during the block. [s]
+    pid : the process that ran the block (a dask worker's, or predict's own).
+    """
+
+    arrays: dict
+    read_s: float
+    compute_s: float
+    cpu_s: float
+    pid: int
+
+
 def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS
-                  ) -> dict[str, np.ndarray]:
+                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
+                  time_chunk: int = STREAM_TIME_CHUNK) -> BlockResult:
     """Run the core on one block of columns; the same function serves one process and dask workers.
 
     columns : indices (into the input's columns) of this block.
-    Returns {'rsoil', 'rsoil_gc', 'resp_scalar', 'status'}: numpy arrays [time, len(columns)].
+    A streaming model file runs through `rsoil_couple.core.streaming` (one ``run`` call per
+    `batch_rows` columns x `time_chunk` steps); a window model through the C++ coupler, step by step.
+    Returns a `BlockResult` (arrays [time, len(columns)] and timings).
     """
     from ..core.emulate import emulate
 
+    c0, t0 = _time.process_time(), _time.perf_counter()
     with bounded_chunk_cache(), contextlib.closing(open_input(spec)) as full:
         ds = full.isel(column=_as_indexer(np.asarray(columns)))
         # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
         drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
     check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
                         f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
+    t1 = _time.perf_counter()
     res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
-                  chunk_size=batch_rows)
-    return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
+                  chunk_size=batch_rows, time_chunk=time_chunk)
+    arrays = {v: np.asarray(res[v].transpose("time", "column").values).astype(
+        "int8" if v == "status" else "float32") for v in OUTPUT_VARS}
+    return BlockResult(arrays, t1 - t0, _time.perf_counter() - t1, _time.process_time() - c0, os.getpid())
 
 
 @dataclass
@@ -79,6 +104,10 @@ class PredictResult:
     status_counts: dict = field(default_factory=dict)
     seconds: float = 0.0
     input_spec: InputSpec | None = None
+    #: seconds summed over blocks (read_s, compute_s, block_cpu_s) and writing (write_s) [s]
+    stage_seconds: dict = field(default_factory=dict)
+    #: blocks per process that ran them (pid -> count): how the work spread over dask workers
+    blocks_by_pid: dict = field(default_factory=dict)
 
     @property
     def column_steps_per_s(self) -> float:
@@ -96,7 +125,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
-            batch_rows: int = DEFAULT_BATCH_ROWS,
+            batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
@@ -109,7 +138,10 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     batch_rows : rows of every network forward call (the core pads the last one), so a column's value
         does not depend on which other columns share its block (0: one call per block, faster but
-        float32 results then vary in the last bits with the block's size).
+        float32 results then vary in the last bits with the block's size). None: `DEFAULT_BATCH_ROWS`
+        for window models, `STREAM_BATCH_ROWS` for streaming models (rows of every ``run`` call).
+    time_chunk : streaming models only: steps per ``run`` call, the state carried from chunk to chunk
+        (0: the whole record in one call); results do not depend on it.
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
     The output is checked before any work (writable, not one of the inputs); partial files that
     killed runs left for the same output are removed.
@@ -122,6 +154,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     kind = detect_kind(paths)
     output = check_output(output, paths, model_path)
     _, meta = load_model(model_path)
+    if batch_rows is None:
+        batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
                      model_variables(meta))
     with bounded_chunk_cache():
@@ -131,13 +165,14 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         spec = dataclasses.replace(spec, drop_variables=ds.encoding.get("other_variables", ()))
         return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
-                        progress=progress, threads=threads, batch_rows=batch_rows, command=command)
+                        progress=progress, threads=threads, batch_rows=batch_rows, time_chunk=time_chunk,
+                        command=command)
 
 
 def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
              spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
              scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
-             command: str | None) -> PredictResult:
+             time_chunk: int, command: str | None) -> PredictResult:
     """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
     kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
@@ -162,6 +197,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         "model_path": model_path, "model_id": str(meta["model_id"]), "model_kind": str(meta["model_kind"]),
         "model_step_seconds": float(meta["step_seconds"]), "model_depth_m": float(meta["depth_m"]),
         "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)),
+        "model_streaming": int(is_streaming(meta)),
         "input_kind": kind, "input_files": ", ".join(paths),
         "step_seconds": float(ds.attrs["step_seconds"]),
     }
@@ -171,48 +207,56 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
     if notes:
         attrs["comment"] = "; ".join(notes)
 
-    counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
     with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
         nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
+    writer = None
     try:
         from tqdm import tqdm
         bar = tqdm(total=len(sel), unit="col", desc="predict", disable=not progress, file=sys.stderr)
-        offsets = np.cumsum([0] + [len(b) for b in blocks])
-
-        def write(i: int, res: dict) -> None:
-            a, b = int(offsets[i]), int(offsets[i + 1])
-            st = res["status"].astype("int8")
-            with clm.OPEN_LOCK, _NC_LOCK:
-                for v in ("rsoil", "rsoil_gc", "resp_scalar"):
-                    nc[v][:, a:b] = res[v].astype("float32")
-                nc["status"][:, a:b] = st
-            counts[:] += np.bincount(st.ravel().astype("int64"), minlength=len(STATUS_MEANINGS))[:len(counts)]
-            bar.update(b - a)
-
+        writer = BlockWriter(nc, np.cumsum([0] + [len(b) for b in blocks]), len(STATUS_MEANINGS),
+                             _OutputLock(), bar.update)
         if scheduler is None:
             for i, cols in enumerate(blocks):
-                write(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows))
+                writer.put(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk))
         else:
-            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, write)
+            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, time_chunk,
+                             writer.put)
+        writer.close()
         bar.close()
-        status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
+        status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, writer.counts)}
         with clm.OPEN_LOCK, _NC_LOCK:
             for m, c in status_counts.items():
                 nc.setncattr(f"status_count_{m}", np.int64(c))
             nc.close()
         os.replace(tmp, output)
     except BaseException:
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
         with clm.OPEN_LOCK, _NC_LOCK:
             if nc.isopen():
                 nc.close()
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0, spec)
+    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0, spec,
+                         dict(writer.seconds), dict(writer.blocks_by_pid))
+
+
+class _OutputLock:
+    """clm.OPEN_LOCK then xarray's netCDF4 lock: what every netCDF call of predict holds (see inputs.py)."""
+
+    def __enter__(self):
+        clm.OPEN_LOCK.acquire()
+        _NC_LOCK.acquire()
+
+    def __exit__(self, *exc):
+        _NC_LOCK.release()
+        clm.OPEN_LOCK.release()
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
-                     strict: bool, threads: int, batch_rows: int, write) -> None:
+                     strict: bool, threads: int, batch_rows: int, time_chunk: int, write) -> None:
     """Blocks as tasks on a dask distributed cluster; at most two per worker in flight (bounded memory).
 
     Workers re-open the input from `spec`, so they must see the same files (a shared file system).
@@ -228,7 +272,7 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
         def submit():
             i, cols = todo.pop(0)
             fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads, batch_rows,
-                                key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
+                                time_chunk, key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
             pending[fut] = i
             return fut
 
@@ -298,7 +342,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
         ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
-        ``--threads``, ``--batch-rows``, ``--no-progress`` and ``--plot``..
+        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--no-progress`` and ``--plot``.
     """
     parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
     parser.add_argument("--input", required=True, nargs="+",
@@ -313,8 +357,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
-    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
-                        help="rows per network call, padded (default 64: results independent of blocking)")
+    parser.add_argument("--batch-rows", type=int, default=None,
+                        help=f"rows per network call, padded (default {DEFAULT_BATCH_ROWS}, streaming models "
+                             f"{STREAM_BATCH_ROWS}: results independent of blocking)")
+    parser.add_argument("--time-chunk", type=int, default=STREAM_TIME_CHUNK,
+                        help=f"streaming models: steps per run call, state carried (default {STREAM_TIME_CHUNK})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
 
@@ -341,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
                   progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
-                  command=command)
+                  time_chunk=args.time_chunk, command=command)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
