@@ -369,8 +369,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rsoil-couple predict``: Rsoil of every selected column through the C++ core, written as CF NetCDF.
 
-    Calls `predict`, prints the size, the throughput [column-steps s-1] and the status counts (also as one
-    JSON line) and, with ``--plot``, writes a PNG of the first selected column.
+    Calls `predict`, prints the size, the throughput [column-steps s-1] and the status counts, then one
+    JSON line (status counts, seconds, throughput, stage seconds, blocks per process) and, with
+    ``--plot``, writes a PNG of the first selected column.
 
     Parameters
     ----------
@@ -400,5 +401,7 @@ def run(args: argparse.Namespace) -> int:
                 sel = _selection(args.columns, full.sizes["column"])
                 drivers = full.isel(column=sel[:1]).compute(scheduler="synchronous")
         print(f"wrote {plot_prediction(res.output, args.plot, 0, drivers)}")
-    print(json.dumps({"status_counts": res.status_counts}))
+    print(json.dumps({"status_counts": res.status_counts, "seconds": res.seconds,
+                      "column_steps_per_s": res.column_steps_per_s, "stage_seconds": res.stage_seconds,
+                      "blocks_by_pid": {str(k): v for k, v in res.blocks_by_pid.items()}}))
     return 0
