@@ -29,16 +29,14 @@ from .. import __version__
 from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..variables import STATUS_NAMES
+from .block import predict_block
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
-    OUTPUT_VARS,
     InputSpec,
-    _as_indexer,
     _selection,
     bounded_chunk_cache,
     check_compatible,
-    check_driver_ranges,
     detect_kind,
     model_variables,
     open_input,
@@ -47,51 +45,6 @@ from .output import BlockWriter, check_output, create_output, remove_stale_parti
 
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
-
-
-@dataclass
-class BlockResult:
-    """What `predict_block` returns: the block's output arrays and where its time went.
-
-    arrays : {'rsoil', 'rsoil_gc', 'resp_scalar'} float32 and {'status'} int8, each [time, columns of the
-        block], in the output file's types (converting in the block keeps the writer's work small).
-    read_s, compute_s : wall-clock seconds reading (and converting) the drivers, and running the model. [s]
-    cpu_s : CPU seconds (all threads) of this process during the block. [s]
-    pid : the process that ran the block (a dask worker's, or predict's own).
-    """
-
-    arrays: dict
-    read_s: float
-    compute_s: float
-    cpu_s: float
-    pid: int
-
-
-def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
-                  time_chunk: int = STREAM_TIME_CHUNK) -> BlockResult:
-    """Run the core on one block of columns; the same function serves one process and dask workers.
-
-    columns : indices (into the input's columns) of this block.
-    A streaming model file runs through `rsoil_couple.core.streaming` (one ``run`` call per
-    `batch_rows` columns x `time_chunk` steps); a window model through the C++ coupler, step by step.
-    Returns a `BlockResult` (arrays [time, len(columns)] and timings).
-    """
-    from ..core.emulate import emulate
-
-    c0, t0 = _time.process_time(), _time.perf_counter()
-    with bounded_chunk_cache(), contextlib.closing(open_input(spec)) as full:
-        ds = full.isel(column=_as_indexer(np.asarray(columns)))
-        # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
-        drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
-    check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
-                        f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
-    t1 = _time.perf_counter()
-    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
-                  chunk_size=batch_rows, time_chunk=time_chunk)
-    arrays = {v: np.asarray(res[v].transpose("time", "column").values).astype(
-        "int8" if v == "status" else "float32") for v in OUTPUT_VARS}
-    return BlockResult(arrays, t1 - t0, _time.perf_counter() - t1, _time.process_time() - c0, os.getpid())
 
 
 @dataclass
