@@ -87,9 +87,19 @@ def _time_numbers(time: np.ndarray, step_s: float, calendar: str) -> tuple[np.nd
     return t, np.stack([t - step_s, t], axis=1), units, cal
 
 
+#: Values per HDF5 chunk of an output variable (time x the block's columns): 4 MiB of float32. A block's
+#: writer holds the HDF5 lock while it deflates a chunk, so smaller chunks let the next block's reading
+#: in (the other thread) wait less; 2**20 values compress as well as 4e6 did (zlib's window is 32 KiB).
+CHUNK_VALUES = 2**20
+
+
 def create_output(path: str, ds: xr.Dataset, columns: np.ndarray, meta: dict, attrs: dict,
-                  chunk_columns: int) -> netCDF4.Dataset:
-    """Create the CF NetCDF-4 output with all variables defined and coordinates written."""
+                  chunk_columns: int, deflate: int = 1) -> netCDF4.Dataset:
+    """Create the CF NetCDF-4 output with all variables defined and coordinates written.
+
+    deflate : zlib level of the output variables (0: not compressed; 1, the default, is the fastest
+        level; measured on streaming-model output: 1.6x smaller at ~0.3 µs of CPU per column-step).
+    """
     ntime, ncol = ds.sizes["time"], len(columns)
     nc = netCDF4.Dataset(path, "w", format="NETCDF4")
     nc.createDimension("time", ntime)
@@ -120,8 +130,8 @@ def create_output(path: str, ds: xr.Dataset, columns: np.ndarray, meta: dict, at
             v.setncatts({"standard_name": std, "units": units})
             v[:] = np.asarray(ds[name].values, dtype="float64")[columns]
             coords.append(name)
-    cs = (min(ntime, max(1, 4_000_000 // max(1, min(chunk_columns, ncol)))), min(chunk_columns, ncol))
-    common = {"zlib": True, "complevel": 1, "chunksizes": cs}
+    cs = (min(ntime, max(1, CHUNK_VALUES // max(1, min(chunk_columns, ncol)))), min(chunk_columns, ncol))
+    common = {"zlib": int(deflate) > 0, "complevel": max(1, int(deflate)), "chunksizes": cs}
     coord_attr = " ".join(coords)
     for name, a in CF_OUTPUT_VARS.items():
         var = nc.createVariable(name, "f4", ("time", "column"), fill_value=np.float32(np.nan), **common)

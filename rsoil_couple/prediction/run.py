@@ -78,7 +78,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
-            batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK,
+            batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK, deflate: int = 1,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
@@ -95,6 +95,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         for window models, `STREAM_BATCH_ROWS` for streaming models (rows of every ``run`` call).
     time_chunk : streaming models only: steps per ``run`` call, the state carried from chunk to chunk
         (0: the whole record in one call); results do not depend on it.
+    deflate : zlib level of the output (0: uncompressed, about 1.6x larger and no compression work for
+        the process that writes; see docs/predict.md).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
     The output is checked before any work (writable, not one of the inputs); partial files that
     killed runs left for the same output are removed.
@@ -106,6 +108,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     kind = detect_kind(paths)
     output = check_output(output, paths, model_path)
+    if not 0 <= int(deflate) <= 9:
+        raise ValueError(f"--deflate {deflate}: expected a zlib level 0..9 (0: no compression)")
     _, meta = load_model(model_path)
     if batch_rows is None:
         batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
@@ -119,13 +123,13 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
                         progress=progress, threads=threads, batch_rows=batch_rows, time_chunk=time_chunk,
-                        command=command)
+                        deflate=deflate, command=command)
 
 
 def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
              spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
              scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
-             time_chunk: int, command: str | None) -> PredictResult:
+             time_chunk: int, deflate: int, command: str | None) -> PredictResult:
     """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
     kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
@@ -161,7 +165,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         attrs["comment"] = "; ".join(notes)
 
     with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
-        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
+        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns, deflate)
     writer = None
     try:
         from tqdm import tqdm
@@ -295,7 +299,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
         ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
-        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--no-progress`` and ``--plot``.
+        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--deflate``, ``--no-progress`` and ``--plot``.
     """
     parser.add_argument("--model", required=True, help="model file (TorchScript + rsoil_meta.json)")
     parser.add_argument("--input", required=True, nargs="+",
@@ -315,6 +319,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              f"{STREAM_BATCH_ROWS}: results independent of blocking)")
     parser.add_argument("--time-chunk", type=int, default=STREAM_TIME_CHUNK,
                         help=f"streaming models: steps per run call, state carried (default {STREAM_TIME_CHUNK})")
+    parser.add_argument("--deflate", type=int, default=1, help="zlib level of the output, 0-9 (default 1; 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
 
@@ -342,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
                   progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
-                  time_chunk=args.time_chunk, command=command)
+                  time_chunk=args.time_chunk, deflate=args.deflate, command=command)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")

@@ -138,3 +138,21 @@ def test_cli_runs_a_streaming_model(stream_model, drivers_nc, tmp_path, capsys):
     assert f"{NCOL} columns x {NTIME} steps" in capsys.readouterr().out
     res = _read(out)
     assert res.attrs["batch_rows"] == 16 and res.attrs["model_streaming"] == 1
+
+
+def test_deflate_level(stream_model, drivers_nc, tmp_path):
+    """--deflate 0 writes the same values uncompressed; a level outside 0..9 is refused before any work."""
+    import netCDF4
+
+    path, _ = stream_model
+    a, b = tmp_path / "a.nc", tmp_path / "b.nc"
+    P.predict(path, drivers_nc, a, progress=False)
+    P.predict(path, drivers_nc, b, progress=False, deflate=0)
+    with netCDF4.Dataset(a) as x, netCDF4.Dataset(b) as y:
+        assert x["rsoil"].filters()["zlib"] and not y["rsoil"].filters()["zlib"]
+    A, B = _read(a), _read(b)
+    for v in P.OUTPUT_VARS:
+        np.testing.assert_array_equal(A[v].values, B[v].values)
+    with pytest.raises(ValueError, match="--deflate 10"):
+        P.predict(path, drivers_nc, tmp_path / "c.nc", progress=False, deflate=10)
+    assert not (tmp_path / "c.nc").exists()
