@@ -16,6 +16,7 @@ import time as _time
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
 from ..core.streaming import STREAM_TIME_CHUNK
 from .inputs import (
@@ -80,18 +81,17 @@ class BlockResult:
     pid: int
 
 
-def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
-                  time_chunk: int = STREAM_TIME_CHUNK) -> BlockResult:
-    """Run the core on one block of columns; the same function serves one process and dask workers.
+@dataclass
+class BlockDrivers:
+    """A block's drivers as `read_block` returns them, with the reading's wall-clock and CPU seconds [s]."""
 
-    columns : indices (into the input's columns) of this block.
-    A streaming model file runs through `rsoil_couple.core.streaming` (one ``run`` call per
-    `batch_rows` columns x `time_chunk` steps); a window model through the C++ coupler, step by step.
-    Returns a `BlockResult` (arrays [time, len(columns)] and timings).
-    """
-    from ..core.emulate import emulate
+    drivers: xr.Dataset
+    read_s: float
+    cpu_s: float
 
+
+def read_block(spec: InputSpec, columns: np.ndarray) -> BlockDrivers:
+    """Read (and convert to canonical units) the drivers of one block of columns; their ranges checked."""
     c0, t0 = _time.process_time(), _time.perf_counter()
     with heap_kept():
         with bounded_chunk_cache(), contextlib.closing(open_input(spec)) as full:
@@ -100,9 +100,29 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
             drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
         check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
                             f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
-        t1 = _time.perf_counter()
-        res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
+    return BlockDrivers(drivers, _time.perf_counter() - t0, _time.process_time() - c0)
+
+
+def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
+                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
+                  time_chunk: int = STREAM_TIME_CHUNK, drivers: BlockDrivers | None = None) -> BlockResult:
+    """Run the core on one block of columns; the same function serves one process and dask workers.
+
+    columns : indices (into the input's columns) of this block.
+    drivers : the block's drivers already read by `read_block` (predict's own process reads the next
+        block before it hands this one to its writer: both need the HDF5 lock); None: read them here.
+    A streaming model file runs through `rsoil_couple.core.streaming` (one ``run`` call per
+    `batch_rows` columns x `time_chunk` steps); a window model through the C++ coupler, step by step.
+    Returns a `BlockResult` (arrays [time, len(columns)] and timings).
+    """
+    from ..core.emulate import emulate
+
+    block = drivers if drivers is not None else read_block(spec, columns)
+    c0, t0 = _time.process_time(), _time.perf_counter()
+    with heap_kept():
+        res = emulate(model_path, block.drivers, policy=policy, strict=strict, num_threads=threads,
                       chunk_size=batch_rows, time_chunk=time_chunk)
         arrays = {v: np.asarray(res[v].transpose("time", "column").values).astype(
             "int8" if v == "status" else "float32") for v in OUTPUT_VARS}
-    return BlockResult(arrays, t1 - t0, _time.perf_counter() - t1, _time.process_time() - c0, os.getpid())
+    return BlockResult(arrays, block.read_s, _time.perf_counter() - t0, block.cpu_s + _time.process_time() - c0,
+                       os.getpid())

@@ -29,7 +29,7 @@ from .. import __version__
 from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..variables import STATUS_NAMES
-from .block import predict_block
+from .block import predict_block, read_block
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
@@ -173,8 +173,13 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         writer = BlockWriter(nc, np.cumsum([0] + [len(b) for b in blocks]), len(STATUS_MEANINGS),
                              _OutputLock(), bar.update)
         if scheduler is None:
+            # the next block is read before this one goes to the writer: reading and the writer's deflate
+            # both hold the HDF5 lock, and the writer has then had the whole model run to finish the last
+            nxt = read_block(spec, blocks[0])
             for i, cols in enumerate(blocks):
-                writer.put(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk))
+                res = predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk, nxt)
+                nxt = read_block(spec, blocks[i + 1]) if i + 1 < len(blocks) else None
+                writer.put(i, res)
         else:
             _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, time_chunk,
                              writer.put)
