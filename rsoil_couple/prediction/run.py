@@ -146,7 +146,9 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         "Conventions": "CF-1.10",
         "title": f"Soil respiration predicted by rsoil_couple ({meta['model_kind']}) for {ds.attrs.get('site', where)}",
         "institution": "rsoil_couple",
-        "source": f"rsoil_couple {__version__} C++ core, model {meta['model_kind']} id {meta['model_id']}",
+        "source": (f"rsoil_couple {__version__} "
+                   f"{'streaming run (rsoil_couple.core.streaming)' if is_streaming(meta) else 'C++ core'}, "
+                   f"model {meta['model_kind']} id {meta['model_id']}"),
         "history": (f"{now}: {command} (model {model_path}: kind {meta['model_kind']}, "
                     f"id {meta['model_id']}, torch {meta.get('torch_version', '?')}, "
                     f"policy {policy}{', strict' if strict else ''})"),
