@@ -1,13 +1,27 @@
-"""Scale benchmark of `rsoil-couple predict`: peak memory vs number of columns, one process vs dask.
+"""Scale benchmark of `rsoil-couple predict`: throughput and peak memory vs columns, streaming vs window
+model, one process vs a 2-worker dask LocalCluster.
 
-Builds canonical NetCDF inputs of N columns from the real US-Hn1 drivers with per-column
-perturbations (`rsoil_couple.prediction.write_perturbed_columns`), trains nothing (uses
-`rsoil_couple.training.example_model`), and for each N runs `rsoil-couple predict` in a fresh process,
-recording its peak RSS (VmHWM) and wall time. The largest N is then run again on a 2-worker dask
-LocalCluster (`--scheduler`) and the two outputs are compared value for value.
+Inputs are canonical NetCDF files of N columns made from the real US-Hn1 drivers with per-column
+perturbations (`rsoil_couple.prediction.write_perturbed_columns`). Two models, trained on nothing
+heavier than a few seconds of synthetic data:
+- window: `rsoil_couple.training.example_model` (LSTM, 24 h past + 24 h future, hidden 16), through the
+  C++ coupler step by step;
+- streaming: the test model of tests/streaming_model.py (EMAs + an LSTM cell of hidden 16, spin-up 96
+  steps), one scripted ``run`` call per block of columns x time chunk.
+For each model and N, `rsoil-couple predict` runs `--repeats` times in a fresh interpreter; each run's
+peak RSS (VmHWM), the throughput predict measures itself (column-steps / predict's own seconds, start-up
+of the interpreter excluded), CPU seconds and stage seconds are kept, and the median is reported. The
+largest N runs alternately in one process and on a 2-worker LocalCluster (processes, 1 thread each,
+workers warmed with the imports first, as a long-lived cluster is): the speed-up is the median over
+these pairs, so both sides of a pair see about the same load from other jobs on a shared machine. Also
+reported: the CPU efficiency of the cluster (CPU seconds of the one-process run / CPU seconds of the
+client, workers and scheduler for the same work) and whether its output equals the one-process output
+value for value. The 1-minute load average before and after every run is recorded; `--wait-quiet L`
+waits (at most `--wait-max` s) for it to fall below L before each run.
 
-    PYTHONPATH=. python3 benchmarks/bench_predict.py          # 1,000 and 10,000 columns x 720 steps
-    PYTHONPATH=. python3 benchmarks/bench_predict.py --quick  # 100 and 1,000 columns x 200 steps (CI size)
+    PYTHONPATH=. python3 benchmarks/bench_predict.py --json benchmarks/results/predict.json
+        # streaming: 1,000 and 10,000 columns x one year (17,520 steps); window: 1,000 and 10,000 x 720
+    PYTHONPATH=. python3 benchmarks/bench_predict.py --quick     # CI size: 200/1,000 x 2,000 and 100/1,000 x 200
 (`PYTHONPATH=.` uses the source tree with a dev build, docs/dev.md; without it the installed package.)
 
 Prints ratios measured in this one run and writes JSON (--json).
@@ -15,8 +29,10 @@ Prints ratios measured in this one run and writes JSON (--json).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,10 +45,31 @@ REPO = Path(__file__).resolve().parents[1]
 FORCING = REPO.parent / "shared" / "data" / "US-Hn1" / "US-Hn1_2016-2017_forcing_30min.csv"
 
 
-def run_predict(model: Path, src: Path, out: Path, chunk: int, scheduler: str | None = None) -> dict:
-    """`rsoil-couple predict` in a fresh interpreter; returns its peak RSS (VmHWM) [MiB], wall time [s] and summary."""
+def streaming_helpers():
+    """tests/streaming_model.py, loaded by path (TorchScript needs the module in sys.modules)."""
+    name = "rsoil_tests_predict_streaming_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "streaming_model.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def wait_quiet(load: float | None, max_s: float) -> float:
+    """Wait (at most `max_s` s) until the 1-minute load average is below `load`; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while load is not None and os.getloadavg()[0] >= load and time.perf_counter() - t0 < max_s:
+        time.sleep(5)
+    return time.perf_counter() - t0
+
+
+def run_predict(model: Path, src: Path, out: Path, chunk: int, extra: list[str], scheduler: str | None = None,
+                quiet: tuple = (None, 0.0)) -> dict:
+    """`rsoil-couple predict` in a fresh interpreter: its peak RSS (VmHWM) [MiB], wall time [s], CPU time [s]
+    and JSON summary."""
     argv = ["predict", "--model", str(model), "--input", str(src), "--output", str(out),
-            "--chunk-columns", str(chunk), "--no-progress", "--threads", "1"]
+            "--chunk-columns", str(chunk), "--no-progress", "--threads", "1", *extra]
     if scheduler:
         argv += ["--scheduler", scheduler]
     # VmHWM, not ru_maxrss: Linux carries the pre-exec (forked parent's) RSS into the child's
@@ -41,21 +78,49 @@ def run_predict(model: Path, src: Path, out: Path, chunk: int, scheduler: str | 
             f"rc = main({argv!r}); "
             "print('PEAK_RSS_KB', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))); "
             "sys.exit(rc)")
+    import resource
+
     import rsoil_couple
 
     # the child imports the same rsoil_couple as this process (source tree or installed)
     env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
+    waited = wait_quiet(*quiet)
+    load0 = os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], cwd=REPO,
                        capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode:
         raise SystemExit(f"predict failed:\n{r.stdout}\n{r.stderr}")
     lines = r.stdout.splitlines()
-    peak = float(next(s for s in lines if s.startswith("PEAK_RSS_KB")).split()[1]) / 1024.0
-    counts = json.loads(next(s for s in lines if s.startswith('{"status_counts"')))["status_counts"]
-    return {"peak_rss_mib": peak, "wall_s": wall, "status_counts": counts,
-            "summary": next(s for s in lines if s.startswith("wrote"))}
+    summary = json.loads(next(s for s in lines if s.startswith('{"status_counts"')))
+    return {"peak_rss_mib": float(next(s for s in lines if s.startswith("PEAK_RSS_KB")).split()[1]) / 1024.0,
+            "wall_s": wall, "predict_s": summary["seconds"], "column_steps_per_s": summary["column_steps_per_s"],
+            "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+            "stage_seconds": summary["stage_seconds"], "blocks_by_pid": summary["blocks_by_pid"],
+            "status_counts": summary["status_counts"], "waited_for_quiet_s": waited,
+            "load_1min_before": load0, "load_1min_after": os.getloadavg()[0]}
+
+
+def run_dask(client, *args, **kw) -> dict:
+    """`run_predict` on the cluster of `client`, adding the CPU seconds of its workers and of this process
+    (the LocalCluster's scheduler) during the run."""
+    w0, c0 = client.run(time.process_time), time.process_time()
+    r = run_predict(*args, **kw)
+    w1, c1 = client.run(time.process_time), time.process_time()
+    r["worker_cpu_s"] = {str(k): w1[k] - w0[k] for k in w1}
+    r["scheduler_cpu_s"] = c1 - c0
+    r["total_cpu_s"] = r["cpu_s"] + sum(r["worker_cpu_s"].values()) + r["scheduler_cpu_s"]
+    return r
+
+
+def summarise(n: int, runs: list[dict]) -> dict:
+    """Every run kept; medians of throughput, seconds, CPU and peak RSS."""
+    keys = ("column_steps_per_s", "predict_s", "wall_s", "peak_rss_mib", "cpu_s", "total_cpu_s")
+    med = {k: statistics.median(r[k] for r in runs) for k in keys if k in runs[0]}
+    return {"columns": n, "repeats": runs, **{f"median_{k}": v for k, v in med.items()}}
 
 
 def same_output(a: Path, b: Path, block: int = 1000) -> bool:
@@ -72,52 +137,121 @@ def same_output(a: Path, b: Path, block: int = 1000) -> bool:
     return True
 
 
+def _warm_worker() -> int:
+    """Imports a predict task needs (torch, xarray, the core): a long-lived cluster's workers have them."""
+    import rsoil_couple.core.emulate  # noqa: F401
+    import rsoil_couple.prediction.run  # noqa: F401
+    return os.getpid()
+
+
+def _peak_rss_mib() -> float:
+    return float(next(s for s in open("/proc/self/status") if s.startswith("VmHWM")).split()[1]) / 1024.0
+
+
+def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int, repeats: int, wd: Path,
+                dask: bool, extra: list[str], quiet: tuple) -> dict:
+    """One model: each N in one process (`repeats` runs); the largest N alternately in one process and on a
+    2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs)."""
+    from rsoil_couple.prediction.perturbed import write_perturbed_columns
+
+    res = {"ntime": ntime, "chunk_columns": chunk, "extra_args": extra, "runs": {}}
+    for n in columns:
+        src = wd / f"in_{n}x{ntime}.nc"
+        if not src.is_file():
+            write_perturbed_columns(FORCING, src, n, ntime=ntime, seed=0)
+    for n in columns[:-1]:
+        res["runs"][str(n)] = summarise(n, [run_predict(model, wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc",
+                                                        chunk, extra, quiet=quiet) for _ in range(repeats)])
+    n = columns[-1]
+    src, one_out, dask_out = wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc", wd / f"out_{label}_{n}_dask.nc"
+    one, two = [], []
+    if dask:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
+                Client(cl) as client:
+            client.run(_warm_worker)
+            for _ in range(repeats):
+                one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
+                two.append(run_dask(client, model, src, dask_out, chunk, extra, scheduler=cl.scheduler_address,
+                                    quiet=quiet))
+            worker_rss = list(client.run(_peak_rss_mib).values())
+    else:
+        one = [run_predict(model, src, one_out, chunk, extra, quiet=quiet) for _ in range(repeats)]
+    res["runs"][str(n)] = summarise(n, one)
+    for m in columns:
+        r = res["runs"][str(m)]
+        print(f"{label:9s} {m:6d} columns x {ntime} steps, one process: {r['median_column_steps_per_s']:,.0f} "
+              f"column-steps/s (median of {repeats}), peak RSS {r['median_peak_rss_mib']:.0f} MiB", flush=True)
+    small, large = (res["runs"][str(m)] for m in (columns[0], columns[-1]))
+    res["peak_rss_ratio_large_over_small"] = large["median_peak_rss_mib"] / small["median_peak_rss_mib"]
+    print(f"{label:9s} columns x{columns[-1] / columns[0]:g}: peak RSS x{res['peak_rss_ratio_large_over_small']:.2f}")
+    if dask:
+        r = summarise(n, two)
+        r["worker_peak_rss_mib"] = worker_rss
+        r["identical_to_one_process"] = same_output(one_out, dask_out)
+        # per pair (run i in one process, run i on the cluster, one after the other), then the median
+        r["speedup_over_one_process"] = statistics.median(b["column_steps_per_s"] / a["column_steps_per_s"]
+                                                          for a, b in zip(one, two))
+        # CPU seconds of the whole one-process run / of all cluster processes for the same work
+        r["cpu_efficiency"] = statistics.median(a["cpu_s"] / b["total_cpu_s"] for a, b in zip(one, two))
+        res["runs"][f"{n}_dask2"] = r
+        print(f"{label:9s} {n:6d} columns on a 2-worker LocalCluster: {r['median_column_steps_per_s']:,.0f} "
+              f"column-steps/s, x{r['speedup_over_one_process']:.2f} one process (median of paired runs); "
+              f"CPU efficiency {r['cpu_efficiency']:.2f}; identical output: {r['identical_to_one_process']}; "
+              f"client peak RSS {r['median_peak_rss_mib']:.0f} MiB, workers "
+              f"{', '.join(f'{x:.0f}' for x in worker_rss)} MiB", flush=True)
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--columns", type=int, nargs=2, default=[1000, 10000], help="small and large N")
-    ap.add_argument("--ntime", type=int, default=720, help="time steps (30 min) per column")
-    ap.add_argument("--chunk", type=int, default=250, help="--chunk-columns")
-    ap.add_argument("--quick", action="store_true", help="100 and 1,000 columns x 200 steps")
-    ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster run")
+    ap.add_argument("--stream-columns", type=int, nargs="+", default=[1000, 10000], help="N for the streaming model")
+    ap.add_argument("--stream-ntime", type=int, default=17520, help="steps (30 min) per column, streaming model")
+    ap.add_argument("--window-columns", type=int, nargs="+", default=[1000, 10000], help="N for the window model")
+    ap.add_argument("--window-ntime", type=int, default=720, help="steps (30 min) per column, window model")
+    ap.add_argument("--chunk", type=int, default=256, help="--chunk-columns")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
+    ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
+    ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
+    ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
+    ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
+    ap.add_argument("--wait-quiet", type=float, default=None,
+                    help="before each run wait until the 1-min load average is below this (the machine is shared)")
+    ap.add_argument("--wait-max", type=float, default=600.0, help="longest wait for --wait-quiet [s]")
     ap.add_argument("--workdir", default=None, help="keep inputs/outputs here (default: a temporary folder)")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     if args.quick:
-        args.columns, args.ntime = [100, 1000], 200
-    from rsoil_couple.prediction.perturbed import write_perturbed_columns
+        args.stream_columns, args.stream_ntime, args.window_columns, args.window_ntime = [200, 1000], 2000, [100, 1000], 200
     from rsoil_couple.training.example import example_model
 
     with tempfile.TemporaryDirectory() as tmp:
         wd = Path(args.workdir or tmp)
         wd.mkdir(parents=True, exist_ok=True)
-        model = wd / "model.pt"
-        meta = example_model(model, "lstm", past_hours=24, future_hours=24)
-        res = {"model": {k: meta[k] for k in ("model_kind", "past_steps", "future_steps", "step_seconds")},
-               "ntime": args.ntime, "chunk_columns": args.chunk, "cpus": os.cpu_count(), "runs": {}}
-        for n in args.columns:
-            src = write_perturbed_columns(FORCING, wd / f"in_{n}.nc", n, ntime=args.ntime, seed=0)
-            r = run_predict(model, src, wd / f"out_{n}.nc", args.chunk)
-            r["column_steps_per_s"] = n * args.ntime / r["wall_s"]
-            res["runs"][str(n)] = r
-            print(f"{n:6d} columns: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['wall_s']:.1f} s, "
-                  f"{r['column_steps_per_s']:,.0f} column-steps/s (incl. start-up)", flush=True)
-        small, large = (res["runs"][str(n)] for n in args.columns)
-        res["peak_rss_ratio_large_over_small"] = large["peak_rss_mib"] / small["peak_rss_mib"]
-        print(f"columns x{args.columns[1] / args.columns[0]:g}: peak RSS x{res['peak_rss_ratio_large_over_small']:.2f}")
-        if not args.no_dask:
-            from distributed import LocalCluster
-
-            n = args.columns[1]
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
-                r = run_predict(model, wd / f"in_{n}.nc", wd / f"out_{n}_dask.nc", args.chunk, cl.scheduler_address)
-            r["column_steps_per_s"] = n * args.ntime / r["wall_s"]
-            r["identical_to_one_process"] = same_output(wd / f"out_{n}.nc", wd / f"out_{n}_dask.nc")
-            res["runs"][f"{n}_dask2"] = r
-            print(f"{n:6d} columns on a 2-worker LocalCluster: {r['wall_s']:.1f} s, "
-                  f"{r['column_steps_per_s']:,.0f} column-steps/s, client peak RSS {r['peak_rss_mib']:.0f} MiB, "
-                  f"identical to one process: {r['identical_to_one_process']}; "
-                  f"speed-up x{large['wall_s'] / r['wall_s']:.2f}")
+        res = {"cpus": os.cpu_count(), "repeats": args.repeats, "load_1min_start": os.getloadavg()[0], "models": {}}
+        for label in args.models:
+            if label == "window":
+                model = wd / "window.pt"
+                meta = example_model(model, "lstm", past_hours=24, future_hours=24)
+                cols, ntime = args.window_columns, args.window_ntime
+            else:
+                model = wd / "streaming.pt"
+                meta = streaming_helpers().write_streaming_model(model, spinup_steps=96, hidden=16)
+                cols, ntime = args.stream_columns, args.stream_ntime
+            extra = [] if args.deflate is None else ["--deflate", str(args.deflate)]
+            r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
+                            (args.wait_quiet, args.wait_max))
+            r["model"] = {k: meta[k] for k in ("model_kind", "past_steps", "future_steps", "step_seconds")}
+            r["model"]["streaming"] = meta.get("streaming")
+            res["models"][label] = r
+        if len(res["models"]) == 2:
+            s, w = (res["models"][k]["runs"] for k in ("streaming", "window"))
+            res["streaming_over_window"] = (s[str(args.stream_columns[-1])]["median_column_steps_per_s"]
+                                            / w[str(args.window_columns[-1])]["median_column_steps_per_s"])
+            print(f"streaming / window model, one process: x{res['streaming_over_window']:.1f} column-steps/s")
         if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(res, indent=1))
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = [
     "VarSpec", "CANONICAL_VARS", "STATUS_ATTRS", "status_attrs", "DRIVERS", "DRIVER_UNITS", "BOUNDARY_UNITS", "OUTPUT_VARS",
     "GC_PER_UMOL_CO2", "STATUS_NAMES", "STATUS_DESCRIPTIONS", "POLICIES", "Q10_FORMS",
-    "Q10_SWC_UNITS", "Q10_TREF_C", "RSOIL_UNITS", "SITE_SCALE_METHODS", "cpp_header",
+    "Q10_SWC_UNITS", "Q10_TREF_C", "Q10_REF_MIN", "RSOIL_UNITS", "SITE_SCALE_METHODS", "cpp_header",
 ]
 
 #: 1 µmol CO2 m-2 s-1 = 12.011e-6 gC m-2 s-1 (DESIGN.md "Units at the edges").
@@ -107,6 +107,9 @@ Q10_FORMS: dict[str, tuple[str, ...]] = {
 Q10_SWC_UNITS: tuple[str, ...] = ("m3 m-3", "percent")
 #: Reference temperature of the exponential forms [degC].
 Q10_TREF_C = 10.0
+#: Below this Q10 reference [umol m-2 s-1] (or where it is not finite) the respiration scalar
+#: ``rsoil_model / rsoil_q10_reference`` is 1 (csrc/coupler.hpp kQ10RefMin, the generated kQ10RefMin).
+Q10_REF_MIN = 1e-12
 
 #: How the site scale a model file carries (its module's ``site_scale`` buffer, the metadata record
 #: ``site_scale``; docs/model_format.md) was obtained:
@@ -160,6 +163,7 @@ def cpp_header() -> str:
         f"constexpr double kGcPerUmolCo2 = {GC_PER_UMOL_CO2!r};",
         "constexpr std::array<const char*, " + str(len(SITE_SCALE_METHODS)) + "> kSiteScaleMethods = {"
         + ", ".join(_cpp_str(m) for m in SITE_SCALE_METHODS) + "};",
+        f"constexpr double kQ10RefMin = {Q10_REF_MIN!r};",
         "}  // namespace rsc::gen",
         "",
     ]

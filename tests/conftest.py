@@ -158,3 +158,27 @@ def scaled_q10():
         return meta
 
     return make
+
+
+def streaming_helpers():
+    """tests/streaming_model.py as a module (loaded by path: a `tests` package elsewhere on sys.path
+    shadows this folder; TorchScript needs the module in sys.modules to read its source)."""
+    import importlib.util
+    import sys
+
+    name = "rsoil_tests_predict_streaming_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("streaming_model.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def stream_model(tmp_path_factory):
+    """(path, meta) of the small streaming test model of tests/streaming_model.py: EMAs + LSTM cell
+    (hidden 8), spin-up 10 steps, 30 min steps; shared by the emulate and predict tests."""
+    path = tmp_path_factory.mktemp("stream_model") / "ema_stream.pt"
+    meta = streaming_helpers().write_streaming_model(path, spinup_steps=10, past_steps=48, hidden=8, seed=1)
+    return path, meta

@@ -80,3 +80,14 @@ def test_q10_python_forms_take_exactly_the_tables_parameters():
         q10.predict(form, {k: 1.0 for k in names}, 10.0, 0.2)
         with pytest.raises(ValueError):
             q10.predict(form, {k: 1.0 for k in names[:-1]}, 10.0, 0.2)
+
+
+def test_q10_reference_minimum_matches_the_core():
+    """The respiration scalar's threshold: variables.Q10_REF_MIN (Python's streaming path, the generated
+    header) is the core's kQ10RefMin."""
+    src = Path(rsoil_couple.__file__).resolve().parent.parent / "csrc" / "coupler.hpp"
+    if not src.is_file():
+        pytest.skip("csrc/coupler.hpp not found (installed package without sources)")
+    m = re.search(r"constexpr double kQ10RefMin = ([0-9.eE+-]+);", src.read_text())
+    assert m and float(m[1]) == V.Q10_REF_MIN
+    assert f"kQ10RefMin = {V.Q10_REF_MIN!r};" in V.cpp_header()

@@ -5,6 +5,8 @@
 would receive: Rsoil, its gC flux, the respiration scalar and a status code per column and step.
 Policy ``supplied`` passes the Dataset's own next ``future_steps`` drivers, so it reproduces the
 model's offline predictions; ``lagged`` and ``persistence`` show what an online land model gets.
+A streaming model file (metadata record ``streaming``) runs through `rsoil_couple.core.streaming`
+instead: whole sequences in one scripted ``run`` call per block, with the coupler's streaming statuses.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import xarray as xr
 from ..variables import DRIVER_UNITS as _UNITS
 from ..variables import DRIVERS as _DRIVERS
 from ..variables import OUTPUT_VARS, status_attrs
-from .coupler import STATUS_NAMES, Coupler
+from .coupler import STATUS_NAMES, Coupler, policy_code
+from .streaming import STREAM_TIME_CHUNK, StreamingRun, is_streaming
 
 
 def _drivers(ds: xr.Dataset, needed: set[str]) -> dict[str, np.ndarray]:
@@ -53,7 +56,8 @@ def _check_step(ds: xr.Dataset, step_seconds: float) -> None:
 
 
 def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "supplied", mask=None,
-            strict: bool = False, chunk_size: int = 0, num_threads: int = 0) -> xr.Dataset:
+            strict: bool = False, chunk_size: int = 0, num_threads: int = 0,
+            time_chunk: int = STREAM_TIME_CHUNK) -> xr.Dataset:
     """Run ``ds`` through the core; returns values and status codes on (time, column).
 
     Parameters
@@ -64,9 +68,13 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
     policy : 'supplied' | 'lagged' | 'persistence'
         Future-driver policy (docs/core.md). With
         'supplied' the last ``future_steps`` steps lack a full future and get status MISSING (Q10).
+        Irrelevant for streaming models (no future window).
     mask : None (all columns use the model), [column] bool, or [time, column] bool; False = Q10.
     strict : columns outside the training envelope fall back to Q10.
-    chunk_size, num_threads : as `rsoil_couple.Coupler`.
+    chunk_size, num_threads : as `rsoil_couple.Coupler`. For a streaming model ``chunk_size`` is the
+        rows of every ``run`` call (the last block padded; 0: all columns in one call).
+    time_chunk : streaming models only: steps per ``run`` call, the state carried across calls
+        (0: the whole record in one call); results do not depend on it.
 
     Returns
     -------
@@ -75,22 +83,22 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
     value at time t is the model's Rsoil for step t - future_steps (attribute ``lag_steps``), exactly as
     a coupled land model receives it.
     """
+    from ..modelfile.export import read_meta
+
     ncol, ntime = ds.sizes.get("column", 0), ds.sizes.get("time", 0)
     if ncol < 1 or ntime < 1:
         raise ValueError(f"emulate: dataset needs >= 1 time step and >= 1 column (time={ntime}, column={ncol})")
+    if is_streaming(read_meta(model_path)):
+        return _emulate_streaming(model_path, ds, policy, mask, strict, chunk_size, num_threads, time_chunk)
     c = Coupler(model_path, ncol, policy=policy, strict=strict, chunk_size=chunk_size, num_threads=num_threads)
     _check_step(ds, c.step_seconds)
     x = _drivers(ds, set(c.past_vars) | set(c.future_vars))
+    m = _mask(mask, ntime, ncol)
     masks = None
-    if mask is not None:
-        m = np.asarray(mask.transpose("time", "column").values if isinstance(mask, xr.DataArray)
-                       and mask.ndim == 2 else mask, dtype=bool)
-        if m.shape == (ncol,):
-            c.set_mask(m)
-        elif m.shape == (ntime, ncol):
-            masks = m
-        else:
-            raise ValueError(f"emulate: mask must have shape ({ncol},) or ({ntime}, {ncol}), got {m.shape}")
+    if m is not None and m.ndim == 1:
+        c.set_mask(m)
+    elif m is not None:
+        masks = m
     F = c.future_steps
     padded = {}
     if policy == "supplied" and F > 0:
@@ -105,19 +113,44 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
         r = c.step(x["tsoil"][t], x["swc"][t], x["precip"][t], **fut)
         out["rsoil"][t], out["rsoil_gc"][t], out["resp_scalar"][t] = r.rsoil, r.rsoil_gc, r.resp_scalar
         status[t] = r.status
-    return _to_dataset(ds, c, out, status)
+    attrs = {"model_id": c.model_id, "policy": c.policy, "strict": int(c.strict), "past_steps": c.past_steps,
+             "future_steps": c.future_steps, "lag_steps": c.lag_steps, "spinup_steps": c.spinup_steps,
+             "step_seconds": c.step_seconds,
+             **{f"count_{s.lower()}": int(n) for s, n in zip(STATUS_NAMES, c.counters)}}
+    return _to_dataset(ds, out, status, attrs)
 
 
-def _to_dataset(ds: xr.Dataset, c: Coupler, out: dict, status: np.ndarray) -> xr.Dataset:
+def _mask(mask, ntime: int, ncol: int) -> np.ndarray | None:
+    """`emulate`'s mask as a bool array [column] or [time, column] (None: every column runs the model)."""
+    if mask is None:
+        return None
+    m = np.asarray(mask.transpose("time", "column").values if isinstance(mask, xr.DataArray)
+                   and mask.ndim == 2 else mask, dtype=bool)
+    if m.shape not in ((ncol,), (ntime, ncol)):
+        raise ValueError(f"emulate: mask must have shape ({ncol},) or ({ntime}, {ncol}), got {m.shape}")
+    return m
+
+
+def _emulate_streaming(model_path, ds: xr.Dataset, policy: str, mask, strict: bool, chunk_size: int,
+                       num_threads: int, time_chunk: int) -> xr.Dataset:
+    """`emulate` for a streaming model file: `rsoil_couple.core.streaming.StreamingRun` over the record."""
+    policy_code(policy)  # refused as for window models, though a streaming model has no future window
+    run = StreamingRun(model_path, strict=strict, batch_rows=chunk_size, time_chunk=time_chunk,
+                       num_threads=num_threads)
+    _check_step(ds, float(run.meta["step_seconds"]))
+    x = _drivers(ds, set(run.past_vars))
+    out = run(x, _mask(mask, ds.sizes["time"], ds.sizes["column"]))
+    counts = np.bincount(out["status"].ravel().astype(np.int64), minlength=len(STATUS_NAMES))
+    attrs = {"model_id": run.meta["model_id"], "policy": policy, "strict": int(run.strict),
+             "past_steps": int(run.meta["past_steps"]), "future_steps": 0, "lag_steps": 0,
+             "spinup_steps": run.spinup_steps, "step_seconds": float(run.meta["step_seconds"]), "streaming": 1,
+             **{f"count_{s.lower()}": int(n) for s, n in zip(STATUS_NAMES, counts)}}
+    return _to_dataset(ds, out, out["status"], attrs)
+
+
+def _to_dataset(ds: xr.Dataset, out: dict, status: np.ndarray, attrs: dict) -> xr.Dataset:
     coords = {k: ds.coords[k] for k in ("time", "column") if k in ds.coords}
     dims = ("time", "column")
-    data = {name: (dims, out[name], dict(attrs)) for name, attrs in OUTPUT_VARS.items()}
+    data = {name: (dims, out[name], dict(a)) for name, a in OUTPUT_VARS.items()}
     data["status"] = (dims, status, status_attrs())
-    return xr.Dataset(
-        data,
-        coords=coords,
-        attrs={"model_id": c.model_id, "policy": c.policy, "strict": int(c.strict), "past_steps": c.past_steps,
-               "future_steps": c.future_steps, "lag_steps": c.lag_steps, "spinup_steps": c.spinup_steps,
-               "step_seconds": c.step_seconds,
-               **{f"count_{s.lower()}": int(n) for s, n in zip(STATUS_NAMES, c.counters)}},
-    )
+    return xr.Dataset(data, coords=coords, attrs=attrs)

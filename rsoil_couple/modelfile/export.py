@@ -151,6 +151,31 @@ def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
     return meta
 
 
+def read_meta(path: str | Path) -> dict:
+    """The validated metadata of a model file without loading its module (a zip read; cheap).
+
+    The module itself (and the ``model_id`` check against it) is `load_model`'s; use this where only the
+    metadata decides what to do (e.g. whether the file is a streaming model).
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.split("/", 1)[-1] == f"extra/{META_NAME}"]
+            if not names:
+                raise ValueError(f"{path}: {META_NAME} is missing from the model file")
+            text = z.read(names[0])
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path}: not a TorchScript model file ({exc})") from None
+    try:
+        return schema.parse_meta_text(text)
+    except MetaError as exc:
+        raise MetaError(f"{path}: {exc}") from None
+
+
 def load_model(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
     """Read a model file; returns ``(module, meta)``. Errors name the file and the bad field.
 

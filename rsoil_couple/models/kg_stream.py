@@ -10,10 +10,10 @@ the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_
 - ``T_b = T24 + w · (T − T24)``: the temperature LEVEL (``T24``, exponential moving average of soil
   temperature with a 24 h time constant) plus a learned share ``w ∈ [0, 1]`` of the diel anomaly.
   ``E0`` (or ``Q10 ∈ [q10_min, q10_max]``), the moisture exponent ``c ∈ [0, c_max]`` and ``w`` are learned and
-  shared by every site; ``θ_ref = 0.1 m3 m-3``; θ is held inside the SWC range of
-  training (floored at 0.01): the power law is not extrapolated to wetter or drier soil than it was fitted on. ``site_scale`` is the reference
-  rate at 10 °C and θ_ref of ONE site (a buffer: the trainer learns one per site; a file carries the
-  scale it uses and the metadata says how it was obtained; ``rsoil-couple calibrate`` refits it).
+  shared by every site; ``θ_ref = 0.1 m3 m-3``; θ is held inside the SWC range of training
+  (floored at 0.01): the power law is not extrapolated to wetter or drier soil than it was fitted on.
+  ``site_scale`` is the reference rate at 10 °C and θ_ref of ONE site (a buffer: the trainer learns
+  one per site; a file carries the scale it uses and the metadata says how it was obtained; ``rsoil-couple calibrate`` refits it).
 - ``s(t)`` comes from a network (an optional LSTM of width ``hidden`` carried step to step, and a dense
   head) that reads knowledge features kept incrementally in the state: the diel anomaly ``T − T24``,
   the 3 h change ``T − T3``, SWC and its departures from its 24 h and 7 day averages, rain totals over

@@ -26,48 +26,26 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
+from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
+from .block import predict_block, read_block
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
-    OUTPUT_VARS,
     InputSpec,
-    _as_indexer,
     _selection,
     bounded_chunk_cache,
     check_compatible,
-    check_driver_ranges,
     detect_kind,
     model_variables,
     open_input,
 )
-from .output import check_output, create_output, remove_stale_partials
+from .output import BlockWriter, check_output, create_output, remove_stale_partials
 
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
-
-
-def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
-                  strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS
-                  ) -> dict[str, np.ndarray]:
-    """Run the core on one block of columns; the same function serves one process and dask workers.
-
-    columns : indices (into the input's columns) of this block.
-    Returns {'rsoil', 'rsoil_gc', 'resp_scalar', 'status'}: numpy arrays [time, len(columns)].
-    """
-    from ..core.emulate import emulate
-
-    with bounded_chunk_cache(), contextlib.closing(open_input(spec)) as full:
-        ds = full.isel(column=_as_indexer(np.asarray(columns)))
-        # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
-        drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
-    check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
-                        f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
-    res = emulate(model_path, drivers, policy=policy, strict=strict, num_threads=threads,
-                  chunk_size=batch_rows)
-    return {v: np.asarray(res[v].transpose("time", "column").values) for v in OUTPUT_VARS}
 
 
 @dataclass
@@ -80,6 +58,10 @@ class PredictResult:
     status_counts: dict = field(default_factory=dict)
     seconds: float = 0.0
     input_spec: InputSpec | None = None
+    #: seconds summed over blocks (read_s, compute_s, block_cpu_s) and writing (write_s) [s]
+    stage_seconds: dict = field(default_factory=dict)
+    #: blocks per process that ran them (pid -> count): how the work spread over dask workers
+    blocks_by_pid: dict = field(default_factory=dict)
 
     @property
     def column_steps_per_s(self) -> float:
@@ -97,7 +79,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
-            batch_rows: int = DEFAULT_BATCH_ROWS,
+            batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK, deflate: int = 1,
             command: str | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
@@ -111,7 +93,12 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     batch_rows : rows of every network forward call (the core pads the last one), so a column's value
         does not depend on which other columns share its block (0: one call per block, faster but
-        float32 results then vary in the last bits with the block's size).
+        float32 results then vary in the last bits with the block's size). None: `DEFAULT_BATCH_ROWS`
+        for window models, `STREAM_BATCH_ROWS` for streaming models (rows of every ``run`` call).
+    time_chunk : streaming models only: steps per ``run`` call, the state carried from chunk to chunk
+        (0: the whole record in one call); results do not depend on it.
+    deflate : zlib level of the output (0: uncompressed, about 1.6x larger and no compression work for
+        the process that writes; see docs/predict.md).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
     The output is checked before any work (writable, not one of the inputs); partial files that
     killed runs left for the same output are removed.
@@ -123,7 +110,11 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     paths = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     kind = detect_kind(paths)
     output = check_output(output, paths, model_path)
+    if not 0 <= int(deflate) <= 9:
+        raise ValueError(f"--deflate {deflate}: expected a zlib level 0..9 (0: no compression)")
     _, meta = load_model(model_path)
+    if batch_rows is None:
+        batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
                      model_variables(meta))
     with bounded_chunk_cache():
@@ -133,13 +124,14 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         spec = dataclasses.replace(spec, drop_variables=ds.encoding.get("other_variables", ()))
         return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
-                        progress=progress, threads=threads, batch_rows=batch_rows, command=command)
+                        progress=progress, threads=threads, batch_rows=batch_rows, time_chunk=time_chunk,
+                        deflate=deflate, command=command)
 
 
 def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
              spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
              scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
-             command: str | None) -> PredictResult:
+             time_chunk: int, deflate: int, command: str | None) -> PredictResult:
     """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
     kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
@@ -156,7 +148,9 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         "Conventions": "CF-1.10",
         "title": f"Soil respiration predicted by rsoil_couple ({meta['model_kind']}) for {ds.attrs.get('site', where)}",
         "institution": "rsoil_couple",
-        "source": f"rsoil_couple {__version__} C++ core, model {meta['model_kind']} id {meta['model_id']}",
+        "source": (f"rsoil_couple {__version__} "
+                   f"{'streaming run (rsoil_couple.core.streaming)' if is_streaming(meta) else 'C++ core'}, "
+                   f"model {meta['model_kind']} id {meta['model_id']}"),
         "history": (f"{now}: {command} (model {model_path}: kind {meta['model_kind']}, "
                     f"id {meta['model_id']}, torch {meta.get('torch_version', '?')}, "
                     f"policy {policy}{', strict' if strict else ''})"),
@@ -164,6 +158,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         "model_path": model_path, "model_id": str(meta["model_id"]), "model_kind": str(meta["model_kind"]),
         "model_step_seconds": float(meta["step_seconds"]), "model_depth_m": float(meta["depth_m"]),
         "policy": policy, "batch_rows": int(batch_rows), "strict": int(bool(strict)),
+        "model_streaming": int(is_streaming(meta)),
         "input_kind": kind, "input_files": ", ".join(paths),
         "step_seconds": float(ds.attrs["step_seconds"]),
     }
@@ -173,48 +168,61 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
     if notes:
         attrs["comment"] = "; ".join(notes)
 
-    counts = np.zeros(len(STATUS_MEANINGS), dtype="int64")
     with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
-        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns)
+        nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns, deflate)
+    writer = None
     try:
         from tqdm import tqdm
         bar = tqdm(total=len(sel), unit="col", desc="predict", disable=not progress, file=sys.stderr)
-        offsets = np.cumsum([0] + [len(b) for b in blocks])
-
-        def write(i: int, res: dict) -> None:
-            a, b = int(offsets[i]), int(offsets[i + 1])
-            st = res["status"].astype("int8")
-            with clm.OPEN_LOCK, _NC_LOCK:
-                for v in ("rsoil", "rsoil_gc", "resp_scalar"):
-                    nc[v][:, a:b] = res[v].astype("float32")
-                nc["status"][:, a:b] = st
-            counts[:] += np.bincount(st.ravel().astype("int64"), minlength=len(STATUS_MEANINGS))[:len(counts)]
-            bar.update(b - a)
-
+        writer = BlockWriter(nc, np.cumsum([0] + [len(b) for b in blocks]), len(STATUS_MEANINGS),
+                             _OutputLock(), bar.update)
         if scheduler is None:
+            # the next block is read before this one goes to the writer: reading and the writer's deflate
+            # both hold the HDF5 lock, and the writer has then had the whole model run to finish the last
+            nxt = read_block(spec, blocks[0])
             for i, cols in enumerate(blocks):
-                write(i, predict_block(model_path, spec, cols, policy, strict, threads, batch_rows))
+                res = predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk, nxt)
+                nxt = read_block(spec, blocks[i + 1]) if i + 1 < len(blocks) else None
+                writer.put(i, res)
         else:
-            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, write)
+            _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, time_chunk,
+                             writer.put)
+        writer.close()
         bar.close()
-        status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, counts)}
+        status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, writer.counts)}
         with clm.OPEN_LOCK, _NC_LOCK:
             for m, c in status_counts.items():
                 nc.setncattr(f"status_count_{m}", np.int64(c))
             nc.close()
         os.replace(tmp, output)
     except BaseException:
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
         with clm.OPEN_LOCK, _NC_LOCK:
             if nc.isopen():
                 nc.close()
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0, spec)
+    return PredictResult(output, len(sel), ds.sizes["time"], status_counts, _time.perf_counter() - t0, spec,
+                         dict(writer.seconds), dict(writer.blocks_by_pid))
+
+
+class _OutputLock:
+    """clm.OPEN_LOCK then xarray's netCDF4 lock: what every netCDF call of predict holds (see inputs.py)."""
+
+    def __enter__(self):
+        clm.OPEN_LOCK.acquire()
+        _NC_LOCK.acquire()
+
+    def __exit__(self, *exc):
+        _NC_LOCK.release()
+        clm.OPEN_LOCK.release()
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
-                     strict: bool, threads: int, batch_rows: int, write) -> None:
+                     strict: bool, threads: int, batch_rows: int, time_chunk: int, write) -> None:
     """Blocks as tasks on a dask distributed cluster; at most two per worker in flight (bounded memory).
 
     Workers re-open the input from `spec`, so they must see the same files (a shared file system).
@@ -230,7 +238,7 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
         def submit():
             i, cols = todo.pop(0)
             fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads, batch_rows,
-                                key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
+                                time_chunk, key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
             pending[fut] = i
             return fut
 
@@ -300,7 +308,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
         ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
-        ``--threads``, ``--batch-rows``, ``--no-progress`` and ``--plot``..
+        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--deflate``, ``--no-progress`` and ``--plot``.
     """
     parser.add_argument("--model", required=True,
                         help="model file (TorchScript + rsoil_meta.json) or a pretrained model's name (drylands-v1)")
@@ -316,8 +324,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per block (default 1; 0: torch's default)")
-    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
-                        help="rows per network call, padded (default 64: results independent of blocking)")
+    parser.add_argument("--batch-rows", type=int, default=None,
+                        help=f"rows per network call, padded (default {DEFAULT_BATCH_ROWS}, streaming models "
+                             f"{STREAM_BATCH_ROWS}: results independent of blocking)")
+    parser.add_argument("--time-chunk", type=int, default=STREAM_TIME_CHUNK,
+                        help=f"streaming models: steps per run call, state carried (default {STREAM_TIME_CHUNK})")
+    parser.add_argument("--deflate", type=int, default=1, help="zlib level of the output, 0-9 (default 1; 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
 
@@ -325,8 +337,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rsoil-couple predict``: Rsoil of every selected column through the C++ core, written as CF NetCDF.
 
-    Calls `predict`, prints the size, the throughput [column-steps s-1] and the status counts (also as one
-    JSON line) and, with ``--plot``, writes a PNG of the first selected column.
+    Calls `predict`, prints the size, the throughput [column-steps s-1] and the status counts, then one
+    JSON line (status counts, seconds, throughput, stage seconds, blocks per process) and, with
+    ``--plot``, writes a PNG of the first selected column.
 
     Parameters
     ----------
@@ -344,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
                   progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
-                  command=command)
+                  time_chunk=args.time_chunk, deflate=args.deflate, command=command)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
@@ -356,5 +369,7 @@ def run(args: argparse.Namespace) -> int:
                 sel = _selection(args.columns, full.sizes["column"])
                 drivers = full.isel(column=sel[:1]).compute(scheduler="synchronous")
         print(f"wrote {plot_prediction(res.output, args.plot, 0, drivers)}")
-    print(json.dumps({"status_counts": res.status_counts}))
+    print(json.dumps({"status_counts": res.status_counts, "seconds": res.seconds,
+                      "column_steps_per_s": res.column_steps_per_s, "stage_seconds": res.stage_seconds,
+                      "blocks_by_pid": {str(k): v for k, v in res.blocks_by_pid.items()}}))
     return 0

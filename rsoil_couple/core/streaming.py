@@ -1,0 +1,244 @@
+"""Offline runs of a STREAMING model file: whole sequences through its scripted ``run``, with the core's statuses.
+
+A streaming model file (docs/model_format.md, metadata record ``streaming``) carries a per-column state
+instead of reading a window: ``run(state, drivers[ncol, T, nvars]) -> (rsoil[ncol, T], state)`` is T
+calls of its ``step``. `StreamingRun` runs such a file over a (time, column) record with ONE ``run``
+call per block of ``batch_rows`` columns and ``time_chunk`` steps, carrying the state from chunk to
+chunk, instead of stepping the C++ coupler once per step. It returns exactly what the coupler's
+streaming path returns (docs/core.md "Streaming models"):
+
+- every column is run at every step (masked ones too), in calls of exactly ``batch_rows`` rows (the
+  last block padded with copies of its last column), so a column's values do not depend on the
+  blocking: libtorch's float32 kernels round differently with the batch size, not with the time chunk;
+- drivers that are missing (NaN/Inf) or outside the metadata's ``physical_range`` at step t are passed
+  to the model as NaN (the model holds their last valid value);
+- status per column and step from that step's own drivers only: MASKED > SPINUP (the first
+  ``spinup_steps`` steps) > MISSING > IMPOSSIBLE > EXTRAPOLATION_FALLBACK (strict) / EXTRAPOLATING
+  (outside the envelope) > ACTIVE, then BAD_OUTPUT for a non-finite or negative network value;
+- columns that do not run the network get the model's Q10 fallback at their own drivers (NaN where
+  tsoil, or swc for forms that read it, is missing or impossible) and a respiration scalar of 1.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import MetaError
+from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, Q10_REF_MIN, STATUS_NAMES
+
+__all__ = ["STREAM_BATCH_ROWS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
+           "stream_statuses"]
+
+_S = {name: code for code, name in enumerate(STATUS_NAMES)}
+#: Rows of every ``run`` call by default. A scripted loop costs tens of µs per step whatever the rows
+#: (the test model of tests/streaming_model.py: ~70 µs), so more rows amortise it: that model runs
+#: ~0.75 M column-steps/s with 64 rows, ~1.6 M with 256 and ~2.1 M with 1024 on one core.
+STREAM_BATCH_ROWS = 256
+#: Steps of every ``run`` call by default (the state is carried across calls; results do not depend on it).
+STREAM_TIME_CHUNK = 4096
+
+# How one driver value stands against the metadata's ranges; larger = worse (csrc/coupler.cpp Class).
+_OK, _OUTSIDE_ENVELOPE, _IMPOSSIBLE, _MISSING = 0, 1, 2, 3
+
+
+def is_streaming(meta: dict) -> bool:
+    """True for a streaming model file: its metadata has the ``streaming`` record."""
+    return isinstance(meta.get("streaming"), dict)
+
+
+def _status_of_class(strict: bool) -> np.ndarray:
+    """Status code of each value class (index), the core's switch in one table."""
+    return np.array([_S["ACTIVE"], _S["EXTRAPOLATION_FALLBACK" if strict else "EXTRAPOLATING"],
+                     _S["IMPOSSIBLE"], _S["MISSING"]], dtype=np.int8)
+
+
+def _classify(x: np.ndarray, phys: tuple[float, float], env: tuple[float, float] | None) -> np.ndarray:
+    """Class of every value of one driver [uint8, same shape]; `env` None for a driver the model does not take."""
+    finite = np.isfinite(x)
+    cls = np.where(finite, _OK, _MISSING).astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        cls[finite & ((x < phys[0]) | (x > phys[1]))] = _IMPOSSIBLE
+        if env is not None:
+            cls[(cls == _OK) & ((x < env[0]) | (x > env[1]))] = _OUTSIDE_ENVELOPE
+    return cls
+
+
+def _ranges(meta: dict) -> tuple[dict, dict]:
+    """(physical range, envelope or None) per driver: the model's where it takes the driver, else
+    variables.py's physical range and no envelope (only the Q10 fallback may read it).
+    """
+    used = {v["name"] for v in meta["past_vars"] + meta["future_vars"]}
+    phys, env = {}, {}
+    for v in DRIVERS:
+        if v in used:
+            phys[v] = (meta["physical_range"][v]["min"], meta["physical_range"][v]["max"])
+            env[v] = (meta["envelope"][v]["min"], meta["envelope"][v]["max"])
+        else:
+            phys[v], env[v] = CANONICAL_VARS[v].physical_range, None
+    return phys, env
+
+
+def stream_statuses(meta: dict, drivers: dict[str, np.ndarray], strict: bool = False, first_step: int = 0,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Statuses before the network runs, and the classes of every driver value.
+
+    Parameters
+    ----------
+    meta : dict
+        The model file's metadata (with its ``streaming`` record).
+    drivers : dict of str to ndarray
+        ``tsoil`` [degC], ``swc`` [m3 m-3], ``precip`` [mm per step], each [time, column]; a driver the
+        model does not take may be absent.
+    strict : bool
+        Outside the envelope falls back to Q10 (EXTRAPOLATION_FALLBACK) instead of EXTRAPOLATING.
+    first_step : int
+        Steps the run had taken before row 0 (spin-up counts from the run's start).
+    mask : ndarray of bool, optional
+        [column] or [time, column]; False = Q10 (MASKED).
+
+    Returns
+    -------
+    status : ndarray of int8
+        [time, column]: MASKED, SPINUP, MISSING, IMPOSSIBLE, EXTRAPOLATION_FALLBACK, EXTRAPOLATING or ACTIVE.
+    classes : dict of str to ndarray of uint8
+        Per driver present, its class at every step (0 ok, 1 outside the envelope, 2 impossible, 3 missing).
+    """
+    phys, env = _ranges(meta)
+    used = [v["name"] for v in meta["past_vars"] + meta["future_vars"]]
+    classes = {v: _classify(drivers[v], phys[v], env[v]) for v in DRIVERS if v in drivers}
+    worst = np.zeros(next(iter(classes.values())).shape, dtype=np.uint8)
+    for v in dict.fromkeys(used):
+        np.maximum(worst, classes[v], out=worst)
+    status = _status_of_class(strict)[worst]
+    spin = int(meta["streaming"]["spinup_steps"]) - int(first_step)
+    if spin > 0:
+        status[:spin] = _S["SPINUP"]
+    if mask is not None:
+        status[~np.broadcast_to(np.asarray(mask, dtype=bool), status.shape)] = _S["MASKED"]
+    return status, classes
+
+
+def finish_statuses(meta: dict, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray],
+                    status: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs from the network's values `y` [time, column] and the statuses of `stream_statuses`.
+
+    ``status`` is updated in place (BAD_OUTPUT where a network value is non-finite or negative).
+    Returns {'rsoil' [umol m-2 s-1], 'rsoil_gc' [gC m-2 s-1], 'resp_scalar' [1], 'status'}, float64 / int8.
+    """
+    from ..baselines import q10 as _q10  # here: this module stays importable without scipy and torch
+
+    fb = meta["fallback_q10"]
+    reads_swc = fb["form"] != "q10"
+    unusable = classes["tsoil"] >= _IMPOSSIBLE
+    if reads_swc:
+        unusable |= classes["swc"] >= _IMPOSSIBLE
+    with np.errstate(invalid="ignore"):
+        t = np.where(unusable, np.nan, drivers["tsoil"])
+        w = np.where(unusable, np.nan, drivers["swc"]) if reads_swc else None
+    q = _q10.predict(fb["form"], fb["params"], t, w, swc_units=fb["swc_units"], tref_c=fb["tref_c"])
+    q[unusable] = np.nan  # also where a form would give a number from NaN (1**NaN, NaN**0)
+    y = np.asarray(y, dtype=np.float64)
+    ran = status <= _S["EXTRAPOLATING"]
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(y) & (y >= 0.0)
+        status[ran & ~good] = _S["BAD_OUTPUT"]
+        net = ran & good
+        rsoil = np.where(net, y, q)
+        scalar = np.ones_like(rsoil)
+        np.divide(y, q, out=scalar, where=net & np.isfinite(q) & (q > Q10_REF_MIN))
+    return {"rsoil": rsoil, "rsoil_gc": rsoil * GC_PER_UMOL_CO2, "resp_scalar": scalar, "status": status}
+
+
+class StreamingRun:
+    """A streaming model file loaded for offline runs: network values, statuses and outputs of a record.
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        A model file whose metadata has the ``streaming`` record.
+    strict : bool
+        Columns outside the training envelope fall back to Q10.
+    batch_rows : int
+        Rows of every ``run`` call (the last block padded); 0: all columns of a record in one call
+        (faster for small records, but float32 results then vary in the last bits with the column count).
+    time_chunk : int
+        Steps per ``run`` call, the state carried across calls (0: the whole record in one call).
+    num_threads : int
+        > 0 sets torch's intra-op threads PROCESS-WIDE (as `rsoil_couple.Coupler` does).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, strict: bool = False, batch_rows: int = STREAM_BATCH_ROWS,
+                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0):
+        import torch
+
+        from ..modelfile.export import load_model
+
+        if int(batch_rows) < 0 or int(time_chunk) < 0:
+            raise ValueError(f"batch_rows ({batch_rows}) and time_chunk ({time_chunk}) must be >= 0")
+        self.path = os.fspath(model_path)
+        self.module, self.meta = load_model(self.path)  # checks that the module streams as its record says
+        if not is_streaming(self.meta):
+            raise MetaError(f"{self.path}: rsoil_meta.json: streaming: missing; not a streaming model file "
+                            "(window models run through rsoil_couple.Coupler)")
+        self.strict = bool(strict)
+        self.batch_rows, self.time_chunk = int(batch_rows), int(time_chunk)
+        self.past_vars = [v["name"] for v in self.meta["past_vars"]]
+        self.state_size = int(self.meta["streaming"]["state_size"])
+        self.spinup_steps = int(self.meta["streaming"]["spinup_steps"])
+        if num_threads > 0:
+            torch.set_num_threads(int(num_threads))
+
+    def model_inputs(self, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray]) -> np.ndarray:
+        """The network's input [time, column, n_past_vars] float32: each driver in ``past_vars`` order,
+        NaN where it is missing or impossible (the model holds its last valid value).
+        """
+        T, ncol = classes[self.past_vars[0]].shape
+        x = np.empty((T, ncol, len(self.past_vars)), dtype=np.float32)
+        for k, v in enumerate(self.past_vars):
+            x[:, :, k] = drivers[v]
+            x[:, :, k][classes[v] >= _IMPOSSIBLE] = np.nan
+        return x
+
+    def network(self, x: np.ndarray) -> np.ndarray:
+        """Run the module over `x` [time, column, n_past_vars] (float32) from its initial state.
+
+        Returns the network's Rsoil [time, column] float32 [umol m-2 s-1]. One ``run`` call per block of
+        `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
+        """
+        import torch
+
+        T, ncol, nv = x.shape
+        rows = self.batch_rows or ncol
+        chunk = self.time_chunk or T
+        y = np.empty((T, ncol), dtype=np.float32)
+        with torch.inference_mode():
+            for c0 in range(0, ncol, rows):
+                nb = min(rows, ncol - c0)
+                state = self.module.initial_state(rows)
+                for t0 in range(0, T, chunk):
+                    t1 = min(T, t0 + chunk)
+                    xb = np.empty((rows, t1 - t0, nv), dtype=np.float32)
+                    xb[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
+                    xb[nb:] = xb[nb - 1]
+                    out, new = self.module.run(state, torch.from_numpy(xb))
+                    if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
+                        raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
+                                         f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
+                                         f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
+                                         f"[{rows}, {self.state_size}]")
+                    y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
+                    state = new
+        return y
+
+    def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Outputs of a whole record: {'rsoil', 'rsoil_gc', 'resp_scalar' (float64), 'status' (int8)},
+        each [time, column], as the coupler's streaming path returns them step by step.
+
+        drivers : ``tsoil`` [degC], ``swc`` [m3 m-3], ``precip`` [mm per step], each [time, column]
+            (the fallback's drivers and those in ``past_vars`` are required).
+        mask : [column] or [time, column] bool, False = Q10 (MASKED); the model still runs there.
+        """
+        status, classes = stream_statuses(self.meta, drivers, self.strict, 0, mask)
+        y = self.network(self.model_inputs(drivers, classes))
+        return finish_statuses(self.meta, drivers, classes, status, y)
