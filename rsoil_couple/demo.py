@@ -170,14 +170,14 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
     """
     import xarray as xr
 
+    from .data import read_site
     from .metrics import all_metrics
     from .modelfile.export import load_model
     from .prediction.calibrate import calibrate
     from .prediction.run import predict
-
     _, meta = load_model(PRETRAINED)
     t0, t1 = np.datetime64(test[0]), np.datetime64(test[1]) + np.timedelta64(1, "D")
-    obs = xr.open_dataset(obs_path)
+    obs = read_site(obs_path)
     rows, note = {}, "not trained on this site"
     for s, (a, b) in zip(meta["training"]["sites"], meta["training"]["periods"]):
         if s in label:
@@ -195,8 +195,9 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
             keep = (t >= t0) & (t < t1) & np.isin(r["status"].values.reshape(len(t), -1)[:, 0], (0, 1))
             sim = r["rsoil"].values.reshape(len(t), -1)[:, 0]
         o = obs["rsoil"].values.reshape(len(obs["time"]), -1)[:, 0]
+        if len(o) != len(t):
+            raise ValueError(f"{p}: {len(t)} time steps but the observations {obs_path} have {len(o)}")
         rows[name] = all_metrics(o[keep], sim[keep])
-    obs.close()
     return {"rows": rows, "model_id": meta["model_id"], "note": note}
 
 
