@@ -155,11 +155,12 @@ def read_meta(path: str | Path) -> dict:
     """The validated metadata of a model file without loading its module (a zip read; cheap).
 
     The module itself (and the ``model_id`` check against it) is `load_model`'s; use this where only the
-    metadata decides what to do (e.g. whether the file is a streaming model).
+    metadata decides what to do (e.g. whether the file is a streaming model). ``path`` may be the name
+    of a pretrained model (`rsoil_couple.pretrained.resolve`).
     """
     import zipfile
 
-    path = Path(path)
+    path = Path(resolve(path))   # a pretrained model's name, as load_model
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     try:

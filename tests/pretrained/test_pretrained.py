@@ -18,6 +18,9 @@ from rsoil_couple.data.synthetic import synthetic_site
 from rsoil_couple.modelfile.export import load_model
 
 NAME = "placeholder-v0"
+#: the models the package ships (drylands-v1, ...): they are listed with the test folders' names
+SHIPPED = sorted(p.stem for p in pretrained.PACKAGE_DIR.glob("*.pt"))
+AVAILABLE = ", ".join(sorted(["other", NAME] + SHIPPED))
 
 
 @pytest.fixture()
@@ -36,7 +39,7 @@ def model_dirs(tmp_path, scaled_q10, monkeypatch):
 def test_resolve_a_name_in_the_first_folder_that_has_it(model_dirs):
     first, second, metas = model_dirs
     assert pretrained.resolve(NAME) == first / f"{NAME}.pt"
-    assert pretrained.available() == ["other", NAME]
+    assert pretrained.available() == sorted(["other", NAME] + SHIPPED)
     assert pretrained.directories()[:2] == [(first, "RSOIL_MODEL_PATH"), (second, "RSOIL_MODEL_PATH")]
     assert pretrained.directories()[-1] == (pretrained.PACKAGE_DIR, "installed models")
     assert load_model(NAME)[1]["model_id"] == metas["first"]["model_id"]
@@ -70,7 +73,7 @@ def test_unknown_name_lists_the_folders_and_the_available_names(model_dirs):
     assert msg.startswith("model 'drylands-v9': no such file, and no pretrained model of that name: "
                           "looked for drylands-v9.pt in ")
     assert f"{first} (RSOIL_MODEL_PATH), {second} (RSOIL_MODEL_PATH), {pretrained.PACKAGE_DIR} (installed models)" in msg
-    assert msg.endswith(f"available names: other, {NAME}")
+    assert msg.endswith("available names: " + AVAILABLE)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,7 +117,7 @@ def test_c_abi_unknown_name_is_a_file_error_listing_where_it_looked(model_dirs):
         CapiCoupler("drylands-v9", 2)
     assert exc.value.code == lib.RSC_E_FILE
     assert f"{first} (RSOIL_MODEL_PATH), {second} (RSOIL_MODEL_PATH)" in exc.value.message
-    assert "(installed models); available names: other, " + NAME in exc.value.message
+    assert "(installed models); available names: " + AVAILABLE in exc.value.message
     with pytest.raises(FileNotFoundError, match="model 'drylands-v9'"):
         Coupler("drylands-v9", 2)
 
@@ -134,7 +137,7 @@ def test_emulate_and_predict_by_name(model_dirs, tmp_path, capsys):
         np.testing.assert_allclose(p["rsoil"].values, res["rsoil"].values, rtol=1e-6)
     capsys.readouterr()
     assert cli.main(["predict", "--model", "drylands-v9", "--input", str(site), "--output", str(out)]) == 2
-    assert "available names: other, " + NAME in capsys.readouterr().err
+    assert "available names: " + AVAILABLE in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------
