@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mse", "rmse", "nse", "kge", "cc", "bias", "all_metrics"]
+__all__ = ["mse", "rmse", "nse", "kge", "cc", "bias", "all_metrics", "regression_metrics"]
 
 
 def _pairs(obs, sim) -> tuple[np.ndarray, np.ndarray]:
@@ -86,3 +86,9 @@ def all_metrics(obs, sim) -> dict:
     o, s = _pairs(obs, sim)
     return {"mse": mse(o, s), "rmse": rmse(o, s), "nse": nse(o, s), "kge": kge(o, s),
             "cc": cc(o, s), "bias": bias(o, s), "n": int(o.size)}
+
+
+def regression_metrics(obs, sim) -> dict:
+    """``{"mse", "nse", "cc", "kge", "n"}`` of `all_metrics` (a model file's and metrics.json's test entry)."""
+    m = all_metrics(np.asarray(obs, np.float64), np.asarray(sim, np.float64))
+    return {k: (int(m[k]) if k == "n" else float(m[k])) for k in ("mse", "nse", "cc", "kge", "n")}

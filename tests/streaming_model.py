@@ -1,4 +1,4 @@
-"""A small STREAMING model file for tests and benchmarks (docs: /work/notes/streaming_contract.md).
+"""A small STREAMING model file for tests and benchmarks (the contract: docs/model_format.md, "Streaming models").
 
 Not a trained model and not a `rsoil_couple.models` kind: a module that follows the streaming contract
 exactly — ``initial_state``, ``step``, ``run``, ``forward``, ``site_scale`` — so that predict, emulate

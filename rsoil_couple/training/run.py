@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import RunConfig, check_finite, load_run_config
+from ..metrics import regression_metrics
 from ..models import RsoilModel
 from ..variables import CANONICAL_VARS, DRIVER_UNITS
 from .fit import _subsample, predict, search_and_fit, set_determinism
@@ -58,13 +59,6 @@ class RunResult:
     test_metrics: dict
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
-
-
-def regression_metrics(obs: np.ndarray, sim: np.ndarray) -> dict:
-    """``{"mse", "nse", "cc", "kge", "n"}`` via rsoil_couple.metrics (the metrics.json test entry)."""
-    from .. import metrics
-    m = metrics.all_metrics(np.asarray(obs, np.float64), np.asarray(sim, np.float64))
-    return {k: (int(m[k]) if k == "n" else float(m[k])) for k in ("mse", "nse", "cc", "kge", "n")}
 
 
 def fit_fallback_q10(ws: WindowSet, idx: np.ndarray) -> dict:

@@ -194,8 +194,8 @@ def _fallback_q10(prepared: list[StreamSite], masks: list, past_vars: Sequence[s
 def stream_train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None, progress: bool = True) -> StreamResult:
     """Train a streaming model (members, ensemble) and score it on each site's test rows."""
     from ..config import check_finite
+    from ..metrics import regression_metrics
     from .ensemble import _stats
-    from .run import regression_metrics
     sites = list(sites) if sites is not None else load_stream_sites(cfg)
     step = model_step_seconds(cfg.data) or int(sites[0].step_seconds)
     members, hists, prepared, masks = train_members(cfg, sites, step, progress)
