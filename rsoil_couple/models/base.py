@@ -7,7 +7,7 @@ raw drivers. Normalisation statistics live in buffers and are set once from the 
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -163,6 +163,31 @@ class RsoilModel(nn.Module):
             Always, in the base class.
         """
         raise NotImplementedError
+
+
+class StreamingModel(RsoilModel):
+    """A streaming kind (docs/model_format.md, "Streaming models"): a subclass defines ``initial_state(ncol)``
+    and ``step(state, drivers) -> (rsoil, state)`` (both ``torch.jit.export``); `run` and the window
+    `forward` are these, once for every streaming module (kg_stream, StreamEnsemble).
+    """
+
+    streaming = True
+
+    @torch.jit.export
+    def run(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``step`` over ``drivers`` ``[n, T, n_past_vars]``: (Rsoil ``[n, T]``, the state after the last step)."""
+        outs: List[torch.Tensor] = []
+        for k in range(drivers.shape[1]):
+            r, state = self.step(state, drivers[:, k])
+            outs.append(r)
+        if len(outs) == 0:
+            return torch.zeros(drivers.shape[0], 0), state
+        return torch.stack(outs, 1), state
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+        """Window compatibility: `run` over the past window from ``initial_state``; Rsoil at its last row [batch]."""
+        out, _ = self.run(self.initial_state(past.shape[0]), past)
+        return out[:, -1]
 
 
 def mlp_head(n_in: int, hidden: int, layers: int, dropout: float, n_out: int = 1) -> nn.Sequential:

@@ -43,7 +43,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
-from .base import RsoilModel, mlp_head
+from .base import StreamingModel, mlp_head
 
 TAU_H = (3.0, 24.0, 24.0, 168.0, 6.0, 24.0, 72.0, 168.0)  # T3, T24, W24, W168, R6, R24, R72, R168 [h]
 RAIN_CAP_H = 720.0
@@ -74,12 +74,11 @@ def _feature_index(past_vars: Sequence[str], sees_level: bool) -> List[int]:
     return keep
 
 
-class KGStream(RsoilModel):
+class KGStream(StreamingModel):
     """See the module docstring. ``past_vars`` must contain ``tsoil``; ``future_vars`` must be empty."""
 
     kind = "kg_stream"
     uses_future = False
-    streaming = True    # trained by rsoil_couple.training.stream, run step by step (initial_state / step / run)
 
     def __init__(self, past_vars: Sequence[str], future_vars: Sequence[str], past_steps: int,
                  future_steps: int, step_seconds: float, hidden: int = 16, head_layers: int = 1,
@@ -341,21 +340,6 @@ class KGStream(RsoilModel):
         out = self.rsoil(s[:, 0], base_in, self.trust(feats))
         return out, torch.cat([fs, h1, c1], 1)
 
-    @torch.jit.export
-    def run(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """`step` over ``drivers`` ``[n, T, n_past_vars]``: (Rsoil ``[n, T]``, the state after the last step)."""
-        outs: List[torch.Tensor] = []
-        for k in range(drivers.shape[1]):
-            r, state = self.step(state, drivers[:, k])
-            outs.append(r)
-        if len(outs) == 0:
-            return torch.zeros(drivers.shape[0], 0), state
-        return torch.stack(outs, 1), state
-
-    def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """Window compatibility: `run` over the past window from `initial_state`; Rsoil at its last row [batch]."""
-        out, _ = self.run(self.initial_state(past.shape[0]), past)
-        return out[:, -1]
 
     # -- training helpers (Python only) ------------------------------------------------------------
     @torch.jit.ignore

@@ -13,11 +13,11 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import nn
 
-from .base import RsoilModel
+from .base import StreamingModel
 from .kg_stream import KGStream
 
 
-class StreamEnsemble(RsoilModel):
+class StreamEnsemble(StreamingModel):
     """The mean of ``members`` (trained `KGStream` models with the same inputs)."""
 
     kind = "stream_ensemble"
@@ -78,21 +78,6 @@ class StreamEnsemble(RsoilModel):
         outs, new = self.members_step(state, drivers)
         return self.site_scale * outs.mean(0), new
 
-    @torch.jit.export
-    def run(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """`step` over ``drivers`` ``[n, T, n_past_vars]``: (Rsoil ``[n, T]``, the last state)."""
-        outs: List[torch.Tensor] = []
-        for k in range(drivers.shape[1]):
-            r, state = self.step(state, drivers[:, k])
-            outs.append(r)
-        if len(outs) == 0:
-            return torch.zeros(drivers.shape[0], 0), state
-        return torch.stack(outs, 1), state
-
-    def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
-        """Window compatibility: `run` over the past window from `initial_state`; the last output [batch]."""
-        out, _ = self.run(self.initial_state(past.shape[0]), past)
-        return out[:, -1]
 
     @torch.jit.ignore
     def set_normalization(self, past_rows, future_rows, y) -> None:
