@@ -28,7 +28,7 @@ import tomllib
 from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
 from ..metrics import cc, nse
 from .records import SiteArrays
-from .stream import predict_sequence
+from .stream import predict_sequence, prepare_site
 from .stream_run import physics_record, train_members
 
 KINDS = ("extrapolation", "cross_season", "loso", "own_split")
@@ -210,7 +210,6 @@ def run_loso(b, progress=True) -> dict:
         train_sites = [s for j, s in enumerate(all_sites) if j != i]
         split = SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0])
         members, hists, _, _ = _train(b, train_sites, split, 0, b.members, b.past_vars, progress)
-        from .stream import prepare_site
         p = prepare_site(members[0], left)
         y = p.y.numpy()
         n = len(y)

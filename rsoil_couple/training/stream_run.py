@@ -60,8 +60,8 @@ def split_masks(site: SiteArrays, scfg, seed: int) -> tuple[np.ndarray, np.ndarr
         f_tr, f_va, _ = scfg.fractions
         return u < f_tr, (u >= f_tr) & (u < f_tr + f_va), u >= f_tr + f_va
     pool = ~test if scfg.scenario != "months" else train_ok & ~test
-    first_test = idx[test][0] if test.any() else n
-    pool &= idx < first_test if test.any() and scfg.scenario == "extrapolation" else pool
+    if scfg.scenario == "extrapolation" and test.any():
+        pool &= idx < idx[test][0]      # nothing after the start of the test window trains
     rows = idx[pool]
     cut = rows[int((1.0 - scfg.val_fraction) * len(rows))] if len(rows) else n
     return pool & (idx < cut), pool & (idx >= cut), test
