@@ -140,6 +140,9 @@ class ModelConfig:
         kg_lstm, kg_stream: the network scales the Q10 base by a factor in [1/modulation_max, modulation_max] [-]
     temperature_form : str, default "lloyd_taylor"
         kg_stream: the base's temperature response, "lloyd_taylor" (E0 learned) or "q10" (exponential).
+    moisture_form : str, default "power"
+        kg_stream: the base's moisture factor, "power" ((θ/0.1)^c inside the training SWC range) or "damm"
+        (substrate limitation S/(K(T)+S), S = (θ/0.1)^c, K rising with temperature).
     """
 
     kind: str = "lstm"
@@ -154,6 +157,7 @@ class ModelConfig:
     q10_max: float = 4.0
     modulation_max: float = 20.0
     temperature_form: str = "lloyd_taylor"   # kg_stream only
+    moisture_form: str = "power"             # kg_stream only
 
 
 @dataclass

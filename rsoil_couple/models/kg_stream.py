@@ -61,6 +61,10 @@ COUNT_CAP = 1.0e7
 #: the temperature response of the base: "q10" (exponential) or "lloyd_taylor" (Lloyd & Taylor 1994,
 #: exp(E0 (1/(10 - T0) - 1/(T - T0))) with T0 = -46.02 degC: the sensitivity grows toward the cold)
 TEMPERATURE_FORMS = ("lloyd_taylor", "q10")
+#: the moisture factor of the base: "power" ((θ/θ_ref)^c, θ held inside the training range) or "damm"
+#: (substrate limitation S/(K(T)+S) after the DAMM model of Davidson et al. 2012, S = (θ/θ_ref)^c and a
+#: half-saturation K that rises with temperature: the apparent temperature sensitivity falls as soil dries)
+MOISTURE_FORMS = ("power", "damm")
 E0_RANGE = (30.0, 800.0)   # [K]
 LT_T0_C = -46.02           # [degC]
 
@@ -84,7 +88,7 @@ class KGStream(StreamingModel):
                  future_steps: int, step_seconds: float, hidden: int = 16, head_layers: int = 1,
                  head_hidden: int = 32, dropout: float = 0.0, q10_init: float = 2.0, q10_min: float = 1.0,
                  q10_max: float = 5.0, c_max: float = 3.0, modulation_max: float = 10.0,
-                 sees_level: bool = False, temperature_form: str = "lloyd_taylor"):
+                 sees_level: bool = False, temperature_form: str = "lloyd_taylor", moisture_form: str = "power"):
         super().__init__(past_vars, [], past_steps, 0)
         if "tsoil" not in past_vars:
             raise ValueError("model.kind = 'kg_stream' needs 'tsoil' in data.past_vars")
@@ -97,6 +101,8 @@ class KGStream(StreamingModel):
             raise ValueError(f"model.modulation_max must be > 1, got {modulation_max}")
         if temperature_form not in TEMPERATURE_FORMS:
             raise ValueError(f"model.temperature_form = {temperature_form!r}; expected one of {TEMPERATURE_FORMS}")
+        if moisture_form not in MOISTURE_FORMS:
+            raise ValueError(f"model.moisture_form = {moisture_form!r}; expected one of {MOISTURE_FORMS}")
         if hidden < 0:
             raise ValueError(f"model.hidden must be >= 0 for kg_stream (0: no LSTM), got {hidden}")
         pv = list(past_vars)
@@ -130,8 +136,16 @@ class KGStream(StreamingModel):
         # Lloyd & Taylor (1994): E0 starts at their 308.56 K
         self.e0_raw = nn.Parameter(torch.tensor(math.log((308.56 - E0_RANGE[0]) / (E0_RANGE[1] - 308.56))))
         self.c_raw = nn.Parameter(torch.tensor(-1.0))     # c = c_max * sigmoid(c_raw)
+        # DAMM substrate limitation: K(T) = exp(k_raw + softplus(ek_raw) (T_b - 10)/10) (relative to S(θ_ref) = 1)
+        self.damm = moisture_form == "damm"
+        self.moisture_form = moisture_form
+        self.k_raw = nn.Parameter(torch.tensor(0.0))
+        self.ek_raw = nn.Parameter(torch.tensor(0.0))
         self.w_raw = nn.Parameter(torch.tensor(-2.0))     # w = sigmoid(w_raw)
         self.register_buffer("site_scale", torch.tensor(1.0))
+        # the share of the network's modulation kept, chosen on held-out validation rows after training
+        # (`rsoil_couple.training.stream.choose_modulation_weight`): 0 = the physical base alone
+        self.register_buffer("modulation_weight", torch.tensor(1.0))
         self.register_buffer("alpha", torch.zeros(len(TAU_H)))
         self.register_buffer("tau_h", torch.tensor(TAU_H))
         self.register_buffer("dt_h", torch.tensor(1.0))
@@ -156,7 +170,8 @@ class KGStream(StreamingModel):
         return cls(past_vars, future_vars, past_steps, future_steps, step_seconds, hidden=cfg.hidden,
                    head_layers=cfg.head_layers, dropout=cfg.dropout, q10_init=cfg.q10_init,
                    q10_min=cfg.q10_min, q10_max=max(cfg.q10_max, cfg.q10_init + 1.0),
-                   modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form)
+                   modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form,
+                   moisture_form=cfg.moisture_form)
 
     # -- step-independent parameterisation -------------------------------------------------------
     @torch.jit.ignore
@@ -184,6 +199,9 @@ class KGStream(StreamingModel):
         """
         with torch.no_grad():
             out = {"moisture_exponent": float(self.moisture_exponent()),
+                   "modulation_weight": float(self.modulation_weight),
+                   **({"half_saturation_10C": float(torch.exp(self.k_raw)),
+                       "half_saturation_q10": float(torch.exp(nn.functional.softplus(self.ek_raw)))} if self.damm else {}),
                    "anomaly_share": float(torch.sigmoid(self.w_raw)), "site_scale": float(self.site_scale)}
             if self.lloyd_taylor:
                 lr = lambda a, b: float(torch.exp(self.log_temperature_response(torch.tensor(b))  # noqa: E731
@@ -286,7 +304,14 @@ class KGStream(StreamingModel):
         """The physical base ``[...]`` [µmol m-2 s-1] from ``[..., 3]`` (T24 [degC], T − T24 [degC], θ [m3 m-3])."""
         tb = base_in[..., 0] + torch.sigmoid(self.w_raw) * base_in[..., 1]
         b = self.site_scale * torch.exp(self.log_temperature_response(tb))
-        if self.has_swc:
+        if self.has_swc and self.damm:
+            # dry side: the diffusion limit itself (-> 0); wet side held at the wettest training soil
+            theta = torch.minimum(base_in[..., 2], self.theta_range[1]).clamp(min=0.001)
+            s = torch.exp(self.moisture_exponent() * torch.log(theta / self.theta_ref))
+            k10 = torch.exp(self.k_raw)
+            k = k10 * torch.exp(nn.functional.softplus(self.ek_raw) * (tb - 10.0) / 10.0)
+            b = b * s / (k + s) * (1.0 + k10)
+        elif self.has_swc:
             theta = torch.maximum(torch.minimum(base_in[..., 2], self.theta_range[1]), self.theta_range[0])
             b = b * torch.exp(self.moisture_exponent() * torch.log(theta / self.theta_ref))
         return b
@@ -314,8 +339,8 @@ class KGStream(StreamingModel):
         return torch.exp(-d.sum(-1))
 
     def rsoil(self, s: torch.Tensor, base_in: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
-        """Rsoil [µmol m-2 s-1] = base × exp(B·tanh(s)·trust)."""
-        return self.base(base_in) * torch.exp(self.log_bound * torch.tanh(s) * trust)
+        """Rsoil [µmol m-2 s-1] = base × exp(λ·B·tanh(s)·trust), λ = ``modulation_weight``."""
+        return self.base(base_in) * torch.exp(self.log_bound * self.modulation_weight * torch.tanh(s) * trust)
 
     @torch.jit.export
     def step(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
 #: the physical base's parameters (the fit_base stage, and a 3x learning rate in the joint stage)
-PHYSICS_PARAMS = ("q10_raw", "e0_raw", "c_raw", "w_raw")
+PHYSICS_PARAMS = ("q10_raw", "e0_raw", "c_raw", "w_raw", "k_raw", "ek_raw")
 
 
 @dataclass
@@ -219,6 +219,26 @@ def _val_loss(model, sites, masks, log_s, weights) -> float:
     return tot / max(n, 1)
 
 
+MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks: list[np.ndarray],
+                             log_s: torch.Tensor, weights: list[float]) -> float:
+    """Set ``model.modulation_weight`` to the share of `MODULATION_WEIGHTS` with the lowest validation loss.
+
+    The network must at least do what the physical base does on data it was not fitted on: where its
+    modulation does not lower the loss on the held-out validation rows, it is shrunk (to 0: the base
+    alone). Returns the chosen weight (ties go to the smaller one).
+    """
+    losses = []
+    for lam in MODULATION_WEIGHTS:
+        model.modulation_weight.fill_(lam)
+        losses.append(_val_loss(model, sites, val_masks, log_s, weights))
+    lam = MODULATION_WEIGHTS[int(np.argmin(losses))]
+    model.modulation_weight.fill_(lam)
+    return lam
+
+
 def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.ndarray],
                  val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
@@ -307,5 +327,7 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    if has_val:
+        choose_modulation_weight(model, sites, val_masks, best_ls, weights)
     return {"log_scales": {ss.name: float(v) for ss, v in zip(sites, best_ls)}, "epochs": ep,
             "val_loss": hist, "seconds": time.perf_counter() - t0, "physics": model.physics()}

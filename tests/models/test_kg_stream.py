@@ -109,3 +109,45 @@ def test_registered_and_refuses_a_future_window():
     assert MODELS["kg_stream"] is KGStream and KGStream.streaming
     with pytest.raises(ValueError, match="future_vars must be"):
         KGStream(VARS, ["tsoil"], 48, 4, 1800)
+
+
+def _damm(k10: float = 1.0, ek: float = 1.0, c: float = 2.0) -> KGStream:
+    m = KGStream(VARS, [], 48, 0, 1800, hidden=0, moisture_form="damm")
+    with torch.no_grad():
+        m.k_raw.fill_(math.log(k10))
+        m.ek_raw.fill_(math.log(math.expm1(ek)))      # softplus(ek_raw) = ek
+        m.c_raw.fill_(math.log(c / (m.c_max - c)))     # c_max sigmoid(c_raw) = c
+        m.theta_range.copy_(torch.tensor([0.05, 0.30]))
+    return m
+
+
+def _base(m: KGStream, t: float, theta: float) -> float:
+    with torch.no_grad():
+        return float(m.base(torch.tensor([t, 0.0, theta])))
+
+
+def test_damm_base_is_one_at_the_reference_and_damps_the_temperature_response_of_dry_soil():
+    m = _damm()
+    assert _base(m, 10.0, 0.1) == pytest.approx(1.0, rel=1e-6)   # site_scale keeps its meaning
+    wet = _base(m, 25.0, 0.25) / _base(m, 5.0, 0.25)
+    dry = _base(m, 25.0, 0.05) / _base(m, 5.0, 0.05)
+    with torch.no_grad():
+        lt = math.exp(float(m.log_temperature_response(torch.tensor(25.0)) - m.log_temperature_response(torch.tensor(5.0))))
+    # substrate-limited (dry) soil: apparent sensitivity -> Vmax's / K's (K x e^2 from 5 to 25 degC here);
+    # wetter soil: closer to Vmax's
+    assert lt / math.exp(2.0) < dry < lt / math.exp(1.0) < wet < lt
+
+
+def test_damm_extrapolates_toward_dry_soil_and_holds_the_wettest_training_soil():
+    m = _damm()
+    assert _base(m, 15.0, 0.02) < _base(m, 15.0, 0.05)           # drier than training: still falls
+    assert _base(m, 15.0, 0.02) > 0.0
+    assert _base(m, 15.0, 0.45) == pytest.approx(_base(m, 15.0, 0.30), rel=1e-6)   # wetter: held
+    sm = torch.jit.script(m.eval())
+    x = _drivers(3, 40)
+    out, _ = sm.run(sm.initial_state(3), x)
+    ref, _ = m.run(m.initial_state(3), x)
+    assert torch.equal(out, ref) and bool((out > 0).all())
+    assert "half_saturation_10C" in m.physics() and m.physics()["half_saturation_10C"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="moisture_form"):
+        KGStream(VARS, [], 48, 0, 1800, moisture_form="linear")

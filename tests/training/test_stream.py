@@ -144,3 +144,23 @@ patience = 2
     assert r["n"] > 500 and np.isfinite(r["nse"]) and r["q10"]["best"] in ("q10", "q10_swc", "logistic_power")
     assert (tmp_path / "out" / "own_split.png").stat().st_size > 5000
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["summary"]["n_beats"] in (0, 1)
+
+
+def test_a_modulation_that_hurts_on_validation_is_shrunk_to_the_physics():
+    from rsoil_couple.training.stream import choose_modulation_weight
+    torch.manual_seed(0)
+    site = synthetic_sites(days=20)[0]
+    m = KGStream(["tsoil", "swc", "precip"], [], 48, 0, site.step_seconds, hidden=0)
+    ss = prepare_site(m, site)
+    m.set_feature_normalization(ss.feats[ss.spun_up])
+    mask = np.asarray(ss.spun_up.numpy(), bool)
+    log_s = torch.zeros(1)
+    with torch.no_grad():     # the target IS the base, the network a large random modulation
+        ss_true = predict_sequence(m, ss, 0.0)
+        for p in m.head.parameters():
+            p.normal_(0, 1.0)
+    fake = type(ss)(ss.name, ss.step_seconds, ss.time, ss.feats, ss.base_in,
+                    torch.from_numpy(ss_true.astype(np.float32)), ss.spun_up, ss.drivers, ss.past_vars)
+    assert choose_modulation_weight(m, [fake], [mask], log_s, [1.0]) == 0.0
+    assert float(m.modulation_weight) == 0.0
+    assert np.allclose(predict_sequence(m, fake, 0.0), ss_true, rtol=1e-5)
