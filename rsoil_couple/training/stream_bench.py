@@ -125,17 +125,33 @@ def _train(b, sites, split, seed, members, past_vars, progress, masks=None):
     return train_members(cfg, sites, int(sites[0].step_seconds), progress, masks)
 
 
+def physics_only(members, p, log_scales=None) -> np.ndarray:
+    """The ensemble's physical base alone over a prepared site (each member's modulation weight set to 0)."""
+    out = []
+    for k, m in enumerate(members):
+        lam = float(m.modulation_weight)
+        m.modulation_weight.fill_(0.0)
+        try:
+            out.append(predict_sequence(m, p, None if log_scales is None else log_scales[k]))
+        finally:
+            m.modulation_weight.fill_(lam)
+    return np.mean(out, 0)
+
+
 def _split_scores(members, hists, prepared, masks, which=2) -> dict:
     out = {}
     for p, mk in zip(prepared, masks):
         ok = mk[which] & np.isfinite(p.y.numpy())
         if not ok.any():
             continue
-        mp = np.stack([predict_sequence(m, p, h["log_scales"][p.name]) for m, h in zip(members, hists)])[:, ok]
+        ls = [h["log_scales"][p.name] for h in hists]
+        mp = np.stack([predict_sequence(m, p, v) for m, v in zip(members, ls)])[:, ok]
+        base = physics_only(members, p, ls)[ok]
         y = p.y.numpy()[ok]
         out[p.name] = {"n": int(ok.sum()), "member_nse": [nse(y, q) for q in mp], "member_cc": [cc(y, q) for q in mp],
                        "nse": nse(y, mp.mean(0)), "cc": cc(y, mp.mean(0)), "min_pred": float(mp.mean(0).min()),
-                       "time": p.time[ok], "obs": y, "pred": mp.mean(0), "drivers": p.drivers[ok]}
+                       "physics_only_nse": nse(y, base), "physics_only_cc": cc(y, base),
+                       "time": p.time[ok], "obs": y, "pred": mp.mean(0), "base": base, "drivers": p.drivers[ok]}
     return out
 
 
@@ -218,6 +234,8 @@ def run_loso(b, progress=True) -> dict:
         mp = np.stack([predict_sequence(m, p) for m in members])
         ens = mp.mean(0)
         k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
+        base = physics_only(members, p)
+        kb = float(np.sum(y[first] * base[first]) / np.sum(base[first] ** 2))
         allr = np.isfinite(y) & p.spun_up.numpy()
         out[left.name] = {"n_calib": int(first.sum()), "n_test": int(rest.sum()), "scale_factor": k,
                           "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
@@ -225,7 +243,10 @@ def run_loso(b, progress=True) -> dict:
                           "member_nse": [nse(y[rest], float(np.sum(y[first] * q[first]) / np.sum(q[first] ** 2)) * q[rest])
                                          for q in mp],
                           "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
-                          "time": p.time[rest], "obs": y[rest], "pred": k * ens[rest], "drivers": p.drivers[rest]}
+                          "physics_only_nse": nse(y[rest], kb * base[rest]),
+                          "physics_only_cc_uncalibrated": cc(y[allr], base[allr]),
+                          "time": p.time[rest], "obs": y[rest], "pred": k * ens[rest], "base": kb * base[rest],
+                          "drivers": p.drivers[rest]}
         phys[left.name] = physics_record(members, hists)
         if progress:
             r = out[left.name]
@@ -251,7 +272,7 @@ def run_benchmark(path: str | Path, out: Path, progress: bool = True) -> dict:
     res = RUNNERS[b.kind](b, progress)
     out.mkdir(parents=True, exist_ok=True)
     fig = benchmark_figure(b.kind, res, out / f"{b.kind}.png")
-    clean = {name: {k: v for k, v in r.items() if k not in ("time", "obs", "pred", "drivers")}
+    clean = {name: {k: v for k, v in r.items() if k not in ("time", "obs", "pred", "base", "drivers")}
              for name, r in res["sites"].items()}
     result = {"benchmark": b.name, "kind": b.kind, "config": str(path), "sites": clean, "physics": res["physics"],
               "runtime_s": round(time.perf_counter() - t0, 1), "figure": fig,

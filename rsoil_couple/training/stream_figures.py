@@ -40,6 +40,9 @@ def benchmark_figure(kind: str, res: dict, path: Path) -> str:
         r = sites[n]
         t = r["time"]
         ax.plot(t, r["obs"], ".", ms=1.5, color="k", label="observed")
+        if "base" in r:
+            ax.plot(t, r["base"], ".", ms=1.0, color="C0", alpha=0.5,
+                    label=f"its physical base alone (NSE {r['physics_only_nse']:.2f})")
         ax.plot(t, r["pred"], ".", ms=1.5, color="C3", label=f"kg_stream (NSE {r['nse']:.2f})")
         ax.set_ylabel(f"{n}\nRsoil [µmol m-2 s-1]", fontsize=8)
         ax.legend(fontsize=7, loc="upper right", markerscale=5)
