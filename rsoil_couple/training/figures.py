@@ -12,7 +12,9 @@ import numpy as np
 from ..data.events import rain_events
 
 COLORS = {"lstm": "C3", "unilstm": "C0", "mlp": "C2", "kg_lstm": "C4", "q10": "0.6", "q10_swc": "0.45",
-          "logistic_power": "0.3", "clm": "C1"}
+          "logistic_power": "0.3", "clm": "C1",
+          # the streaming analogues (configs/paper_us_hn1_stream.toml)
+          "kg_stream_lstm": "C4", "kg_stream_dense": "C2", "kg_stream_tsoil": "C0"}
 
 
 def _plt():
