@@ -88,7 +88,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
             ax.set_xscale("log")
             ax.set_xticks(cfg["past_hours"], [f"{h:g}" for h in cfg["past_hours"]])
             ax.minorticks_off()
-            ax.set_xlabel("past window [h]")
+            ax.set_xlabel("truncation length of BPTT [h]" if cfg.get("streaming") else "past window [h]")
             ax.set_ylabel(met.upper())
             ax.set_title(f"{sc}")
             if i == 0 and j == 0:
