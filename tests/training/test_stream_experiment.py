@@ -72,12 +72,13 @@ def test_quick_streaming_experiment(repo_root, tmp_path, monkeypatch):
     res = json.loads((out / "metrics.json").read_text())
     cases = res["cases"]
     deep = [c for c in cases if c["kind"] == "deep"]
-    assert len(deep) == 2 * 2 * 2 * 1 and res["config"]["streaming"]
+    assert len(deep) == 2 * 2 * 2 * 3 and res["config"]["streaming"]
     assert {(c["model"], c["chunk_hours"]) for c in deep} == {(m, h) for m in ("kg_stream_lstm", "kg_stream_dense")
                                                               for h in (12.0, 48.0)}
     for sc in ("extrapolation", "interpolation"):
-        ns = {c["test"]["n"] for c in cases if c["scenario"] == sc}
-        assert len(ns) == 1 and ns.pop() > 400, sc        # every model and baseline on the same rows
+        for seed in (0, 1, 2):                              # every model and baseline on the same rows
+            ns = {c["test"]["n"] for c in cases if c["scenario"] == sc and c["seed"] == seed}
+            assert len(ns) == 1 and ns.pop() > 400, (sc, seed)
     assert all(c["range"]["n_negative"] == 0 and np.isfinite(c["test"]["nse"]) for c in deep)
     base = {c["model"] for c in cases if c["kind"] == "baseline"}
     assert base == {"q10", "q10_swc", "logistic_power", "clm", "paper_q10_swc"}
