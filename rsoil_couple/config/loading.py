@@ -199,6 +199,14 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
         if len(set(streaming.values())) > 1:
             raise ValueError(f"experiment.models mixes window and streaming models ({streaming}); their test "
                              "rows differ, run them as two experiments")
+        searched = []
+        for name in exp.models:
+            search = {**dataclasses.asdict(base.search), **overrides.get(name, {}).get("search", {})}
+            if search["hidden"] or search["lr"]:
+                searched.append(name)
+        if all(streaming.values()) and searched:
+            raise ValueError(f"search.hidden / search.lr for streaming models {searched}: an experiment does not "
+                             "search them; declare each variant as a [models.<name>] table instead")
         for sc in exp.scenarios:
             if sc not in SCENARIOS:
                 raise ValueError(f"experiment.scenarios: unknown scenario {sc!r}; expected one of {list(SCENARIOS)}")

@@ -96,9 +96,6 @@ def stream_cases(ecfg: ExperimentConfig, sites: list[SiteArrays] | None = None) 
     the sites. ``sites``: records to use instead of reading ``data.sites`` (at one step).
     """
     e, b = ecfg.experiment, ecfg.base
-    if b.search.hidden or b.search.lr:
-        raise ValueError("search.hidden / search.lr: no hyperparameter search for streaming models in an "
-                         "experiment; declare each variant as a [models.<name>] table instead")
     loaded: dict = {}
 
     def site_records(cfg) -> list[SiteArrays]:

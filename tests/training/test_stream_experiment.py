@@ -55,6 +55,13 @@ def test_experiment_refuses_mixed_or_unknown_models(tmp_path, edit, message):
         load_experiment_config(p)
 
 
+def test_streaming_experiment_refuses_a_search(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text(QUICK.read_text() + '\n[models.kg_stream_lstm.search]\nlr = [0.001, 0.003]\n')
+    with pytest.raises(ValueError, match=r"search.hidden / search.lr for streaming models \['kg_stream_lstm'\]"):
+        load_experiment_config(p)
+
+
 def test_variant_data_table_takes_only_past_vars(tmp_path):
     p = tmp_path / "e.toml"
     p.write_text(QUICK.read_text() + '\n[models.kg_stream_dense.data]\npast_hours = 12\n')
