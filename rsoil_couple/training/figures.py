@@ -118,7 +118,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
                     ax.plot(*_broken(bl["ws"].time[bl["split"].test], bl["preds"][name]), sty, color=COLORS[name],
                             lw=0.9, ms=2, label=name)
         ax.set_ylabel("Rsoil [µmol m$^{-2}$ s$^{-1}$]")
-        ax.set_title(f"Test split, {sc}, past {longest:g} h")
+        ax.set_title(f"Test split, {sc}, {'truncation' if cfg.get('streaming') else 'past'} {longest:g} h")
         ax.legend(fontsize=7, ncol=4)
         name = f"fig3_timeseries_{sc}.png"
         fig.savefig(out / name, dpi=110)
