@@ -8,7 +8,15 @@ current directory (the repository root: ``../shared/data/...``). See docs/traini
 """
 from __future__ import annotations
 
-from .loading import _run_config, case_config, check_finite, check_run, load_experiment_config, load_run_config
+from .loading import (
+    _run_config,
+    case_config,
+    check_finite,
+    check_run,
+    load_experiment_config,
+    load_run_config,
+    model_kind,
+)
 from .sections import (
                       BASELINES,
                       SCENARIOS,
@@ -27,4 +35,4 @@ from .sections import (
 
 __all__ = ["BASELINES", "SCENARIOS", "VARS", "DataSection", "ExperimentConfig", "ExperimentSection", "ModelConfig",
            "RunConfig", "RunSection", "SearchSection", "SiteConfig", "SplitSection", "TrainSection",
-           "case_config", "check_finite", "check_run", "load_experiment_config", "load_run_config", "_run_config"]
+           "case_config", "model_kind", "check_finite", "check_run", "load_experiment_config", "load_run_config", "_run_config"]

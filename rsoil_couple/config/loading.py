@@ -132,6 +132,8 @@ def check_run(cfg: RunConfig) -> None:
                          + (" (0: no LSTM, only the dense head on the streamed features)" if lo == 0 else ""))
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
+    if t.chunk_hours <= 0:
+        raise ValueError(f"train.chunk_hours must be > 0 [h] (streaming truncation length), got {t.chunk_hours}")
     if not 1 <= t.members <= 64:
         raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
                          f"got {t.members}")
@@ -189,9 +191,22 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
         overrides = d.pop("models", {})
         base = _run_config(d)
         from ..models import MODELS
-        for kind in exp.models:
-            if kind not in MODELS:
-                raise ValueError(f"experiment.models: unknown model {kind!r}; expected one of {sorted(MODELS)}")
+        for name in exp.models:
+            if model_kind(overrides, name) not in MODELS:
+                raise ValueError(f"experiment.models: unknown model {name!r}; expected one of {sorted(MODELS)} "
+                                 "or the name of a [models.<name>] table that sets model.kind")
+        streaming = {name: bool(getattr(MODELS[model_kind(overrides, name)], "streaming", False)) for name in exp.models}
+        if len(set(streaming.values())) > 1:
+            raise ValueError(f"experiment.models mixes window and streaming models ({streaming}); their test "
+                             "rows differ, run them as two experiments")
+        searched = []
+        for name in exp.models:
+            search = {**dataclasses.asdict(base.search), **overrides.get(name, {}).get("search", {})}
+            if search["hidden"] or search["lr"]:
+                searched.append(name)
+        if all(streaming.values()) and searched:
+            raise ValueError(f"search.hidden / search.lr for streaming models {searched}: an experiment does not "
+                             "search them; declare each variant as a [models.<name>] table instead")
         for sc in exp.scenarios:
             if sc not in SCENARIOS:
                 raise ValueError(f"experiment.scenarios: unknown scenario {sc!r}; expected one of {list(SCENARIOS)}")
@@ -200,36 +215,53 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
                 raise ValueError(f"experiment.baselines: unknown baseline {b!r}; expected one of {list(BASELINES)}")
         if not exp.seeds or not exp.past_hours:
             raise ValueError("experiment.seeds and experiment.past_hours must not be empty")
-        for kind, ov in overrides.items():
-            if kind not in MODELS:
-                raise ValueError(f"[models.{kind}]: unknown model kind; expected one of {sorted(MODELS)}")
-            unknown = set(ov) - {"model", "train", "search"}
+        for name, ov in overrides.items():
+            if model_kind(overrides, name) not in MODELS:
+                raise ValueError(f"[models.{name}]: unknown model kind {model_kind(overrides, name)!r} (a name "
+                                 f"that is not a kind needs model.kind); expected one of {sorted(MODELS)}")
+            unknown = set(ov) - {"model", "train", "search", "data"}
             if unknown:
-                raise ValueError(f"[models.{kind}] may only hold model/train/search tables, got {sorted(unknown)}")
-            case_config(ExperimentConfig(exp, base, overrides), kind, exp.scenarios[0],
+                raise ValueError(f"[models.{name}] may only hold model/train/search/data tables, got {sorted(unknown)}")
+            if set(ov.get("data", {})) - {"past_vars"}:
+                raise ValueError(f"[models.{name}.data] may only set past_vars, got {sorted(ov['data'])}")
+            case_config(ExperimentConfig(exp, base, overrides), name, exp.scenarios[0],
                         exp.past_hours[0], exp.seeds[0])          # validate the override now
         return ExperimentConfig(exp, base, overrides)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
 
-def case_config(ecfg: ExperimentConfig, kind: str, scenario: str, past_hours: float, seed: int) -> RunConfig:
-    """The run config of one experiment case: the template with this case's settings applied."""
-    from ..models import USES_FUTURE
+def model_kind(overrides: dict, name: str) -> str:
+    """The model kind of an experiment model ``name``: its ``[models.<name>]`` table's ``model.kind``, else ``name``."""
+    return overrides.get(name, {}).get("model", {}).get("kind", name)
+
+
+def case_config(ecfg: ExperimentConfig, name: str, scenario: str, past_hours: float, seed: int) -> RunConfig:
+    """The run config of one experiment case: the template with this case's settings applied.
+
+    ``name`` is a model kind or a ``[models.<name>]`` variant. For a streaming kind ``past_hours`` is the
+    truncation length of back-propagation through time (``train.chunk_hours``).
+    """
+    from ..models import MODELS, USES_FUTURE
     b = ecfg.base
-    uses_future = USES_FUTURE[kind] and ecfg.experiment.future_hours > 0 and bool(b.data.future_vars)
+    kind = model_kind(ecfg.overrides, name)
+    uses_future = USES_FUTURE.get(kind, False) and ecfg.experiment.future_hours > 0 and bool(b.data.future_vars)
     data = replace(b.data, past_hours=float(past_hours),
                    future_hours=float(ecfg.experiment.future_hours) if uses_future else 0.0,
                    future_vars=list(b.data.future_vars) if uses_future else [])
     model, train, search = replace(b.model, kind=kind), b.train, b.search
-    ov = ecfg.overrides.get(kind, {})
+    ov = ecfg.overrides.get(name, {})
     if "model" in ov:
-        model = _build(ModelConfig, {**dataclasses.asdict(model), **ov["model"]}, f"models.{kind}.model")
+        model = _build(ModelConfig, {**dataclasses.asdict(model), **ov["model"]}, f"models.{name}.model")
     if "train" in ov:
-        train = _build(TrainSection, {**dataclasses.asdict(train), **ov["train"]}, f"models.{kind}.train")
+        train = _build(TrainSection, {**dataclasses.asdict(train), **ov["train"]}, f"models.{name}.train")
     if "search" in ov:
-        search = _build(SearchSection, {**dataclasses.asdict(search), **ov["search"]}, f"models.{kind}.search")
-    cfg = RunConfig(data=data, run=replace(b.run, seed=int(seed), name=f"{kind}_{scenario}_{past_hours:g}h_s{seed}"),
+        search = _build(SearchSection, {**dataclasses.asdict(search), **ov["search"]}, f"models.{name}.search")
+    if "data" in ov:
+        data = replace(data, past_vars=list(ov["data"]["past_vars"]))
+    if getattr(MODELS.get(kind), "streaming", False):
+        train = replace(train, chunk_hours=float(past_hours))
+    cfg = RunConfig(data=data, run=replace(b.run, seed=int(seed), name=f"{name}_{scenario}_{past_hours:g}h_s{seed}"),
                     split=replace(b.split, scenario=scenario), model=model, train=train, search=search)
     check_run(cfg)
     return cfg

@@ -185,6 +185,10 @@ class TrainSection:
     members : int, default 1
         Ensemble size 1..64: N > 1 trains members with seeds run.seed .. run.seed+N-1 and writes one file
         that predicts their mean.
+    chunk_hours : float, default 48
+        Streaming kinds: truncation length of back-propagation through time [h]; a batch holds about
+        ``batch_size // 16`` x 48 h of steps whatever the chunk length (an experiment sets it to each
+        ``experiment.past_hours``). Window kinds ignore it.
     """
 
     epochs: int = 50
@@ -196,6 +200,7 @@ class TrainSection:
     max_eval_samples: int = 0           # 0 = all; caps validation samples (quick runs)
     progress: bool = True               # tqdm bars (shown only on a terminal)
     members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
+    chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
 
 
 @dataclass
@@ -246,11 +251,14 @@ class ExperimentSection:
     Parameters
     ----------
     models : list of str
-        Model kinds to train, keys of `rsoil_couple.models.MODELS`.
+        Models to train: kinds (keys of `rsoil_couple.models.MODELS`) or names of ``[models.<name>]``
+        tables that set ``model.kind`` (variants of one kind, e.g. ``kg_stream`` with and without an
+        LSTM). Either every model is a window kind or every model is a streaming kind.
     scenarios : list of str
         Split scenarios, each one of `SCENARIOS`.
     past_hours : list of float
-        Past window lengths to compare [h]
+        Past window lengths to compare [h]; for streaming kinds (no window) the truncation length of
+        back-propagation through time (``train.chunk_hours``) [h]
     seeds : list of int
         Seeds; every model, scenario and past window is trained once per seed.
     future_hours : float, default 24
@@ -291,9 +299,10 @@ class ExperimentConfig:
     base : RunConfig
         Template run config of every case; `case_config` applies each case's settings to it.
     overrides : dict
-        Model kind -> its ``[models.<kind>]`` tables (``model``, ``train``, ``search``) applied over the template.
+        Model name -> its ``[models.<name>]`` tables (``model``, ``train``, ``search``, and ``data`` with
+        ``past_vars`` only) applied over the template.
     """
 
     experiment: ExperimentSection
     base: RunConfig
-    overrides: dict[str, dict[str, Any]]   # model kind -> [model]/[train] keys
+    overrides: dict[str, dict[str, Any]]   # model name -> [model]/[train]/[search]/[data] keys

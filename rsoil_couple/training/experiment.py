@@ -19,15 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ExperimentConfig, case_config, load_experiment_config
-from ..variables import Q10_FORMS as VAR_Q10_FORMS
+from .baseline_scores import prediction_range, score_baselines
 from .figures import aggregate
 from .fit import predict, set_determinism
 from .records import SiteArrays, load_data
 from .run import regression_metrics, train_run
 from .splits import make_split
 from .windows import WindowSet
-
-Q10_FORMS = tuple(VAR_Q10_FORMS)
 
 
 def _window_case(ecfg: ExperimentConfig, sites, scenario: str, past_hours: float, seed: int):
@@ -46,45 +44,15 @@ def baseline_cases(ecfg: ExperimentConfig, sites, scenario: str, past_hours: flo
     """Fit (train+val) and score (test) the configured baselines on the samples of one case;
     returns the cases and the test predictions by name.
     """
-    from ..baselines import q10
     ws, split = _window_case(ecfg, sites, scenario, past_hours, seed)
-    fit_idx = np.concatenate([split.train, split.val])
     pv = ws.past_vars
-    t_all = ws.X[:, pv.index("tsoil")].astype(np.float64)
-    w_all = ws.X[:, pv.index("swc")].astype(np.float64) if "swc" in pv else None
-    y = ws.y.astype(np.float64)
-    te = split.test
-    cases, preds = [], {}
-    for name in ecfg.experiment.baselines:
-        form = name.removeprefix("paper_")
-        if form != "q10" and form != "clm" and w_all is None:
-            continue                      # needs swc, which this configuration does not have
-        if name == "clm":
-            if w_all is None:
-                continue
-            f = q10.fit_clm_structure(t_all[fit_idx], w_all[fit_idx], y[fit_idx],
-                                      ecfg.experiment.clm_sand, ecfg.experiment.clm_clay)
-            pred, params = f.predict(t_all[te], w_all[te]), {"k": f.k, "sand": f.sand, "clay": f.clay}
-        elif name.startswith("paper_"):
-            f = q10.paper_fit(form)
-            pred, params = f.predict(t_all[te], None if w_all is None else w_all[te]), dict(f.params)
-        else:
-            f = q10.fit(form, t_all[fit_idx], None if w_all is None else w_all[fit_idx], y[fit_idx],
-                        fitted_on="train+validation")
-            pred, params = f.predict(t_all[te], None if w_all is None else w_all[te]), dict(f.params)
-        pred = np.asarray(pred, np.float64)
-        preds[name] = pred
-        cases.append({"model": name, "kind": "baseline", "scenario": scenario,
-                      "past_hours": float(ws.past_hours), "future_hours": float(ws.future_hours),
-                      "seed": seed, "params": {k: float(v) for k, v in params.items()},
-                      "test": regression_metrics(y[te], pred), "range": _range(pred)})
+    e = ecfg.experiment
+    scores, preds = score_baselines(e.baselines, ws.X[:, pv.index("tsoil")],
+                                    ws.X[:, pv.index("swc")] if "swc" in pv else None, ws.y,
+                                    np.concatenate([split.train, split.val]), split.test, e.clm_sand, e.clm_clay)
+    cases = [{"model": name, "kind": "baseline", "scenario": scenario, "past_hours": float(ws.past_hours),
+              "future_hours": float(ws.future_hours), "seed": seed, **sc} for name, sc in scores.items()]
     return cases, {"ws": ws, "split": split, "preds": preds}
-
-
-def _range(pred: np.ndarray) -> dict:
-    pred = np.asarray(pred, np.float64)
-    return {"min": float(np.nanmin(pred)), "max": float(np.nanmax(pred)),
-            "n_negative": int((pred < 0).sum()), "n_nonfinite": int((~np.isfinite(pred)).sum())}
 
 
 def ablation(res) -> dict:
@@ -100,16 +68,14 @@ def ablation(res) -> dict:
     return out
 
 
-def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | None = None,
-                   datasets=None) -> dict:
-    """Run every case of ``ecfg``; write metrics.json, summary.md and figures to ``out``."""
-    from . import figures as plots
-    t0 = _time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+def window_cases(ecfg: ExperimentConfig, sites: list[SiteArrays]) -> tuple[list[dict], dict]:
+    """Every (scenario, past length, model, seed) case of window models with its baselines; returns the
+    cases and, for the figures, ``(model, scenario, past_hours, seed) -> RunResult`` (``"baselines"``:
+    the baselines' windows, split and predictions).
+    """
     e = ecfg.experiment
-    sites = sites if sites is not None else load_data(ecfg.base.data)
     cases: list[dict] = []
-    keep: dict = {}          # (model, scenario, past_hours, seed) -> RunResult (for figures)
+    keep: dict = {}
     for scenario in e.scenarios:
         for ph in e.past_hours:
             for seed in e.seeds:
@@ -129,7 +95,7 @@ def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | 
                                                 "lr": res.search["chosen"]["lr"]},
                             "search": res.search["trials"], "n_train": res.search["n_train"],
                             "n_val": res.search["n_val"], "excluded_overlap": res.split.excluded_overlap,
-                            "seconds": round(res.seconds, 2), "range": _range(res.test_pred),
+                            "seconds": round(res.seconds, 2), "range": prediction_range(res.test_pred),
                             "samples": res.ws.counts}
                     if res.split.note:
                         case["note"] = res.split.note
@@ -142,10 +108,34 @@ def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | 
                     print(f"{scenario:13s} {kind:8s} past {ph:5g} h seed {seed}: "
                           f"nse {res.test_metrics['nse']:.3f} cc {res.test_metrics['cc']:.3f} "
                           f"({res.seconds:.1f} s)", flush=True)
+    return cases, keep
+
+
+def run_experiment(ecfg: ExperimentConfig, out: Path, sites: list[SiteArrays] | None = None,
+                   datasets=None) -> dict:
+    """Run every case of ``ecfg``; write metrics.json, summary.md and figures to ``out``.
+
+    Window models run `window_cases`; streaming models (every model a streaming kind) run
+    `rsoil_couple.training.stream_experiment.stream_cases`. Both write the same metrics.json, summary.md
+    and figures.
+    """
+    from . import figures as plots
+    from .stream_experiment import is_streaming, stream_cases
+    t0 = _time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    e = ecfg.experiment
+    if is_streaming(ecfg):
+        cases, keep, sites = stream_cases(ecfg, sites)
+    else:
+        sites = sites if sites is not None else load_data(ecfg.base.data)
+        cases, keep = window_cases(ecfg, sites)
     result = {"cases": cases, "config": {"models": e.models, "scenarios": e.scenarios,
                                          "past_hours": e.past_hours, "future_hours": e.future_hours,
                                          "seeds": e.seeds, "baselines": e.baselines,
                                          "sites": [s.name for s in sites]}}
+    if is_streaming(ecfg):
+        result["config"]["streaming"] = True
+        result["config"]["future_hours"] = 0.0
     if e.mi:
         result["mi"] = _mutual_information(ecfg, out)
     if e.figures:
@@ -205,6 +195,12 @@ def summary_markdown(result: dict) -> str:
              f"Sites: {', '.join(result['config']['sites'])}. Seeds: {result['config']['seeds']}. "
              f"Metrics on the test split: mean ± sample standard deviation over seeds. "
              f"Runtime {result.get('runtime_s', float('nan'))} s.", ""]
+    streaming = bool(result["config"].get("streaming"))
+    if streaming:
+        lines += ["Streaming models (no window): `past [h]` is the truncation length of back-propagation "
+                  "through time (`train.chunk_hours`); the baselines do not depend on it (one fit per "
+                  "scenario and seed, listed once as `any`). Test rows: observed Rsoil after the 168 h spin-up, "
+                  "the same for every model and baseline.", ""]
     if "mi" in result:
         lines += ["## Mutual information peaks (Fig. 2A)", "", "| driver | peak lag [h] | peak MI [bits] |",
                   "|---|---|---|"]
@@ -215,6 +211,10 @@ def summary_markdown(result: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in sorted([r for r in rows if r["scenario"] == sc], key=lambda r: (r["kind"], r["model"], r["past_hours"])):
             ph = f"{r['past_hours']:g}"
+            if streaming and r["kind"] == "baseline":      # one fit whatever the length: list it once
+                if r["past_hours"] != min(result["config"]["past_hours"]):
+                    continue
+                ph = "any"
             lines.append(f"| {r['model']} | {ph} | {r['n_seeds']} | {r['n_test']} | {f(r['mse'], 4)} | {f(r['nse'])} | "
                          f"{f(r['cc'])} | {f(r['kge'])} | {r['min_pred']:.2f}..{r['max_pred']:.2f} |")
         chk = best_check(rows, sc)

@@ -12,7 +12,9 @@ import numpy as np
 from ..data.events import rain_events
 
 COLORS = {"lstm": "C3", "unilstm": "C0", "mlp": "C2", "kg_lstm": "C4", "q10": "0.6", "q10_swc": "0.45",
-          "logistic_power": "0.3", "clm": "C1"}
+          "logistic_power": "0.3", "clm": "C1",
+          # the streaming analogues (configs/paper_us_hn1_stream.toml)
+          "kg_stream_lstm": "C4", "kg_stream_dense": "C2", "kg_stream_tsoil": "C0"}
 
 
 def _plt():
@@ -86,7 +88,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
             ax.set_xscale("log")
             ax.set_xticks(cfg["past_hours"], [f"{h:g}" for h in cfg["past_hours"]])
             ax.minorticks_off()
-            ax.set_xlabel("past window [h]")
+            ax.set_xlabel("truncation length of BPTT [h]" if cfg.get("streaming") else "past window [h]")
             ax.set_ylabel(met.upper())
             ax.set_title(f"{sc}")
             if i == 0 and j == 0:
@@ -116,7 +118,7 @@ def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
                     ax.plot(*_broken(bl["ws"].time[bl["split"].test], bl["preds"][name]), sty, color=COLORS[name],
                             lw=0.9, ms=2, label=name)
         ax.set_ylabel("Rsoil [µmol m$^{-2}$ s$^{-1}$]")
-        ax.set_title(f"Test split, {sc}, past {longest:g} h")
+        ax.set_title(f"Test split, {sc}, {'truncation' if cfg.get('streaming') else 'past'} {longest:g} h")
         ax.legend(fontsize=7, ncol=4)
         name = f"fig3_timeseries_{sc}.png"
         fig.savefig(out / name, dpi=110)

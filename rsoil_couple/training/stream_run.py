@@ -87,12 +87,18 @@ class StreamResult:
     member_test_pred: dict
 
 
+def batch_chunks(train) -> int:
+    """Chunks per batch: ``batch_size // 16`` chunks of 48 h, i.e. the same number of steps at any ``chunk_hours``."""
+    return max(1, int(round(max(1, train.batch_size // 16) * 48.0 / train.chunk_hours)))
+
+
 def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int, progress: bool = True,
                   masks: list | None = None) -> tuple[list[KGStream], list[dict], list[StreamSite], list]:
     """Train ``train.members`` members (seeds ``run.seed + k``) on ``sites``; returns members, histories,
     the prepared sites and the (train, val, test) masks per site (``masks``: given per site, else
-    `split_masks` of ``cfg.split``). A batch holds ``train.batch_size // 16`` chunks of 48 h (default
-    128: 8 chunks).
+    `split_masks` of ``cfg.split``). Gradients reach back ``train.chunk_hours`` (default 48 h); a batch
+    holds `batch_chunks` chunks, about ``train.batch_size // 16`` x 48 h of steps (default 128: 8 chunks
+    of 48 h), so the truncation length changes the batches' shape, not how many steps each one holds.
     """
     probe = build_stream_model(cfg, export_step)
     prepared = [prepare_site(probe, s) for s in sites]
@@ -104,7 +110,7 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
         m = build_stream_model(cfg, export_step)
         h = train_stream(m, prepared, [mk[0] for mk in masks], [mk[1] for mk in masks], epochs=cfg.train.epochs,
                          lr=cfg.train.lr, seed=seed, patience=cfg.train.patience, progress=progress,
-                         batch_chunks=max(1, cfg.train.batch_size // 16))
+                         batch_chunks=batch_chunks(cfg.train), chunk_hours=cfg.train.chunk_hours)
         scales = list(h["log_scales"].values())
         m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
         members.append(m)
@@ -154,7 +160,8 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                      "n_val": int(sum(int(np.isfinite(p.y.numpy()[mk[1]]).sum()) for p, mk in zip(prepared, masks))),
                      "seed": cfg.run.seed, "scenario": cfg.split.scenario,
                      "synthetic": any(s.source == "synthetic" for s in sites),
-                     "hyperparameters": {"hidden": cfg.model.hidden, "lr": cfg.train.lr, "epochs": cfg.train.epochs},
+                     "hyperparameters": {"hidden": cfg.model.hidden, "lr": cfg.train.lr, "epochs": cfg.train.epochs,
+                                         "chunk_hours": cfg.train.chunk_hours},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},
                      "steps_s": {s.name: int(s.step_seconds) for s in sites}},
     }
