@@ -22,6 +22,10 @@ def model_card(meta: dict, name: str = "") -> str:
              f"drivers {', '.join(v['name'] + ' [' + v['units'] + ']' for v in meta['past_vars'])}, "
              f"future window {meta['future_hours']:g} h",
              f"- torch {meta.get('torch_version', '')}, rsoil_couple {meta.get('rsoil_couple_version', '')}"]
+    hp = tr.get("hyperparameters", {})
+    if "moisture_form" in hp:
+        lines.append(f"- base: temperature `{hp.get('temperature_form')}`, moisture `{hp['moisture_form']}`, "
+                     f"network modulation within x/÷ {hp.get('modulation_max')}, LSTM width {hp.get('hidden')}")
     st = meta.get("streaming")
     if st:
         lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "
@@ -56,7 +60,10 @@ def model_card(meta: dict, name: str = "") -> str:
         lines += ["", "## Learned physics (mean ± sd over members)", ""]
         labels = {"q10": "q10 (Rsoil ratio 15 vs 5 degC)" if "e0_K" in ph else "q10",
                   "e0_K": "Lloyd-Taylor E0 [K]", "q10_0_10C": "q10 over 0-10 degC", "q10_20_30C": "q10 over 20-30 degC",
-                  "moisture_exponent": "SWC exponent c", "anomaly_share": "diel-anomaly share w of the base temperature"}
+                  "moisture_exponent": "SWC exponent c", "anomaly_share": "diel-anomaly share w of the base temperature",
+                  "half_saturation_10C": "DAMM half-saturation K at 10 degC (relative to S(θ = 0.1) = 1)",
+                  "half_saturation_q10": "ratio of K over 10 degC (K rises with temperature)",
+                  "modulation_weight": "share λ of the network's modulation kept (chosen on validation rows)"}
         for k in [k for k, v in ph.items() if isinstance(v, dict) and "mean" in v]:
             mem = [round(x, 3) for x in ph[k]["members"]]
             lines.append(f"- {labels.get(k, k)}: {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f} (members {mem})")

@@ -161,7 +161,10 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                      "seed": cfg.run.seed, "scenario": cfg.split.scenario,
                      "synthetic": any(s.source == "synthetic" for s in sites),
                      "hyperparameters": {"hidden": cfg.model.hidden, "lr": cfg.train.lr, "epochs": cfg.train.epochs,
-                                         "chunk_hours": cfg.train.chunk_hours},
+                                         "chunk_hours": cfg.train.chunk_hours,
+                                         "temperature_form": cfg.model.temperature_form,
+                                         "moisture_form": cfg.model.moisture_form,
+                                         "modulation_max": cfg.model.modulation_max},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},
                      "steps_s": {s.name: int(s.step_seconds) for s in sites}},
     }

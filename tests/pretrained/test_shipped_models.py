@@ -1,22 +1,30 @@
-"""The shipped drylands-v1: loads by name, streams in the core as in Python, and its card is current."""
+"""Every shipped pretrained model (drylands-v1, drylands-v2): loads by name, streams in the core as in
+Python, its card is current, and the config that trained it is in configs/."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from rsoil_couple.core.coupler import Coupler
 from rsoil_couple.modelfile.card import model_card
 from rsoil_couple.modelfile.export import load_model
-from rsoil_couple.pretrained import available
+from rsoil_couple.pretrained import PACKAGE_DIR, available
 
-CARD = Path(__file__).resolve().parents[2] / "docs" / "model_card_drylands-v1.md"
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted(p.stem for p in PACKAGE_DIR.glob("*.pt"))
 
 
-def test_drylands_v1_is_shipped_and_describes_itself():
-    assert "drylands-v1" in available()
-    module, meta = load_model("drylands-v1")
+def test_the_dryland_models_are_shipped():
+    assert {"drylands-v1", "drylands-v2"} <= set(SHIPPED) <= set(available())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_model_describes_itself(name):
+    module, meta = load_model(name)
+    assert (ROOT / "configs" / f"{name.replace('-', '_')}.toml").is_file()
     assert meta["model_kind"] == "kg_stream" and meta["ensemble"]["members"] >= 3
     assert len(meta["training"]["sites"]) == 8
     assert meta["site_scale"]["method"] == "training_median"
@@ -25,16 +33,19 @@ def test_drylands_v1_is_shipped_and_describes_itself():
         assert meta["training"]["physics"][key]["sd"] >= 0.0
 
 
-def test_the_card_is_generated_from_the_shipped_file():
-    _, meta = load_model("drylands-v1")
-    assert CARD.read_text() == model_card(meta, "drylands-v1"), \
-        "docs/model_card_drylands-v1.md is stale: python -m rsoil_couple.modelfile.card drylands-v1 > it"
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_card_is_generated_from_the_shipped_file(name):
+    _, meta = load_model(name)
+    card = ROOT / "docs" / f"model_card_{name}.md"
+    assert card.read_text() == model_card(meta, name), \
+        f"{card.name} is stale: python -m rsoil_couple.modelfile.card {name} > docs/{card.name}"
 
 
-def test_core_streams_drylands_v1_as_python_does():
-    module, meta = load_model("drylands-v1")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_core_streams_a_shipped_model_as_python_does(name):
+    module, meta = load_model(name)
     ncol, steps = 3, 500
-    c = Coupler("drylands-v1", ncol=ncol)
+    c = Coupler(name, ncol=ncol)
     rng = np.random.default_rng(0)
     state = module.initial_state(ncol)
     worst = 0.0
