@@ -22,7 +22,7 @@ QUICK_MODEL = {"kind": "lstm", "hidden": 24, "past_hours": 48.0, "future_hours":
 QUICK_TRAIN = {"epochs": 25, "batch_size": 128, "lr": 0.003, "patience": 5, "max_train_samples": 2500}
 HOST_COLUMNS = 8          # columns in the demo's host run; every other one uses the LSTM
 TEST_FRACTION = 0.25      # the last quarter of the record is the (extrapolation) test window
-PRETRAINED = "drylands-v1"  # the shipped model shown beside the one the demo trains
+PRETRAINED = "drylands-v2"  # the shipped model shown beside the one the demo trains
 
 
 @dataclass
@@ -325,7 +325,7 @@ Model file: `{Path(summary['model']).name}` (model_id `{summary['model_id']}`).
 
 The pretrained `{PRETRAINED}` (model_id `{summary['pretrained']['model_id']}`; {summary['pretrained']['note']}) ran
 through the C++ core as shipped and with its site scale calibrated on the training period
-(`rsoil-couple calibrate`); its card: docs/model_card_drylands-v1.md.
+(`rsoil-couple calibrate`); its card: docs/model_card_{PRETRAINED}.md.
 
 ## 3. The same model inside the Fortran CLM-like host
 {HOST_COLUMNS} columns, every other one switched to the LSTM (policy `persistence`); the others keep the
