@@ -166,13 +166,18 @@ class StreamingRun:
         Steps per ``run`` call, the state carried across calls (0: the whole record in one call).
     num_threads : int
         > 0 sets torch's intra-op threads PROCESS-WIDE (as `rsoil_couple.Coupler` does).
+    prepare : bool
+        Run the module as `rsoil_couple.core.stream_fast.prepared_module` prepares it (shared features,
+        frozen; kept only when bit-identical on a probe, cached per process): ``prepared`` lists what was
+        applied. False: the file's module as it is.
     """
 
     def __init__(self, model_path: str | os.PathLike, strict: bool = False, batch_rows: int = STREAM_BATCH_ROWS,
-                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0):
+                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0, prepare: bool = True):
         import torch
 
         from ..modelfile.export import load_model
+        from .stream_fast import prepared_module
 
         if int(batch_rows) < 0 or int(time_chunk) < 0:
             raise ValueError(f"batch_rows ({batch_rows}) and time_chunk ({time_chunk}) must be >= 0")
@@ -188,6 +193,9 @@ class StreamingRun:
         self.spinup_steps = int(self.meta["streaming"]["spinup_steps"])
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
+        self.prepared: list[str] = []
+        if prepare:
+            self.module, self.prepared = prepared_module(self.path, self.module, self.meta)
 
     def model_inputs(self, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray]) -> np.ndarray:
         """The network's input [time, column, n_past_vars] float32: each driver in ``past_vars`` order,
