@@ -7,7 +7,9 @@ heavier than a few seconds of synthetic data:
 - window: `rsoil_couple.training.example_model` (LSTM, 24 h past + 24 h future, hidden 16), through the
   C++ coupler step by step;
 - streaming: the test model of tests/streaming_model.py (EMAs + an LSTM cell of hidden 16, spin-up 96
-  steps), one scripted ``run`` call per block of columns x time chunk.
+  steps), or with ``--model FILE_OR_NAME`` a streaming model file or pretrained name (the shipped
+  ``drylands-v1``: a 3-member ensemble of kg_stream, hidden 0); one scripted ``run`` call per block of
+  columns x time chunk.
 For each model and N, `rsoil-couple predict` runs `--repeats` times in a fresh interpreter; each run's
 peak RSS (VmHWM), the throughput predict measures itself (column-steps / predict's own seconds, start-up
 of the interpreter excluded), CPU seconds and stage seconds are kept, and the median is reported. The
@@ -22,6 +24,7 @@ waits (at most `--wait-max` s) for it to fall below L before each run.
     PYTHONPATH=. python3 benchmarks/bench_predict.py --json benchmarks/results/predict.json
         # streaming: 1,000 and 10,000 columns x one year (17,520 steps); window: 1,000 and 10,000 x 720
     PYTHONPATH=. python3 benchmarks/bench_predict.py --quick     # CI size: 200/1,000 x 2,000 and 100/1,000 x 200
+    PYTHONPATH=. python3 benchmarks/bench_predict.py --models streaming --model drylands-v1 --no-dask
 (`PYTHONPATH=.` uses the source tree with a dev build, docs/dev.md; without it the installed package.)
 
 Prints ratios measured in this one run and writes JSON (--json).
@@ -216,6 +219,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
     ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
+    ap.add_argument("--batch-rows", type=int, default=None, help="predict --batch-rows (default: predict's)")
+    ap.add_argument("--model", default=None, metavar="FILE_OR_NAME",
+                    help="streaming model file or pretrained name (drylands-v1); default: the test model")
     ap.add_argument("--wait-quiet", type=float, default=None,
                     help="before each run wait until the 1-min load average is below this (the machine is shared)")
     ap.add_argument("--wait-max", type=float, default=600.0, help="longest wait for --wait-quiet [s]")
@@ -236,13 +242,25 @@ def main(argv=None) -> int:
                 meta = example_model(model, "lstm", past_hours=24, future_hours=24)
                 cols, ntime = args.window_columns, args.window_ntime
             else:
-                model = wd / "streaming.pt"
-                meta = streaming_helpers().write_streaming_model(model, spinup_steps=96, hidden=16)
+                if args.model:
+                    from rsoil_couple.modelfile.export import load_model
+                    from rsoil_couple.pretrained import resolve
+
+                    model = Path(resolve(args.model))
+                    meta = load_model(model)[1]
+                    if "streaming" not in meta:
+                        raise SystemExit(f"--model {args.model}: not a streaming model file")
+                else:
+                    model = wd / "streaming.pt"
+                    meta = streaming_helpers().write_streaming_model(model, spinup_steps=96, hidden=16)
                 cols, ntime = args.stream_columns, args.stream_ntime
             extra = [] if args.deflate is None else ["--deflate", str(args.deflate)]
+            if args.batch_rows is not None:
+                extra += ["--batch-rows", str(args.batch_rows)]
             r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
                             (args.wait_quiet, args.wait_max))
-            r["model"] = {k: meta[k] for k in ("model_kind", "past_steps", "future_steps", "step_seconds")}
+            r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
+            r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")
             res["models"][label] = r
         if len(res["models"]) == 2:
