@@ -86,15 +86,15 @@ def _prepare(module, meta: dict):
     return module, applied
 
 
-def prepared_module(path: str | os.PathLike, module, meta: dict, probe_rows: int = 64,
-                    probe_steps: int | None = None):
+def prepared_module(path: str | os.PathLike, module, meta: dict, probe_rows: int = 16,
+                    probe_steps: int = 192):
     """The file's streaming module prepared for offline runs (module docstring), or `module` itself.
 
     Parameters
     ----------
     path : the model file (the cache key, with its size and modification time).
     module, meta : the file's module and metadata as `rsoil_couple.modelfile.export.load_model` gives them.
-    probe_rows, probe_steps : size of the bit-for-bit probe (default steps: spin-up + 96).
+    probe_rows, probe_steps : size of the bit-for-bit probe (and half of it again from the state it ends in).
 
     Returns
     -------
@@ -104,7 +104,7 @@ def prepared_module(path: str | os.PathLike, module, meta: dict, probe_rows: int
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
     if key in _CACHE:
         return _CACHE[key]
-    steps = probe_steps or int(meta["streaming"]["spinup_steps"]) + 96
+    steps = int(probe_steps)
     try:
         fast, applied = _prepare(module, meta)
         ok = _same_run(module, fast, probe_drivers(meta, probe_rows, steps), probe_rows)

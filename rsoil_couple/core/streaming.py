@@ -208,45 +208,67 @@ class StreamingRun:
             x[:, :, k][classes[v] >= _IMPOSSIBLE] = np.nan
         return x
 
-    def network(self, x: np.ndarray) -> np.ndarray:
-        """Run the module over `x` [time, column, n_past_vars] (float32) from its initial state.
+    def network(self, x: np.ndarray, states: list | None = None) -> np.ndarray | tuple[np.ndarray, list]:
+        """Run the module over `x` [time, column, n_past_vars] (float32).
 
-        Returns the network's Rsoil [time, column] float32 [umol m-2 s-1]. One ``run`` call per block of
-        `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
+        Returns the network's Rsoil [time, column] float32 [umol m-2 s-1] from the initial state, or, when
+        `states` is given (a list, empty at the start), (Rsoil, states) with the state of every block of
+        columns carried into the list, so that the next slab of time continues it. One ``run`` call per
+        block of `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
         """
         import torch
 
         T, ncol, nv = x.shape
         rows = self.batch_rows or ncol
         chunk = self.time_chunk or T
+        carry = states is not None
+        states = states if carry else []
         y = np.empty((T, ncol), dtype=np.float32)
+        xb = np.empty((rows, min(chunk, T), nv), dtype=np.float32)
         with torch.inference_mode():
-            for c0 in range(0, ncol, rows):
+            for b, c0 in enumerate(range(0, ncol, rows)):
                 nb = min(rows, ncol - c0)
-                state = self.module.initial_state(rows)
+                if len(states) <= b:
+                    states.append(self.module.initial_state(rows))
                 for t0 in range(0, T, chunk):
                     t1 = min(T, t0 + chunk)
-                    xb = np.empty((rows, t1 - t0, nv), dtype=np.float32)
-                    xb[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
-                    xb[nb:] = xb[nb - 1]
-                    out, new = self.module.run(state, torch.from_numpy(xb))
+                    xc = xb[:, :t1 - t0]
+                    xc[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
+                    xc[nb:] = xc[nb - 1]
+                    out, new = self.module.run(states[b], torch.from_numpy(np.ascontiguousarray(xc)))
                     if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
                         raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
                                          f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
                                          f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
                                          f"[{rows}, {self.state_size}]")
                     y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
-                    state = new
-        return y
+                    states[b] = new.clone()  # xb is reused: a state must not be a view of the drivers
+        return (y, states) if carry else y
 
-    def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Outputs of a whole record: {'rsoil', 'rsoil_gc', 'resp_scalar' (float64), 'status' (int8)},
+    def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None,
+                 dtype=np.float64) -> dict[str, np.ndarray]:
+        """Outputs of a whole record: {'rsoil', 'rsoil_gc', 'resp_scalar' (`dtype`), 'status' (int8)},
         each [time, column], as the coupler's streaming path returns them step by step.
 
         drivers : ``tsoil`` [degC], ``swc`` [m3 m-3], ``precip`` [mm per step], each [time, column]
             (the fallback's drivers and those in ``past_vars`` are required).
         mask : [column] or [time, column] bool, False = Q10 (MASKED); the model still runs there.
+        dtype : of the values (computed in float64 and rounded once; predict asks float32, its file's type).
+        The record is worked through in slabs of `time_chunk` steps (the state carried), so the temporary
+        arrays (statuses, model inputs, the fallback) are those of one slab, not of the record.
         """
-        status, classes = stream_statuses(self.meta, drivers, self.strict, 0, mask)
-        y = self.network(self.model_inputs(drivers, classes))
-        return finish_statuses(self.meta, drivers, classes, status, y)
+        T, ncol = np.shape(drivers[self.past_vars[0]])
+        chunk = self.time_chunk or T
+        out = {k: np.empty((T, ncol), dtype=dtype) for k in ("rsoil", "rsoil_gc", "resp_scalar")}
+        out["status"] = np.empty((T, ncol), dtype=np.int8)
+        m = None if mask is None else np.asarray(mask, dtype=bool)
+        states: list = []
+        for t0 in range(0, max(T, 1), chunk):
+            sl = slice(t0, min(T, t0 + chunk))
+            d = {v: a[sl] for v, a in drivers.items()}
+            status, classes = stream_statuses(self.meta, d, self.strict, t0,
+                                              m if m is None or m.ndim == 1 else m[sl])
+            y, states = self.network(self.model_inputs(d, classes), states)
+            for k, v in finish_statuses(self.meta, d, classes, status, y).items():
+                out[k][sl] = v
+        return out

@@ -121,8 +121,8 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
     c0, t0 = _time.process_time(), _time.perf_counter()
     with heap_kept():
         res = emulate(model_path, block.drivers, policy=policy, strict=strict, num_threads=threads,
-                      chunk_size=batch_rows, time_chunk=time_chunk)
+                      chunk_size=batch_rows, time_chunk=time_chunk, out_dtype=np.float32)
         arrays = {v: np.asarray(res[v].transpose("time", "column").values).astype(
-            "int8" if v == "status" else "float32") for v in OUTPUT_VARS}
+            "int8" if v == "status" else "float32", copy=False) for v in OUTPUT_VARS}
     return BlockResult(arrays, block.read_s, _time.perf_counter() - t0, block.cpu_s + _time.process_time() - c0,
                        os.getpid())
