@@ -27,14 +27,18 @@ import numpy as np
 from ..errors import MetaError
 from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, Q10_REF_MIN, STATUS_NAMES
 
-__all__ = ["STREAM_BATCH_ROWS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
+__all__ = ["STREAM_BATCH_ROWS", "STREAM_CHUNK_COLUMNS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
            "stream_statuses"]
 
 _S = {name: code for code, name in enumerate(STATUS_NAMES)}
-#: Rows of every ``run`` call by default. A scripted loop costs tens of µs per step whatever the rows
-#: (the test model of tests/streaming_model.py: ~70 µs), so more rows amortise it: that model runs
-#: ~0.75 M column-steps/s with 64 rows, ~1.6 M with 256 and ~2.1 M with 1024 on one core.
-STREAM_BATCH_ROWS = 256
+#: Rows of every ``run`` call by default. A scripted loop costs hundreds of µs per step whatever the
+#: rows (the shipped drylands-v1, prepared: ~0.35 ms at 256 rows, ~0.6 ms at 1024), so more rows amortise
+#: it: drylands-v1 runs ~0.7 M column-steps/s per core with 256 rows and ~1.7 M with 1024 (the test model
+#: of tests/streaming_model.py ~1.6 M and ~2.1 M). docs/predict.md, "Measured".
+STREAM_BATCH_ROWS = 1024
+#: Columns per block of `rsoil-couple predict` for streaming models (a block narrower than
+#: `STREAM_BATCH_ROWS` is padded to it, wasted work): ~1.3 GB peak for a year at 30 min.
+STREAM_CHUNK_COLUMNS = 1024
 #: Steps of every ``run`` call by default (the state is carried across calls; results do not depend on it).
 STREAM_TIME_CHUNK = 4096
 

@@ -139,7 +139,9 @@ class StreamEnsemble(StreamingModel):
             c0 = state[:, i + nfs + hid:i + nfs + 2 * hid]
             s, h1, c1 = m.modulation_logit(m.norm_features(feats).unsqueeze(1), h0, c0)
             outs.append(m.rsoil(s[:, 0], base_in, m.trust(feats)))
-            parts += [fs, h1, c1]
+            parts.append(fs)
+            if hid > 0:  # (hidden 0: h and c are empty, and a cat of empty parts costs as much as a full one)
+                parts += [h1, c1]
             i += nfs + 2 * hid
         return torch.stack(outs, 0), torch.cat(parts, 1)
 

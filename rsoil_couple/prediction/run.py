@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
-from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
+from ..core.streaming import STREAM_BATCH_ROWS, STREAM_CHUNK_COLUMNS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
@@ -44,6 +44,8 @@ from .inputs import (
 )
 from .output import BlockWriter, check_output, create_output, remove_stale_partials
 
+#: Columns per block of window models by default (streaming models: `STREAM_CHUNK_COLUMNS`).
+DEFAULT_CHUNK_COLUMNS = 256
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
 
@@ -76,7 +78,7 @@ class PredictResult:
 
 
 def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence, output: str | os.PathLike,
-            *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
+            *, policy: str = "supplied", columns: str | None = None, chunk_columns: int | None = None,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
             batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK, deflate: int = 1,
@@ -88,7 +90,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     inputs : one input path or a list (CLM history files).
     policy : future-driver policy of the core ('supplied', 'lagged', 'persistence').
     columns : '--columns' selection ('a:b' or 'i,j,k'); all when None.
-    chunk_columns : columns per block; peak memory grows with it, not with the input size.
+    chunk_columns : columns per block; peak memory grows with it, not with the input size. None:
+        `DEFAULT_CHUNK_COLUMNS` (256) for window models, `STREAM_CHUNK_COLUMNS` (1024) for streaming models
+        (a block narrower than ``batch_rows`` is padded to it).
     scheduler : address of a dask distributed scheduler; None runs blocks in this process.
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     batch_rows : rows of every network forward call (the core pads the last one), so a column's value
@@ -115,6 +119,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     _, meta = load_model(model_path)
     if batch_rows is None:
         batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
+    if chunk_columns is None:
+        chunk_columns = STREAM_CHUNK_COLUMNS if is_streaming(meta) else DEFAULT_CHUNK_COLUMNS
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
                      model_variables(meta))
     with bounded_chunk_cache():
@@ -318,7 +324,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="supplied", choices=("supplied", "lagged", "persistence"),
                         help="future-driver policy of the core (default: supplied, for offline runs)")
     parser.add_argument("--columns", default=None, help="column indices: 'start:stop' or 'i,j,k' (default all)")
-    parser.add_argument("--chunk-columns", type=int, default=256, help="columns per block (bounds memory)")
+    parser.add_argument("--chunk-columns", type=int, default=None,
+                        help=f"columns per block (bounds memory; default {DEFAULT_CHUNK_COLUMNS}, streaming models "
+                             f"{STREAM_CHUNK_COLUMNS})")
     parser.add_argument("--scheduler", default=None, help="dask distributed scheduler address (default: this process)")
     parser.add_argument("--strict", action="store_true", help="columns outside the training envelope fall back to Q10")
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
