@@ -174,10 +174,14 @@ class StreamingRun:
         Run the module as `rsoil_couple.core.stream_fast.prepared_module` prepares it (shared features,
         frozen; kept only when bit-identical on a probe, cached per process): ``prepared`` lists what was
         applied. False: the file's module as it is.
+    run_threads : int
+        Blocks of `batch_rows` columns run concurrently in this many threads (values unchanged; useful
+        with idle cores and at least ``run_threads x batch_rows`` columns).
     """
 
     def __init__(self, model_path: str | os.PathLike, strict: bool = False, batch_rows: int = STREAM_BATCH_ROWS,
-                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0, prepare: bool = True):
+                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0, prepare: bool = True,
+                 run_threads: int = 1):
         import torch
 
         from ..modelfile.export import load_model
@@ -192,6 +196,7 @@ class StreamingRun:
                             "(window models run through rsoil_couple.Coupler)")
         self.strict = bool(strict)
         self.batch_rows, self.time_chunk = int(batch_rows), int(time_chunk)
+        self.run_threads = max(1, int(run_threads))
         self.past_vars = [v["name"] for v in self.meta["past_vars"]]
         self.state_size = int(self.meta["streaming"]["state_size"])
         self.spinup_steps = int(self.meta["streaming"]["spinup_steps"])
@@ -219,35 +224,52 @@ class StreamingRun:
         `states` is given (a list, empty at the start), (Rsoil, states) with the state of every block of
         columns carried into the list, so that the next slab of time continues it. One ``run`` call per
         block of `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
+        With ``run_threads`` > 1 the blocks of columns run in that many threads (TorchScript releases
+        the GIL; each block's calls are the same, so are its values).
         """
+        T, ncol, nv = x.shape
+        rows = self.batch_rows or ncol
+        carry = states is not None
+        states = states if carry else []
+        starts = list(range(0, ncol, rows))
+        while len(states) < len(starts):
+            states.append(None)
+        y = np.empty((T, ncol), dtype=np.float32)
+        if self.run_threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.run_threads, len(starts))) as pool:
+                for f in [pool.submit(self._block, x, y, states, b, c0, rows) for b, c0 in enumerate(starts)]:
+                    f.result()
+        else:
+            for b, c0 in enumerate(starts):
+                self._block(x, y, states, b, c0, rows)
+        return (y, states) if carry else y
+
+    def _block(self, x: np.ndarray, y: np.ndarray, states: list, b: int, c0: int, rows: int) -> None:
+        """`network` for the block of columns c0 .. c0 + rows (padded): ``y`` and ``states[b]`` updated."""
         import torch
 
         T, ncol, nv = x.shape
-        rows = self.batch_rows or ncol
         chunk = self.time_chunk or T
-        carry = states is not None
-        states = states if carry else []
-        y = np.empty((T, ncol), dtype=np.float32)
+        nb = min(rows, ncol - c0)
         xb = np.empty((rows, min(chunk, T), nv), dtype=np.float32)
-        with torch.inference_mode():
-            for b, c0 in enumerate(range(0, ncol, rows)):
-                nb = min(rows, ncol - c0)
-                if len(states) <= b:
-                    states.append(self.module.initial_state(rows))
-                for t0 in range(0, T, chunk):
-                    t1 = min(T, t0 + chunk)
-                    xc = xb[:, :t1 - t0]
-                    xc[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
-                    xc[nb:] = xc[nb - 1]
-                    out, new = self.module.run(states[b], torch.from_numpy(np.ascontiguousarray(xc)))
-                    if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
-                        raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
-                                         f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
-                                         f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
-                                         f"[{rows}, {self.state_size}]")
-                    y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
-                    states[b] = new.clone()  # xb is reused: a state must not be a view of the drivers
-        return (y, states) if carry else y
+        with torch.inference_mode():  # (per thread)
+            if states[b] is None:
+                states[b] = self.module.initial_state(rows)
+            for t0 in range(0, T, chunk):
+                t1 = min(T, t0 + chunk)
+                xc = xb[:, :t1 - t0]
+                xc[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
+                xc[nb:] = xc[nb - 1]
+                out, new = self.module.run(states[b], torch.from_numpy(np.ascontiguousarray(xc)))
+                if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
+                    raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
+                                     f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
+                                     f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
+                                     f"[{rows}, {self.state_size}]")
+                y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
+                states[b] = new.clone()  # xb is reused: a state must not be a view of the drivers
 
     def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None,
                  dtype=np.float64) -> dict[str, np.ndarray]:

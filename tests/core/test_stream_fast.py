@@ -61,3 +61,28 @@ def test_a_preparation_that_changes_values_is_not_used(stream_model, monkeypatch
     with pytest.warns(RuntimeWarning, match="run as it is"):
         fast, applied = stream_fast.prepared_module(path, module, meta)
     assert fast is module and applied == []
+
+
+def test_slabs_threads_and_float32_give_the_whole_record_run(stream_model):
+    """StreamingRun works in slabs of time_chunk steps (spin-up and a [time, column] mask crossing them) and
+    runs blocks of columns in threads: the same values as one slab in one thread; float32 = float64 rounded."""
+    import numpy as np
+
+    from rsoil_couple.core.streaming import StreamingRun
+
+    path, meta = stream_model
+    rng = np.random.default_rng(4)
+    T, ncol = 90, 11
+    drivers = {"tsoil": 15 + 8 * rng.standard_normal((T, ncol)), "swc": 0.05 + 0.3 * rng.random((T, ncol)),
+               "precip": np.where(rng.random((T, ncol)) < 0.1, 2.0, 0.0)}
+    drivers["tsoil"][rng.random((T, ncol)) < 0.05] = np.nan
+    drivers["swc"][3, 2] = 2.0    # impossible
+    mask = rng.random((T, ncol)) > 0.1
+    ref = StreamingRun(path, batch_rows=4, time_chunk=0)(drivers, mask)
+    got = StreamingRun(path, batch_rows=4, time_chunk=7, run_threads=3)(drivers, mask)
+    f32 = StreamingRun(path, batch_rows=4, time_chunk=4)(drivers, mask, dtype=np.float32)
+    assert int(meta["streaming"]["spinup_steps"]) > 7       # the spin-up crosses a slab boundary
+    for k in ("rsoil", "rsoil_gc", "resp_scalar", "status"):
+        np.testing.assert_array_equal(got[k], ref[k])
+        assert f32[k].dtype == (np.int8 if k == "status" else np.float32)
+        np.testing.assert_array_equal(f32[k], ref[k].astype(f32[k].dtype))
