@@ -67,12 +67,14 @@ def wait_quiet(load: float | None, max_s: float) -> float:
     return time.perf_counter() - t0
 
 
-def run_predict(model: Path, src: Path, out: Path, chunk: int, extra: list[str], scheduler: str | None = None,
-                quiet: tuple = (None, 0.0)) -> dict:
+def run_predict(model: Path | None, src: Path, out: Path, chunk: int | None, extra: list[str],
+                scheduler: str | None = None, quiet: tuple = (None, 0.0), pythonpath: Path | None = None) -> dict:
     """`rsoil-couple predict` in a fresh interpreter: its peak RSS (VmHWM) [MiB], wall time [s], CPU time [s]
-    and JSON summary."""
-    argv = ["predict", "--model", str(model), "--input", str(src), "--output", str(out),
-            "--chunk-columns", str(chunk), "--no-progress", "--threads", "1", *extra]
+    and JSON summary. `model` / `chunk` None: given in `extra` (or predict's default); `pythonpath`: the
+    source tree whose rsoil_couple runs (default: the one this process imported)."""
+    argv = ["predict", *(["--model", str(model)] if model is not None else []), "--input", str(src),
+            "--output", str(out), *(["--chunk-columns", str(chunk)] if chunk is not None else []),
+            "--no-progress", "--threads", "1", *extra]
     if scheduler:
         argv += ["--scheduler", scheduler]
     # VmHWM, not ru_maxrss: Linux carries the pre-exec (forked parent's) RSS into the child's
@@ -86,7 +88,7 @@ def run_predict(model: Path, src: Path, out: Path, chunk: int, extra: list[str],
     import rsoil_couple
 
     # the child imports the same rsoil_couple as this process (source tree or installed)
-    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(pythonpath or Path(rsoil_couple.__file__).resolve().parents[1]))
     waited = wait_quiet(*quiet)
     load0 = os.getloadavg()[0]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -151,7 +153,7 @@ def _peak_rss_mib() -> float:
     return float(next(s for s in open("/proc/self/status") if s.startswith("VmHWM")).split()[1]) / 1024.0
 
 
-def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int, repeats: int, wd: Path,
+def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int | None, repeats: int, wd: Path,
                 dask: bool, extra: list[str], quiet: tuple) -> dict:
     """One model: each N in one process (`repeats` runs); the largest N alternately in one process and on a
     2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs)."""
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stream-ntime", type=int, default=17520, help="steps (30 min) per column, streaming model")
     ap.add_argument("--window-columns", type=int, nargs="+", default=[1000, 10000], help="N for the window model")
     ap.add_argument("--window-ntime", type=int, default=720, help="steps (30 min) per column, window model")
-    ap.add_argument("--chunk", type=int, default=256, help="--chunk-columns")
+    ap.add_argument("--chunk", type=int, default=None, help="--chunk-columns (default: predict's, per model kind)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
     ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
