@@ -87,13 +87,16 @@ def run_predict(model: Path | None, src: Path, out: Path, chunk: int | None, ext
 
     import rsoil_couple
 
-    # the child imports the same rsoil_couple as this process (source tree or installed)
+    # the child imports the same rsoil_couple as this process (source tree or installed), or `pythonpath`'s
+    # (it runs there too: ``python -c`` puts the working directory first on sys.path)
     env = dict(os.environ, PYTHONPATH=str(pythonpath or Path(rsoil_couple.__file__).resolve().parents[1]))
+    if pythonpath is not None:  # another checkout: leave its tree as it is (no __pycache__ written there)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     waited = wait_quiet(*quiet)
     load0 = os.getloadavg()[0]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], cwd=REPO,
+    r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], cwd=pythonpath or REPO,
                        capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
