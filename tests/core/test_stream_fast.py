@@ -86,3 +86,22 @@ def test_slabs_threads_and_float32_give_the_whole_record_run(stream_model):
         np.testing.assert_array_equal(got[k], ref[k])
         assert f32[k].dtype == (np.int8 if k == "status" else np.float32)
         np.testing.assert_array_equal(f32[k], ref[k].astype(f32[k].dtype))
+
+
+def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
+    import numpy as np
+
+    from rsoil_couple.core.streaming import StreamingRun
+
+    rng = np.random.default_rng(11)
+    T, ncol = 400, 10
+    drivers = {"tsoil": 12 + 10 * rng.standard_normal((T, ncol)), "swc": 0.3 * rng.random((T, ncol)),
+               "precip": np.zeros((T, ncol))}
+    drivers["swc"][rng.random((T, ncol)) < 0.03] = np.nan
+    drivers["tsoil"][5, 1] = 90.0  # impossible
+    fast = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
+    own = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
+    assert fast.prepared == ["shared_features", "frozen"] and own.prepared == []
+    a, b = fast(drivers), own(drivers)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
