@@ -15,12 +15,14 @@ With ``--streaming`` it instead compares, in the core, a streaming model (issue 
 column-step on a kept state) with the 7-day window model at equal LSTM hidden size, at 1,024 and
 16,384 columns, unchunked and with ``--chunk``: column-steps per second of each (steps interleaved,
 per-step medians; the median of ``--repeats`` runs) and their ratio streaming / window. The streaming model is the small LSTM of
-tests/core/streaming_model.py (hidden = the window model's, state h, c and the last valid drivers)
-until a trained streaming kind exists.
+tests/core/streaming_model.py (hidden = the window model's, state h, c and the last valid drivers),
+or with ``--stream-model FILE_OR_NAME`` a streaming file (the shipped ``drylands-v1``: its own ``step``,
+as the core runs it).
 
     python3 benchmarks/bench_core.py            # full (a few minutes on 2 cores)
     python3 benchmarks/bench_core.py --quick    # CI-sized
     python3 benchmarks/bench_core.py --streaming [--quick]   # -> results/bench_core_streaming.json
+    python3 benchmarks/bench_core.py --streaming --stream-model drylands-v1 --out results/bench_core_drylands.json
 """
 from __future__ import annotations
 
@@ -136,8 +138,14 @@ def streaming_main(args) -> int:
             make_model(wpath, args.hidden)
         wmodule, wmeta = load_model(wpath)
         hidden = lstm_hidden(wmodule)
-        spath = Path(tmp) / "lstm_stream.pt"
-        smeta = make_streaming_model(spath, wmeta, hidden, spinup=96)
+        if args.stream_model:  # a streaming file or a pretrained name (drylands-v1)
+            from rsoil_couple.pretrained import resolve
+
+            spath = Path(resolve(args.stream_model))
+            _, smeta = load_model(spath)
+        else:
+            spath = Path(tmp) / "lstm_stream.pt"
+            smeta = make_streaming_model(spath, wmeta, hidden, spinup=96)
         ncols = [64, 256] if args.quick else [1024, 16384]
         rows = []
         for ncol in ncols:
@@ -158,9 +166,10 @@ def streaming_main(args) -> int:
         "window_model": {"kind": wmeta["model_kind"], "past_steps": wmeta["past_steps"],
                          "future_steps": wmeta["future_steps"], "hidden": hidden, "model_id": wmeta["model_id"],
                          "source": args.model or ("example_model" + (f" hidden={args.hidden}" if args.hidden else ""))},
-        "streaming_model": {"kind": smeta["model_kind"], "hidden": hidden, "streaming": smeta["streaming"],
-                            "model_id": smeta["model_id"],
-                            "source": "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
+        "streaming_model": {"kind": smeta["model_kind"], "hidden": None if args.stream_model else hidden,
+                            "streaming": smeta["streaming"], "model_id": smeta["model_id"],
+                            "source": str(spath) if args.stream_model else
+                            "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
         "rows": rows,
     }
@@ -329,6 +338,9 @@ def main(argv=None) -> int:
     p.add_argument("--streaming", action="store_true",
                    help="compare a streaming model with the window model (results/bench_core_streaming.json)")
     p.add_argument("--repeats", type=int, default=3, help="--streaming: runs per row (median reported)")
+    p.add_argument("--stream-model", default=None, metavar="FILE_OR_NAME",
+                   help="--streaming: this streaming model file or pretrained name (e.g. drylands-v1) instead of "
+                        "the test LSTM")
     p.add_argument("--memory-probe", nargs=3, metavar=("MODEL", "NCOL", "CHUNK"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:

@@ -15,6 +15,7 @@ Quote the ratios, not the absolute times (shared 2-core machines).
     python3 benchmarks/bench_host.py --host build/ctest/fortran_shim/clm_like_host
     python3 benchmarks/bench_host.py --quick      # CI-sized: 64 and 256 columns, short runs
     python3 benchmarks/bench_host.py --streaming --columns 1024   # + streaming-model columns
+    python3 benchmarks/bench_host.py --streaming --stream-model drylands-v1 --columns 1024  # the shipped model
 """
 from __future__ import annotations
 
@@ -68,6 +69,9 @@ def main(argv=None) -> int:
     ap.add_argument("--policy", default="persistence")
     ap.add_argument("--quick", action="store_true", help="64 and 256 columns, 12 steps, 2 repeats")
     ap.add_argument("--streaming", action="store_true", help="also time every column on a streaming model")
+    ap.add_argument("--stream-model", default=None, metavar="FILE_OR_NAME",
+                    help="--streaming: this streaming model file or pretrained name (drylands-v1) instead of the "
+                         "test LSTM")
     ap.add_argument("--chunk-size", type=int, help="the host's chunk_size (default: the host's default, 64)")
     ap.add_argument("--shared-data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(HERE / "results" / "bench_host.json"))
@@ -93,9 +97,16 @@ def main(argv=None) -> int:
     if args.streaming:
         sys.path.insert(0, str(HERE))
         from bench_core import lstm_hidden, make_streaming_model
-        stream = work / "stream.pt"
-        stream_meta = make_streaming_model(stream, meta, lstm_hidden(wmodule), spinup=96)
-        stream_meta["hidden"] = lstm_hidden(wmodule)
+        if args.stream_model:  # a streaming file or a pretrained name (drylands-v1)
+            from rsoil_couple.pretrained import resolve
+
+            stream = Path(resolve(args.stream_model))
+            _, stream_meta = load_model(stream)
+            stream_meta["hidden"] = None
+        else:
+            stream = work / "stream.pt"
+            stream_meta = make_streaming_model(stream, meta, lstm_hidden(wmodule), spinup=96)
+            stream_meta["hidden"] = lstm_hidden(wmodule)
         modes["stream"] = ("all", stream, stream_meta["streaming"]["spinup_steps"] + 1)
     spinup = max(m[2] for m in modes.values())
     src = Path(args.shared_data) / "US-Hn1" / "US-Hn1_2019_30min.csv"
@@ -159,7 +170,8 @@ def main(argv=None) -> int:
            "streaming_model": None if stream_meta is None else {
                "model_kind": stream_meta["model_kind"], "model_id": stream_meta["model_id"],
                "streaming": stream_meta["streaming"], "hidden": stream_meta["hidden"],
-               "source": "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
+               "source": str(stream) if args.stream_model else
+               "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
            "drivers": str(site.attrs.get("source")), "machine": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ heavier than a few seconds of synthetic data:
 - window: `rsoil_couple.training.example_model` (LSTM, 24 h past + 24 h future, hidden 16), through the
   C++ coupler step by step;
 - streaming: the test model of tests/streaming_model.py (EMAs + an LSTM cell of hidden 16, spin-up 96
-  steps), one scripted ``run`` call per block of columns x time chunk.
+  steps), or with ``--model FILE_OR_NAME`` a streaming model file or pretrained name (the shipped
+  ``drylands-v1``: a 3-member ensemble of kg_stream, hidden 0); one scripted ``run`` call per block of
+  columns x time chunk.
 For each model and N, `rsoil-couple predict` runs `--repeats` times in a fresh interpreter; each run's
 peak RSS (VmHWM), the throughput predict measures itself (column-steps / predict's own seconds, start-up
 of the interpreter excluded), CPU seconds and stage seconds are kept, and the median is reported. The
@@ -22,6 +24,7 @@ waits (at most `--wait-max` s) for it to fall below L before each run.
     PYTHONPATH=. python3 benchmarks/bench_predict.py --json benchmarks/results/predict.json
         # streaming: 1,000 and 10,000 columns x one year (17,520 steps); window: 1,000 and 10,000 x 720
     PYTHONPATH=. python3 benchmarks/bench_predict.py --quick     # CI size: 200/1,000 x 2,000 and 100/1,000 x 200
+    PYTHONPATH=. python3 benchmarks/bench_predict.py --models streaming --model drylands-v1 --no-dask
 (`PYTHONPATH=.` uses the source tree with a dev build, docs/dev.md; without it the installed package.)
 
 Prints ratios measured in this one run and writes JSON (--json).
@@ -64,12 +67,14 @@ def wait_quiet(load: float | None, max_s: float) -> float:
     return time.perf_counter() - t0
 
 
-def run_predict(model: Path, src: Path, out: Path, chunk: int, extra: list[str], scheduler: str | None = None,
-                quiet: tuple = (None, 0.0)) -> dict:
+def run_predict(model: Path | None, src: Path, out: Path, chunk: int | None, extra: list[str],
+                scheduler: str | None = None, quiet: tuple = (None, 0.0), pythonpath: Path | None = None) -> dict:
     """`rsoil-couple predict` in a fresh interpreter: its peak RSS (VmHWM) [MiB], wall time [s], CPU time [s]
-    and JSON summary."""
-    argv = ["predict", "--model", str(model), "--input", str(src), "--output", str(out),
-            "--chunk-columns", str(chunk), "--no-progress", "--threads", "1", *extra]
+    and JSON summary. `model` / `chunk` None: given in `extra` (or predict's default); `pythonpath`: the
+    source tree whose rsoil_couple runs (default: the one this process imported)."""
+    argv = ["predict", *(["--model", str(model)] if model is not None else []), "--input", str(src),
+            "--output", str(out), *(["--chunk-columns", str(chunk)] if chunk is not None else []),
+            "--no-progress", "--threads", "1", *extra]
     if scheduler:
         argv += ["--scheduler", scheduler]
     # VmHWM, not ru_maxrss: Linux carries the pre-exec (forked parent's) RSS into the child's
@@ -82,13 +87,16 @@ def run_predict(model: Path, src: Path, out: Path, chunk: int, extra: list[str],
 
     import rsoil_couple
 
-    # the child imports the same rsoil_couple as this process (source tree or installed)
-    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]))
+    # the child imports the same rsoil_couple as this process (source tree or installed), or `pythonpath`'s
+    # (it runs there too: ``python -c`` puts the working directory first on sys.path)
+    env = dict(os.environ, PYTHONPATH=str(pythonpath or Path(rsoil_couple.__file__).resolve().parents[1]))
+    if pythonpath is not None:  # another checkout: leave its tree as it is (no __pycache__ written there)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     waited = wait_quiet(*quiet)
     load0 = os.getloadavg()[0]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], cwd=REPO,
+    r = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], cwd=pythonpath or REPO,
                        capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -148,7 +156,7 @@ def _peak_rss_mib() -> float:
     return float(next(s for s in open("/proc/self/status") if s.startswith("VmHWM")).split()[1]) / 1024.0
 
 
-def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int, repeats: int, wd: Path,
+def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int | None, repeats: int, wd: Path,
                 dask: bool, extra: list[str], quiet: tuple) -> dict:
     """One model: each N in one process (`repeats` runs); the largest N alternately in one process and on a
     2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs)."""
@@ -210,12 +218,15 @@ def main(argv=None) -> int:
     ap.add_argument("--stream-ntime", type=int, default=17520, help="steps (30 min) per column, streaming model")
     ap.add_argument("--window-columns", type=int, nargs="+", default=[1000, 10000], help="N for the window model")
     ap.add_argument("--window-ntime", type=int, default=720, help="steps (30 min) per column, window model")
-    ap.add_argument("--chunk", type=int, default=256, help="--chunk-columns")
+    ap.add_argument("--chunk", type=int, default=None, help="--chunk-columns (default: predict's, per model kind)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per configuration (the median is reported)")
     ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
     ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
+    ap.add_argument("--batch-rows", type=int, default=None, help="predict --batch-rows (default: predict's)")
+    ap.add_argument("--model", default=None, metavar="FILE_OR_NAME",
+                    help="streaming model file or pretrained name (drylands-v1); default: the test model")
     ap.add_argument("--wait-quiet", type=float, default=None,
                     help="before each run wait until the 1-min load average is below this (the machine is shared)")
     ap.add_argument("--wait-max", type=float, default=600.0, help="longest wait for --wait-quiet [s]")
@@ -236,13 +247,25 @@ def main(argv=None) -> int:
                 meta = example_model(model, "lstm", past_hours=24, future_hours=24)
                 cols, ntime = args.window_columns, args.window_ntime
             else:
-                model = wd / "streaming.pt"
-                meta = streaming_helpers().write_streaming_model(model, spinup_steps=96, hidden=16)
+                if args.model:
+                    from rsoil_couple.modelfile.export import load_model
+                    from rsoil_couple.pretrained import resolve
+
+                    model = Path(resolve(args.model))
+                    meta = load_model(model)[1]
+                    if "streaming" not in meta:
+                        raise SystemExit(f"--model {args.model}: not a streaming model file")
+                else:
+                    model = wd / "streaming.pt"
+                    meta = streaming_helpers().write_streaming_model(model, spinup_steps=96, hidden=16)
                 cols, ntime = args.stream_columns, args.stream_ntime
             extra = [] if args.deflate is None else ["--deflate", str(args.deflate)]
+            if args.batch_rows is not None:
+                extra += ["--batch-rows", str(args.batch_rows)]
             r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
                             (args.wait_quiet, args.wait_max))
-            r["model"] = {k: meta[k] for k in ("model_kind", "past_steps", "future_steps", "step_seconds")}
+            r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
+            r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")
             res["models"][label] = r
         if len(res["models"]) == 2:

@@ -57,7 +57,7 @@ def _check_step(ds: xr.Dataset, step_seconds: float) -> None:
 
 def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "supplied", mask=None,
             strict: bool = False, chunk_size: int = 0, num_threads: int = 0,
-            time_chunk: int = STREAM_TIME_CHUNK) -> xr.Dataset:
+            time_chunk: int = STREAM_TIME_CHUNK, out_dtype=np.float64, run_threads: int = 1) -> xr.Dataset:
     """Run ``ds`` through the core; returns values and status codes on (time, column).
 
     Parameters
@@ -75,6 +75,9 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
         rows of every ``run`` call (the last block padded; 0: all columns in one call).
     time_chunk : streaming models only: steps per ``run`` call, the state carried across calls
         (0: the whole record in one call); results do not depend on it.
+    out_dtype : streaming models only: dtype of rsoil, rsoil_gc and resp_scalar (computed in float64 and
+        rounded once; predict asks float32, its output file's type, which halves the block's memory).
+    run_threads : streaming models only: blocks of ``chunk_size`` columns run in this many threads.
 
     Returns
     -------
@@ -89,7 +92,8 @@ def emulate(model_path: str | os.PathLike, ds: xr.Dataset, policy: str = "suppli
     if ncol < 1 or ntime < 1:
         raise ValueError(f"emulate: dataset needs >= 1 time step and >= 1 column (time={ntime}, column={ncol})")
     if is_streaming(read_meta(model_path)):
-        return _emulate_streaming(model_path, ds, policy, mask, strict, chunk_size, num_threads, time_chunk)
+        return _emulate_streaming(model_path, ds, policy, mask, strict, chunk_size, num_threads, time_chunk,
+                                  out_dtype, run_threads)
     c = Coupler(model_path, ncol, policy=policy, strict=strict, chunk_size=chunk_size, num_threads=num_threads)
     _check_step(ds, c.step_seconds)
     x = _drivers(ds, set(c.past_vars) | set(c.future_vars))
@@ -132,14 +136,14 @@ def _mask(mask, ntime: int, ncol: int) -> np.ndarray | None:
 
 
 def _emulate_streaming(model_path, ds: xr.Dataset, policy: str, mask, strict: bool, chunk_size: int,
-                       num_threads: int, time_chunk: int) -> xr.Dataset:
+                       num_threads: int, time_chunk: int, out_dtype=np.float64, run_threads: int = 1) -> xr.Dataset:
     """`emulate` for a streaming model file: `rsoil_couple.core.streaming.StreamingRun` over the record."""
     policy_code(policy)  # refused as for window models, though a streaming model has no future window
     run = StreamingRun(model_path, strict=strict, batch_rows=chunk_size, time_chunk=time_chunk,
-                       num_threads=num_threads)
+                       num_threads=num_threads, run_threads=run_threads)
     _check_step(ds, float(run.meta["step_seconds"]))
     x = _drivers(ds, set(run.past_vars))
-    out = run(x, _mask(mask, ds.sizes["time"], ds.sizes["column"]))
+    out = run(x, _mask(mask, ds.sizes["time"], ds.sizes["column"]), dtype=out_dtype)
     counts = np.bincount(out["status"].ravel().astype(np.int64), minlength=len(STATUS_NAMES))
     attrs = {"model_id": run.meta["model_id"], "policy": policy, "strict": int(run.strict),
              "past_steps": int(run.meta["past_steps"]), "future_steps": 0, "lag_steps": 0,

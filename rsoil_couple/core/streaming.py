@@ -27,14 +27,18 @@ import numpy as np
 from ..errors import MetaError
 from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, Q10_REF_MIN, STATUS_NAMES
 
-__all__ = ["STREAM_BATCH_ROWS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
+__all__ = ["STREAM_BATCH_ROWS", "STREAM_CHUNK_COLUMNS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
            "stream_statuses"]
 
 _S = {name: code for code, name in enumerate(STATUS_NAMES)}
-#: Rows of every ``run`` call by default. A scripted loop costs tens of µs per step whatever the rows
-#: (the test model of tests/streaming_model.py: ~70 µs), so more rows amortise it: that model runs
-#: ~0.75 M column-steps/s with 64 rows, ~1.6 M with 256 and ~2.1 M with 1024 on one core.
-STREAM_BATCH_ROWS = 256
+#: Rows of every ``run`` call by default. A scripted loop costs hundreds of µs per step whatever the
+#: rows (the shipped drylands-v1, prepared: ~0.35 ms at 256 rows, ~0.6 ms at 1024), so more rows amortise
+#: it: drylands-v1 runs ~0.7 M column-steps/s per core with 256 rows and ~1.7 M with 1024 (the test model
+#: of tests/streaming_model.py ~1.6 M and ~2.1 M). docs/predict.md, "Measured".
+STREAM_BATCH_ROWS = 1024
+#: Columns per block of `rsoil-couple predict` for streaming models (a block narrower than
+#: `STREAM_BATCH_ROWS` is padded to it, wasted work): ~1.3 GB peak for a year at 30 min.
+STREAM_CHUNK_COLUMNS = 1024
 #: Steps of every ``run`` call by default (the state is carried across calls; results do not depend on it).
 STREAM_TIME_CHUNK = 4096
 
@@ -166,13 +170,22 @@ class StreamingRun:
         Steps per ``run`` call, the state carried across calls (0: the whole record in one call).
     num_threads : int
         > 0 sets torch's intra-op threads PROCESS-WIDE (as `rsoil_couple.Coupler` does).
+    prepare : bool
+        Run the module as `rsoil_couple.core.stream_fast.prepared_module` prepares it (shared features,
+        frozen; kept only when bit-identical on a probe, cached per process): ``prepared`` lists what was
+        applied. False: the file's module as it is.
+    run_threads : int
+        Blocks of `batch_rows` columns run concurrently in this many threads (values unchanged; useful
+        with idle cores and at least ``run_threads x batch_rows`` columns).
     """
 
     def __init__(self, model_path: str | os.PathLike, strict: bool = False, batch_rows: int = STREAM_BATCH_ROWS,
-                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0):
+                 time_chunk: int = STREAM_TIME_CHUNK, num_threads: int = 0, prepare: bool = True,
+                 run_threads: int = 1):
         import torch
 
         from ..modelfile.export import load_model
+        from .stream_fast import prepared_module
 
         if int(batch_rows) < 0 or int(time_chunk) < 0:
             raise ValueError(f"batch_rows ({batch_rows}) and time_chunk ({time_chunk}) must be >= 0")
@@ -183,11 +196,15 @@ class StreamingRun:
                             "(window models run through rsoil_couple.Coupler)")
         self.strict = bool(strict)
         self.batch_rows, self.time_chunk = int(batch_rows), int(time_chunk)
+        self.run_threads = max(1, int(run_threads))
         self.past_vars = [v["name"] for v in self.meta["past_vars"]]
         self.state_size = int(self.meta["streaming"]["state_size"])
         self.spinup_steps = int(self.meta["streaming"]["spinup_steps"])
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
+        self.prepared: list[str] = []
+        if prepare:
+            self.module, self.prepared = prepared_module(self.path, self.module, self.meta)
 
     def model_inputs(self, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray]) -> np.ndarray:
         """The network's input [time, column, n_past_vars] float32: each driver in ``past_vars`` order,
@@ -200,45 +217,84 @@ class StreamingRun:
             x[:, :, k][classes[v] >= _IMPOSSIBLE] = np.nan
         return x
 
-    def network(self, x: np.ndarray) -> np.ndarray:
-        """Run the module over `x` [time, column, n_past_vars] (float32) from its initial state.
+    def network(self, x: np.ndarray, states: list | None = None) -> np.ndarray | tuple[np.ndarray, list]:
+        """Run the module over `x` [time, column, n_past_vars] (float32).
 
-        Returns the network's Rsoil [time, column] float32 [umol m-2 s-1]. One ``run`` call per block of
-        `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
+        Returns the network's Rsoil [time, column] float32 [umol m-2 s-1] from the initial state, or, when
+        `states` is given (a list, empty at the start), (Rsoil, states) with the state of every block of
+        columns carried into the list, so that the next slab of time continues it. One ``run`` call per
+        block of `batch_rows` columns and `time_chunk` steps; the state is carried from chunk to chunk.
+        With ``run_threads`` > 1 the blocks of columns run in that many threads (TorchScript releases
+        the GIL; each block's calls are the same, so are its values).
         """
+        T, ncol, nv = x.shape
+        rows = self.batch_rows or ncol
+        carry = states is not None
+        states = states if carry else []
+        starts = list(range(0, ncol, rows))
+        while len(states) < len(starts):
+            states.append(None)
+        y = np.empty((T, ncol), dtype=np.float32)
+        if self.run_threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.run_threads, len(starts))) as pool:
+                for f in [pool.submit(self._block, x, y, states, b, c0, rows) for b, c0 in enumerate(starts)]:
+                    f.result()
+        else:
+            for b, c0 in enumerate(starts):
+                self._block(x, y, states, b, c0, rows)
+        return (y, states) if carry else y
+
+    def _block(self, x: np.ndarray, y: np.ndarray, states: list, b: int, c0: int, rows: int) -> None:
+        """`network` for the block of columns c0 .. c0 + rows (padded): ``y`` and ``states[b]`` updated."""
         import torch
 
         T, ncol, nv = x.shape
-        rows = self.batch_rows or ncol
         chunk = self.time_chunk or T
-        y = np.empty((T, ncol), dtype=np.float32)
-        with torch.inference_mode():
-            for c0 in range(0, ncol, rows):
-                nb = min(rows, ncol - c0)
-                state = self.module.initial_state(rows)
-                for t0 in range(0, T, chunk):
-                    t1 = min(T, t0 + chunk)
-                    xb = np.empty((rows, t1 - t0, nv), dtype=np.float32)
-                    xb[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
-                    xb[nb:] = xb[nb - 1]
-                    out, new = self.module.run(state, torch.from_numpy(xb))
-                    if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
-                        raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
-                                         f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
-                                         f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
-                                         f"[{rows}, {self.state_size}]")
-                    y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
-                    state = new
-        return y
+        nb = min(rows, ncol - c0)
+        xb = np.empty((rows, min(chunk, T), nv), dtype=np.float32)
+        with torch.inference_mode():  # (per thread)
+            if states[b] is None:
+                states[b] = self.module.initial_state(rows)
+            for t0 in range(0, T, chunk):
+                t1 = min(T, t0 + chunk)
+                xc = xb[:, :t1 - t0]
+                xc[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
+                xc[nb:] = xc[nb - 1]
+                out, new = self.module.run(states[b], torch.from_numpy(np.ascontiguousarray(xc)))
+                if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
+                    raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
+                                     f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
+                                     f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
+                                     f"[{rows}, {self.state_size}]")
+                y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
+                states[b] = new.clone()  # xb is reused: a state must not be a view of the drivers
 
-    def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Outputs of a whole record: {'rsoil', 'rsoil_gc', 'resp_scalar' (float64), 'status' (int8)},
+    def __call__(self, drivers: dict[str, np.ndarray], mask: np.ndarray | None = None,
+                 dtype=np.float64) -> dict[str, np.ndarray]:
+        """Outputs of a whole record: {'rsoil', 'rsoil_gc', 'resp_scalar' (`dtype`), 'status' (int8)},
         each [time, column], as the coupler's streaming path returns them step by step.
 
         drivers : ``tsoil`` [degC], ``swc`` [m3 m-3], ``precip`` [mm per step], each [time, column]
             (the fallback's drivers and those in ``past_vars`` are required).
         mask : [column] or [time, column] bool, False = Q10 (MASKED); the model still runs there.
+        dtype : of the values (computed in float64 and rounded once; predict asks float32, its file's type).
+        The record is worked through in slabs of `time_chunk` steps (the state carried), so the temporary
+        arrays (statuses, model inputs, the fallback) are those of one slab, not of the record.
         """
-        status, classes = stream_statuses(self.meta, drivers, self.strict, 0, mask)
-        y = self.network(self.model_inputs(drivers, classes))
-        return finish_statuses(self.meta, drivers, classes, status, y)
+        T, ncol = np.shape(drivers[self.past_vars[0]])
+        chunk = self.time_chunk or T
+        out = {k: np.empty((T, ncol), dtype=dtype) for k in ("rsoil", "rsoil_gc", "resp_scalar")}
+        out["status"] = np.empty((T, ncol), dtype=np.int8)
+        m = None if mask is None else np.asarray(mask, dtype=bool)
+        states: list = []
+        for t0 in range(0, max(T, 1), chunk):
+            sl = slice(t0, min(T, t0 + chunk))
+            d = {v: a[sl] for v, a in drivers.items()}
+            status, classes = stream_statuses(self.meta, d, self.strict, t0,
+                                              m if m is None or m.ndim == 1 else m[sl])
+            y, states = self.network(self.model_inputs(d, classes), states)
+            for k, v in finish_statuses(self.meta, d, classes, status, y).items():
+                out[k][sl] = v
+        return out

@@ -105,14 +105,16 @@ def read_block(spec: InputSpec, columns: np.ndarray) -> BlockDrivers:
 
 def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy: str,
                   strict: bool = False, threads: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
-                  time_chunk: int = STREAM_TIME_CHUNK, drivers: BlockDrivers | None = None) -> BlockResult:
+                  time_chunk: int = STREAM_TIME_CHUNK, drivers: BlockDrivers | None = None,
+                  run_threads: int = 1) -> BlockResult:
     """Run the core on one block of columns; the same function serves one process and dask workers.
 
     columns : indices (into the input's columns) of this block.
     drivers : the block's drivers already read by `read_block` (predict's own process reads the next
         block before it hands this one to its writer: both need the HDF5 lock); None: read them here.
     A streaming model file runs through `rsoil_couple.core.streaming` (one ``run`` call per
-    `batch_rows` columns x `time_chunk` steps); a window model through the C++ coupler, step by step.
+    `batch_rows` columns x `time_chunk` steps, `run_threads` blocks of columns at a time); a window model
+    through the C++ coupler, step by step.
     Returns a `BlockResult` (arrays [time, len(columns)] and timings).
     """
     from ..core.emulate import emulate
@@ -121,8 +123,8 @@ def predict_block(model_path: str, spec: InputSpec, columns: np.ndarray, policy:
     c0, t0 = _time.process_time(), _time.perf_counter()
     with heap_kept():
         res = emulate(model_path, block.drivers, policy=policy, strict=strict, num_threads=threads,
-                      chunk_size=batch_rows, time_chunk=time_chunk)
+                      chunk_size=batch_rows, time_chunk=time_chunk, out_dtype=np.float32, run_threads=run_threads)
         arrays = {v: np.asarray(res[v].transpose("time", "column").values).astype(
-            "int8" if v == "status" else "float32") for v in OUTPUT_VARS}
+            "int8" if v == "status" else "float32", copy=False) for v in OUTPUT_VARS}
     return BlockResult(arrays, block.read_s, _time.perf_counter() - t0, block.cpu_s + _time.process_time() - c0,
                        os.getpid())

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
-from ..core.streaming import STREAM_BATCH_ROWS, STREAM_TIME_CHUNK, is_streaming
+from ..core.streaming import STREAM_BATCH_ROWS, STREAM_CHUNK_COLUMNS, STREAM_TIME_CHUNK, is_streaming
 from ..data import clm
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
@@ -44,6 +44,8 @@ from .inputs import (
 )
 from .output import BlockWriter, check_output, create_output, remove_stale_partials
 
+#: Columns per block of window models by default (streaming models: `STREAM_CHUNK_COLUMNS`).
+DEFAULT_CHUNK_COLUMNS = 256
 #: Status names as predict reports them (lower case), in code order.
 STATUS_MEANINGS = tuple(s.lower() for s in STATUS_NAMES)
 
@@ -76,11 +78,11 @@ class PredictResult:
 
 
 def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence, output: str | os.PathLike,
-            *, policy: str = "supplied", columns: str | None = None, chunk_columns: int = 256,
+            *, policy: str = "supplied", columns: str | None = None, chunk_columns: int | None = None,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
             batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK, deflate: int = 1,
-            command: str | None = None) -> PredictResult:
+            command: str | None = None, run_threads: int = 1) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
     model_path : model file (TorchScript + rsoil_meta.json) or the name of a pretrained model
@@ -88,7 +90,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     inputs : one input path or a list (CLM history files).
     policy : future-driver policy of the core ('supplied', 'lagged', 'persistence').
     columns : '--columns' selection ('a:b' or 'i,j,k'); all when None.
-    chunk_columns : columns per block; peak memory grows with it, not with the input size.
+    chunk_columns : columns per block; peak memory grows with it, not with the input size. None:
+        `DEFAULT_CHUNK_COLUMNS` (256) for window models, `STREAM_CHUNK_COLUMNS` (1024) for streaming models
+        (a block narrower than ``batch_rows`` is padded to it).
     scheduler : address of a dask distributed scheduler; None runs blocks in this process.
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     batch_rows : rows of every network forward call (the core pads the last one), so a column's value
@@ -97,6 +101,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         for window models, `STREAM_BATCH_ROWS` for streaming models (rows of every ``run`` call).
     time_chunk : streaming models only: steps per ``run`` call, the state carried from chunk to chunk
         (0: the whole record in one call); results do not depend on it.
+    run_threads : streaming models only: blocks of ``batch_rows`` columns of a block run in this many threads
+        in the process that runs the block (values unchanged; for idle cores, with ``chunk_columns`` at least
+        ``run_threads x batch_rows``).
     deflate : zlib level of the output (0: uncompressed, about 1.6x larger and no compression work for
         the process that writes; see docs/predict.md).
     Returns a `PredictResult`; raises ValueError/FileNotFoundError naming file and variable.
@@ -115,6 +122,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     _, meta = load_model(model_path)
     if batch_rows is None:
         batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
+    if chunk_columns is None:
+        chunk_columns = STREAM_CHUNK_COLUMNS if is_streaming(meta) else DEFAULT_CHUNK_COLUMNS
     spec = InputSpec(tuple(paths), kind, float(meta["depth_m"]), calendar, include_snow,
                      model_variables(meta))
     with bounded_chunk_cache():
@@ -125,13 +134,13 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
                         progress=progress, threads=threads, batch_rows=batch_rows, time_chunk=time_chunk,
-                        deflate=deflate, command=command)
+                        deflate=deflate, command=command, run_threads=run_threads)
 
 
 def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.Dataset,
              spec: InputSpec, meta: dict, *, policy: str, columns: str | None, chunk_columns: int,
              scheduler: str | None, strict: bool, progress: bool, threads: int, batch_rows: int,
-             time_chunk: int, deflate: int, command: str | None) -> PredictResult:
+             time_chunk: int, deflate: int, command: str | None, run_threads: int = 1) -> PredictResult:
     """`predict` once the output is checked and the input open (`ds`); `t0`: when it started."""
     kind = spec.kind
     where = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
@@ -181,12 +190,13 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
             # both hold the HDF5 lock, and the writer has then had the whole model run to finish the last
             nxt = read_block(spec, blocks[0])
             for i, cols in enumerate(blocks):
-                res = predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk, nxt)
+                res = predict_block(model_path, spec, cols, policy, strict, threads, batch_rows, time_chunk, nxt,
+                                    run_threads)
                 nxt = read_block(spec, blocks[i + 1]) if i + 1 < len(blocks) else None
                 writer.put(i, res)
         else:
             _run_distributed(scheduler, model_path, spec, blocks, policy, strict, threads, batch_rows, time_chunk,
-                             writer.put)
+                             writer.put, run_threads)
         writer.close()
         bar.close()
         status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, writer.counts)}
@@ -222,7 +232,8 @@ class _OutputLock:
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
-                     strict: bool, threads: int, batch_rows: int, time_chunk: int, write) -> None:
+                     strict: bool, threads: int, batch_rows: int, time_chunk: int, write,
+                     run_threads: int = 1) -> None:
     """Blocks as tasks on a dask distributed cluster; at most two per worker in flight (bounded memory).
 
     Workers re-open the input from `spec`, so they must see the same files (a shared file system).
@@ -238,7 +249,7 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
         def submit():
             i, cols = todo.pop(0)
             fut = client.submit(predict_block, model_path, spec, cols, policy, strict, threads, batch_rows,
-                                time_chunk, key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
+                                time_chunk, None, run_threads, key=f"rsoil-predict-{os.getpid()}-{i}", pure=False)
             pending[fut] = i
             return fut
 
@@ -308,7 +319,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
         ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
-        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--deflate``, ``--no-progress`` and ``--plot``.
+        ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--run-threads``, ``--deflate``, ``--no-progress`` and ``--plot``.
     """
     parser.add_argument("--model", required=True,
                         help="model file (TorchScript + rsoil_meta.json) or a pretrained model's name (drylands-v1)")
@@ -318,7 +329,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="supplied", choices=("supplied", "lagged", "persistence"),
                         help="future-driver policy of the core (default: supplied, for offline runs)")
     parser.add_argument("--columns", default=None, help="column indices: 'start:stop' or 'i,j,k' (default all)")
-    parser.add_argument("--chunk-columns", type=int, default=256, help="columns per block (bounds memory)")
+    parser.add_argument("--chunk-columns", type=int, default=None,
+                        help=f"columns per block (bounds memory; default {DEFAULT_CHUNK_COLUMNS}, streaming models "
+                             f"{STREAM_CHUNK_COLUMNS})")
     parser.add_argument("--scheduler", default=None, help="dask distributed scheduler address (default: this process)")
     parser.add_argument("--strict", action="store_true", help="columns outside the training envelope fall back to Q10")
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
@@ -329,6 +342,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              f"{STREAM_BATCH_ROWS}: results independent of blocking)")
     parser.add_argument("--time-chunk", type=int, default=STREAM_TIME_CHUNK,
                         help=f"streaming models: steps per run call, state carried (default {STREAM_TIME_CHUNK})")
+    parser.add_argument("--run-threads", type=int, default=1,
+                        help="streaming models: blocks of --batch-rows columns run in this many threads (default 1)")
     parser.add_argument("--deflate", type=int, default=1, help="zlib level of the output, 0-9 (default 1; 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plot", default=None, help="also write a PNG of the first selected column")
@@ -357,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
                   progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
-                  time_chunk=args.time_chunk, deflate=args.deflate, command=command)
+                  time_chunk=args.time_chunk, deflate=args.deflate, command=command, run_threads=args.run_threads)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")

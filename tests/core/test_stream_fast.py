@@ -1,0 +1,107 @@
+"""rsoil_couple.core.stream_fast: a streaming file's module prepared for offline runs gives the file's own
+numbers bit for bit (the shipped ensemble: shared features + frozen; the test model: frozen), and a
+preparation that would change a value is not used.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rsoil_couple.core import stream_fast
+from rsoil_couple.modelfile.export import load_model
+from rsoil_couple.pretrained import resolve
+
+
+def _same(a, b, x) -> bool:
+    with torch.inference_mode():
+        ya, sa = a.run(a.initial_state(x.shape[0]), x)
+        yb, sb = b.run(b.initial_state(x.shape[0]), x)
+    return torch.equal(ya, yb) and torch.equal(sa, sb)
+
+
+def test_the_shipped_ensemble_is_shared_and_frozen_and_bit_identical():
+    path = resolve("drylands-v1")
+    module, meta = load_model(path)
+    fast, applied = stream_fast.prepared_module(path, module, meta, probe_steps=60)
+    assert applied == ["shared_features", "frozen"]
+    # another record than the probe: longer than the spin-up, other seed and rows
+    x = stream_fast.probe_drivers(meta, 40, int(meta["streaming"]["spinup_steps"]) + 50, seed=7)
+    assert _same(module, fast, x)
+    assert stream_fast.prepared_module(path, module, meta)[0] is fast   # cached per process
+
+
+def test_the_test_model_is_frozen_and_bit_identical(stream_model):
+    path, _ = stream_model
+    module, meta = load_model(path)
+    fast, applied = stream_fast.prepared_module(path, module, meta)
+    assert applied == ["frozen"]
+    assert _same(module, fast, stream_fast.probe_drivers(meta, 16, 80, seed=3))
+
+
+def test_a_preparation_that_changes_values_is_not_used(stream_model, monkeypatch, tmp_path):
+    path = tmp_path / "copy.pt"
+    path.write_bytes(stream_model[0].read_bytes())
+    module, meta = load_model(path)
+
+    class Off(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        @torch.jit.export
+        def initial_state(self, ncol: int) -> torch.Tensor:
+            return self.inner.initial_state(ncol)
+
+        @torch.jit.export
+        def run(self, state: torch.Tensor, drivers: torch.Tensor):
+            y, s = self.inner.run(state, drivers)
+            return y * (1.0 + 1e-6), s
+
+    monkeypatch.setattr(stream_fast, "_prepare", lambda m, meta: (torch.jit.script(Off(m)), ["frozen"]))
+    with pytest.warns(RuntimeWarning, match="run as it is"):
+        fast, applied = stream_fast.prepared_module(path, module, meta)
+    assert fast is module and applied == []
+
+
+def test_slabs_threads_and_float32_give_the_whole_record_run(stream_model):
+    """StreamingRun works in slabs of time_chunk steps (spin-up and a [time, column] mask crossing them) and
+    runs blocks of columns in threads: the same values as one slab in one thread; float32 = float64 rounded."""
+    import numpy as np
+
+    from rsoil_couple.core.streaming import StreamingRun
+
+    path, meta = stream_model
+    rng = np.random.default_rng(4)
+    T, ncol = 90, 11
+    drivers = {"tsoil": 15 + 8 * rng.standard_normal((T, ncol)), "swc": 0.05 + 0.3 * rng.random((T, ncol)),
+               "precip": np.where(rng.random((T, ncol)) < 0.1, 2.0, 0.0)}
+    drivers["tsoil"][rng.random((T, ncol)) < 0.05] = np.nan
+    drivers["swc"][3, 2] = 2.0    # impossible
+    mask = rng.random((T, ncol)) > 0.1
+    ref = StreamingRun(path, batch_rows=4, time_chunk=0)(drivers, mask)
+    got = StreamingRun(path, batch_rows=4, time_chunk=7, run_threads=3)(drivers, mask)
+    f32 = StreamingRun(path, batch_rows=4, time_chunk=4)(drivers, mask, dtype=np.float32)
+    assert int(meta["streaming"]["spinup_steps"]) > 7       # the spin-up crosses a slab boundary
+    for k in ("rsoil", "rsoil_gc", "resp_scalar", "status"):
+        np.testing.assert_array_equal(got[k], ref[k])
+        assert f32[k].dtype == (np.int8 if k == "status" else np.float32)
+        np.testing.assert_array_equal(f32[k], ref[k].astype(f32[k].dtype))
+
+
+def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
+    import numpy as np
+
+    from rsoil_couple.core.streaming import StreamingRun
+
+    rng = np.random.default_rng(11)
+    T, ncol = 400, 10
+    drivers = {"tsoil": 12 + 10 * rng.standard_normal((T, ncol)), "swc": 0.3 * rng.random((T, ncol)),
+               "precip": np.zeros((T, ncol))}
+    drivers["swc"][rng.random((T, ncol)) < 0.03] = np.nan
+    drivers["tsoil"][5, 1] = 90.0  # impossible
+    fast = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
+    own = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
+    assert fast.prepared == ["shared_features", "frozen"] and own.prepared == []
+    a, b = fast(drivers), own(drivers)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
