@@ -19,8 +19,9 @@ def _same(a, b, x) -> bool:
     return torch.equal(ya, yb) and torch.equal(sa, sb)
 
 
-def test_the_shipped_ensemble_is_shared_and_frozen_and_bit_identical():
-    path = resolve("drylands-v1")
+@pytest.mark.parametrize("name", ["drylands-v1", "drylands-v2"])
+def test_the_shipped_ensemble_is_shared_and_frozen_and_bit_identical(name):
+    path = resolve(name)
     module, meta = load_model(path)
     fast, applied = stream_fast.prepared_module(path, module, meta, probe_steps=60)
     assert applied == ["shared_features", "frozen"]
