@@ -24,7 +24,10 @@ def test_the_shipped_ensemble_is_shared_and_frozen_and_bit_identical(name):
     path = resolve(name)
     module, meta = load_model(path)
     fast, applied = stream_fast.prepared_module(path, module, meta, probe_steps=60)
-    assert applied == ["shared_features", "frozen"]
+    # a file exported before the shared step gets it at load; one exported with it (drylands-v2) has it
+    shared_in_file = bool(getattr(module, "shared_features", False))
+    assert applied == (["frozen"] if shared_in_file else ["shared_features", "frozen"])
+    assert shared_in_file == (name == "drylands-v2")
     # another record than the probe: longer than the spin-up, other seed and rows
     x = stream_fast.probe_drivers(meta, 40, int(meta["streaming"]["spinup_steps"]) + 50, seed=7)
     assert _same(module, fast, x)
