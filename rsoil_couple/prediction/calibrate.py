@@ -30,6 +30,9 @@ from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .inputs import DEFAULT_BATCH_ROWS, check_compatible, detect_kind, model_variables
 
+#: The shares of the network's modulation tried by ``fit_modulation`` (training.stream uses the same grid).
+MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
 __all__ = ["DEFAULT_FIRST_FRACTION", "MIN_ROWS", "calibrate", "fit_factor", "period_mask"]
 
 #: Fewest usable rows a calibration accepts by default (one day of 30-min steps).
@@ -133,7 +136,8 @@ def _run(model_path: str, drivers: xr.Dataset, threads: int) -> xr.Dataset:
 
 def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
               start: str | None = None, end: str | None = None, first_fraction: float | None = None,
-              min_rows: int = MIN_ROWS, report: str | os.PathLike | None = None, threads: int = 1) -> dict:
+              min_rows: int = MIN_ROWS, report: str | os.PathLike | None = None, threads: int = 1,
+              fit_modulation: bool = False) -> dict:
     """Fit the site scale of ``model`` on the record ``data`` and write the calibrated model to ``out``.
 
     Parameters
@@ -153,6 +157,8 @@ def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.P
         JSON report to write; default ``out`` with suffix ``.calibration.json``.
     threads : int
         torch threads of the core (0: torch's default).
+    fit_modulation : bool
+        Also choose the share λ of the network's modulation (the module's ``modulation_weight`` buffers).
 
     Returns
     -------
@@ -200,6 +206,10 @@ def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.P
         & np.isfinite(obs) & np.isfinite(pred0)
     cal, rest = usable & period[:, None], usable & ~period[:, None]
     k = fit_factor(obs[cal], pred0[cal], min_rows, where)
+    lam, tried = None, None
+    if fit_modulation:
+        lam, k, tried = _fit_modulation(module, meta, model_path, drivers, threads, obs, cal, min_rows, where,
+                                        Path(out).with_suffix(".lambda.pt"))
 
     previous = float(module.site_scale.item())
     new = float(np.float32(previous * k))
@@ -212,7 +222,8 @@ def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.P
     new_meta["site_scale"] = {
         "value": new, "method": "calibrated", "sites": sites,
         "calibration": {"data": Path(data).name, "start": t0, "end": t1, "n_obs": int(cal.sum()),
-                        "factor": k, "previous": previous}}
+                        "factor": k, "previous": previous,
+                        **({"modulation_weight": lam, "modulation_tried": tried} if fit_modulation else {})}}
     written = export_model(module, new_meta, out)
 
     after = _run(os.fspath(out), drivers, threads)
@@ -222,6 +233,7 @@ def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.P
         "model_id": written["model_id"], "data": data, "sites": sites,
         "period": {"start": t0, "end": t1, "steps": int(period.sum())},
         "factor": k, "previous_site_scale": previous, "site_scale": new,
+        **({"modulation_weight": lam, "modulation_tried": tried} if fit_modulation else {}),
         "calibration": {"before": _scores(obs[cal], pred0[cal]), "after": _scores(obs[cal], pred1[cal])},
         "rest": ({"before": _scores(obs[rest], pred0[rest]), "after": _scores(obs[rest], pred1[rest])}
                  if rest.any() else None),
@@ -230,6 +242,41 @@ def calibrate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.P
     report.write_text(json.dumps(res, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     res["report"] = os.fspath(report)
     return res
+
+
+def _modulation_buffers(module, model_path: str) -> list:
+    bufs = [b for n, b in module.named_buffers() if n.split(".")[-1] == "modulation_weight"]
+    if not bufs:
+        raise ValueError(f"{model_path}: --fit-modulation needs a model with modulation_weight buffers "
+                         "(kg_stream files trained by this version); this file has none")
+    return bufs
+
+
+def _fit_modulation(module, meta: dict, model_path: str, drivers: xr.Dataset, threads: int, obs: np.ndarray,
+                    cal: np.ndarray, min_rows: int, where: str, scratch: Path) -> tuple[float, float, list]:
+    """Choose λ (and its factor) on the calibration rows; leaves ``module``'s buffers at the chosen λ."""
+    from ..modelfile.export import export_model
+    bufs = _modulation_buffers(module, model_path)
+    tmp_meta = {k_: v for k_, v in meta.items() if k_ not in ("model_id", "torch_version", "rsoil_couple_version")}
+    tried = []
+    try:
+        for lam in MODULATION_WEIGHTS:
+            with torch.no_grad():
+                for b in bufs:
+                    b.fill_(lam)
+            export_model(module, tmp_meta, scratch)
+            pred = np.asarray(_run(os.fspath(scratch), drivers, threads)["rsoil"].transpose("time", "column").values)
+            ok = cal & np.isfinite(pred)
+            k = fit_factor(obs[ok], pred[ok], min_rows, where)
+            tried.append({"modulation_weight": lam, "factor": k,
+                          "sse": float(np.sum((obs[ok] - k * pred[ok]) ** 2)), "n": int(ok.sum())})
+    finally:
+        scratch.unlink(missing_ok=True)
+    best = min(tried, key=lambda t: t["sse"])          # first minimum: the smaller λ on ties
+    with torch.no_grad():
+        for b in bufs:
+            b.fill_(best["modulation_weight"])
+    return best["modulation_weight"], best["factor"], tried
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,6 +303,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"fewest usable calibration rows accepted (default {MIN_ROWS})")
     parser.add_argument("--report", default=None, help="JSON report to write (default: OUT.calibration.json)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
+    parser.add_argument("--fit-modulation", action="store_true",
+                        help="also choose the share of the network's modulation (0 = the physical base alone) "
+                             "on the calibration rows (kg_stream files with modulation_weight buffers)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
     """
     res = calibrate(args.model, args.data, args.out, start=args.start, end=args.end,
                     first_fraction=args.first_fraction, min_rows=args.min_rows, report=args.report,
-                    threads=args.threads)
+                    threads=args.threads, fit_modulation=args.fit_modulation)
 
     def line(label: str, s: dict | None) -> str:
         if s is None:
@@ -284,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
 
     p = res["period"]
     print(f"calibrated {res['model']} on {res['data']} ({p['start']} to {p['end']}): factor {res['factor']:.6g}, "
-          f"site scale {res['previous_site_scale']:.6g} -> {res['site_scale']:.6g}")
+          f"site scale {res['previous_site_scale']:.6g} -> {res['site_scale']:.6g}"
+          + (f", network share {res['modulation_weight']:g}" if "modulation_weight" in res else ""))
     print(line("calibration rows", res["calibration"]))
     print(line("rest of the record", res["rest"]))
     print(f"wrote {res['out']} (model_id {res['model_id']}) and {res['report']}")

@@ -160,3 +160,34 @@ def test_cli_calibrate_by_pretrained_name(tmp_path, site, scaled_q10, monkeypatc
     assert cli.main(["calibrate", "--model", "no-such-model", "--data", str(site[0]), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "rsoil-couple calibrate: error: model 'no-such-model'" in err and "dryland-test" in err
+
+
+def test_fit_modulation_finds_the_physics_when_the_network_does_not_hold(tmp_path, site):
+    """Observations = 0.7 x drylands-v2's physical base alone: --fit-modulation picks λ = 0 and the factor."""
+    import torch
+
+    from rsoil_couple.modelfile.export import export_model
+    path, ds = site
+    module, meta = load_model("drylands-v2")
+    with torch.no_grad():
+        for n, b in module.named_buffers():
+            if n.endswith("modulation_weight"):
+                b.fill_(0.0)
+    base_file = tmp_path / "base_only.pt"
+    export_model(module, {k: v for k, v in meta.items() if k != "model_id"}, base_file)
+    pred, status = _pred(base_file, ds)
+    obs = ds.copy()
+    obs["rsoil"] = ds["rsoil"].copy(data=np.where(status <= 1, 0.7 * pred, np.nan).reshape(ds["rsoil"].shape))
+    obs_path = write_canonical(obs, tmp_path / "SYN_base.nc")
+    res = calibrate("drylands-v2", obs_path, tmp_path / "cal.pt", first_fraction=0.8, fit_modulation=True)
+    assert res["modulation_weight"] == 0.0
+    assert res["factor"] == pytest.approx(0.7, rel=1e-5)
+    assert [t["modulation_weight"] for t in res["modulation_tried"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert res["modulation_tried"][-1]["sse"] > res["modulation_tried"][0]["sse"]
+    cal_module, cal_meta = load_model(tmp_path / "cal.pt")
+    assert all(float(b) == 0.0 for n, b in cal_module.named_buffers() if n.endswith("modulation_weight"))
+    assert cal_meta["site_scale"]["calibration"]["modulation_weight"] == 0.0
+    assert res["rest"]["after"]["nse"] == pytest.approx(1.0, abs=1e-6)
+    # a file without the buffers is refused, naming it
+    with pytest.raises(ValueError, match="modulation_weight buffers"):
+        calibrate("drylands-v1", obs_path, tmp_path / "cal1.pt", first_fraction=0.8, fit_modulation=True)
