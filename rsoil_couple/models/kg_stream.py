@@ -66,6 +66,9 @@ TEMPERATURE_FORMS = ("lloyd_taylor", "q10")
 #: half-saturation K that rises with temperature: the apparent temperature sensitivity falls as soil dries)
 MOISTURE_FORMS = ("power", "damm")
 E0_RANGE = (30.0, 800.0)   # [K]
+#: the shares λ of the network's modulation tried after training (on validation rows) and by
+#: ``rsoil-couple calibrate --fit-modulation`` (on a new site's calibration rows); 0 = the base alone
+MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LT_T0_C = -46.02           # [degC]
 
 

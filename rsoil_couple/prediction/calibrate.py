@@ -26,12 +26,10 @@ import torch
 import xarray as xr
 
 from .. import metrics
+from ..models.kg_stream import MODULATION_WEIGHTS
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .inputs import DEFAULT_BATCH_ROWS, check_compatible, detect_kind, model_variables
-
-#: The shares of the network's modulation tried by ``fit_modulation`` (training.stream uses the same grid).
-MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 __all__ = ["DEFAULT_FIRST_FRACTION", "MIN_ROWS", "calibrate", "fit_factor", "period_mask"]
 

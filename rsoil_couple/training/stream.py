@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import KGStream
+from ..models.kg_stream import MODULATION_WEIGHTS, KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -217,9 +217,6 @@ def _val_loss(model, sites, masks, log_s, weights) -> float:
         tot += weights[k] * float(((pred[r] - ss.y[r]) ** 2).mean())
         n += 1
     return tot / max(n, 1)
-
-
-MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks: list[np.ndarray],

@@ -138,6 +138,26 @@ def physics_only(members, p, log_scales=None) -> np.ndarray:
     return np.mean(out, 0)
 
 
+def _calibrated_modulation(members, p, y, first) -> tuple[float, float, np.ndarray]:
+    """`rsoil-couple calibrate --fit-modulation` on the first rows: (λ, factor, ensemble prediction at λ)."""
+    from ..models.kg_stream import MODULATION_WEIGHTS
+    keep = [float(m.modulation_weight) for m in members]
+    best = None
+    try:
+        for lam in MODULATION_WEIGHTS:
+            for m in members:
+                m.modulation_weight.fill_(lam)
+            ens = np.mean([predict_sequence(m, p) for m in members], 0)
+            k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
+            sse = float(np.sum((y[first] - k * ens[first]) ** 2))
+            if best is None or sse < best[0]:
+                best = (sse, lam, k, ens)
+    finally:
+        for m, v in zip(members, keep):
+            m.modulation_weight.fill_(v)
+    return best[1], best[2], best[3]
+
+
 def _split_scores(members, hists, prepared, masks, which=2) -> dict:
     out = {}
     for p, mk in zip(prepared, masks):
@@ -236,6 +256,7 @@ def run_loso(b, progress=True) -> dict:
         k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
         base = physics_only(members, p)
         kb = float(np.sum(y[first] * base[first]) / np.sum(base[first] ** 2))
+        lam, kl, ens_l = _calibrated_modulation(members, p, y, first)
         allr = np.isfinite(y) & p.spun_up.numpy()
         out[left.name] = {"n_calib": int(first.sum()), "n_test": int(rest.sum()), "scale_factor": k,
                           "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
@@ -245,6 +266,8 @@ def run_loso(b, progress=True) -> dict:
                           "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
                           "physics_only_nse": nse(y[rest], kb * base[rest]),
                           "physics_only_cc_uncalibrated": cc(y[allr], base[allr]),
+                          "modulation_weight_calibrated": lam,
+                          "nse_scale_and_modulation_calibrated": nse(y[rest], kl * ens_l[rest]),
                           "time": p.time[rest], "obs": y[rest], "pred": k * ens[rest], "base": kb * base[rest],
                           "drivers": p.drivers[rest]}
         phys[left.name] = physics_record(members, hists)
