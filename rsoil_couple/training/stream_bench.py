@@ -27,6 +27,7 @@ import tomllib
 
 from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
 from ..metrics import cc, nse
+from ..models.kg_stream import MODULATION_WEIGHTS
 from .records import SiteArrays
 from .stream import predict_sequence, prepare_site
 from .stream_run import physics_record, train_members
@@ -125,36 +126,41 @@ def _train(b, sites, split, seed, members, past_vars, progress, masks=None):
     return train_members(cfg, sites, int(sites[0].step_seconds), progress, masks)
 
 
-def physics_only(members, p, log_scales=None) -> np.ndarray:
-    """The ensemble's physical base alone over a prepared site (each member's modulation weight set to 0)."""
-    out = []
-    for k, m in enumerate(members):
-        lam = float(m.modulation_weight)
-        m.modulation_weight.fill_(0.0)
-        try:
-            out.append(predict_sequence(m, p, None if log_scales is None else log_scales[k]))
-        finally:
-            m.modulation_weight.fill_(lam)
-    return np.mean(out, 0)
-
-
-def _calibrated_modulation(members, p, y, first) -> tuple[float, float, np.ndarray]:
-    """`rsoil-couple calibrate --fit-modulation` on the first rows: (λ, factor, ensemble prediction at λ)."""
-    from ..models.kg_stream import MODULATION_WEIGHTS
+def ensemble_at(members, p, lam: float, log_scales=None) -> np.ndarray:
+    """The members' mean over a prepared site with every member's modulation weight set to ``lam``
+    (0: the physical base alone); each member's own weight is restored afterwards.
+    """
     keep = [float(m.modulation_weight) for m in members]
-    best = None
     try:
-        for lam in MODULATION_WEIGHTS:
-            for m in members:
-                m.modulation_weight.fill_(lam)
-            ens = np.mean([predict_sequence(m, p) for m in members], 0)
-            k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
-            sse = float(np.sum((y[first] - k * ens[first]) ** 2))
-            if best is None or sse < best[0]:
-                best = (sse, lam, k, ens)
+        for m in members:
+            m.modulation_weight.fill_(lam)
+        return np.mean([predict_sequence(m, p, None if log_scales is None else log_scales[k])
+                        for k, m in enumerate(members)], 0)
     finally:
         for m, v in zip(members, keep):
             m.modulation_weight.fill_(v)
+
+
+def physics_only(members, p, log_scales=None) -> np.ndarray:
+    """The ensemble's physical base alone over a prepared site (each member's modulation weight set to 0)."""
+    return ensemble_at(members, p, 0.0, log_scales)
+
+
+def _factor(y: np.ndarray, pred: np.ndarray) -> float:
+    """The least-squares scale through the origin (`rsoil-couple calibrate`'s rule)."""
+    return float(np.sum(y * pred) / np.sum(pred ** 2))
+
+
+def _calibrated_modulation(by_lam: dict, y, first) -> tuple[float, float, np.ndarray]:
+    """`rsoil-couple calibrate --fit-modulation` on the ``first`` rows, from the ensemble's prediction at
+    each weight (``by_lam``, in `MODULATION_WEIGHTS` order): (λ, factor, prediction at λ); ties to the smaller λ.
+    """
+    best = None
+    for lam, ens in by_lam.items():
+        k = _factor(y[first], ens[first])
+        sse = float(np.sum((y[first] - k * ens[first]) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, lam, k, ens)
     return best[1], best[2], best[3]
 
 
@@ -253,16 +259,16 @@ def run_loso(b, progress=True) -> dict:
         rest = (np.arange(n) >= calib * n) & np.isfinite(y)
         mp = np.stack([predict_sequence(m, p) for m in members])
         ens = mp.mean(0)
-        k = float(np.sum(y[first] * ens[first]) / np.sum(ens[first] ** 2))
-        base = physics_only(members, p)
-        kb = float(np.sum(y[first] * base[first]) / np.sum(base[first] ** 2))
-        lam, kl, ens_l = _calibrated_modulation(members, p, y, first)
+        k = _factor(y[first], ens[first])
+        by_lam = {lam: ensemble_at(members, p, lam) for lam in MODULATION_WEIGHTS}
+        base = by_lam[0.0]
+        kb = _factor(y[first], base[first])
+        lam, kl, ens_l = _calibrated_modulation(by_lam, y, first)
         allr = np.isfinite(y) & p.spun_up.numpy()
         out[left.name] = {"n_calib": int(first.sum()), "n_test": int(rest.sum()), "scale_factor": k,
                           "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
                           "nse": nse(y[rest], k * ens[rest]), "cc": cc(y[rest], ens[rest]),
-                          "member_nse": [nse(y[rest], float(np.sum(y[first] * q[first]) / np.sum(q[first] ** 2)) * q[rest])
-                                         for q in mp],
+                          "member_nse": [nse(y[rest], _factor(y[first], q[first]) * q[rest]) for q in mp],
                           "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
                           "physics_only_nse": nse(y[rest], kb * base[rest]),
                           "physics_only_cc_uncalibrated": cc(y[allr], base[allr]),
