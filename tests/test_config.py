@@ -47,6 +47,7 @@ def test_run_config_reads_values(tmp_path):
     (RUN.replace("future_hours = 24", "future_hours = 0"), "data.future_hours"),
     (RUN.replace('[model]', '[data2]\n[model]'), r"unknown key\(s\) data2"),
     (RUN + '\n[train]\nepochs = 2.5\n', "train.epochs must be an integer"),
+    (RUN + '\n[train]\nmodulation_choice = "median"\n', "train.modulation_choice = 'median'"),
     (RUN.replace('scenario = "extrapolation"', 'scenario = "random"'), "split.scenario = 'random'"),
 ])
 def test_bad_run_configs_name_file_and_key(tmp_path, text, msg):

@@ -134,6 +134,9 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
     if t.chunk_hours <= 0:
         raise ValueError(f"train.chunk_hours must be > 0 [h] (streaming truncation length), got {t.chunk_hours}")
+    from ..models.kg_stream import MODULATION_RULES
+    if t.modulation_choice not in MODULATION_RULES:
+        raise ValueError(f"train.modulation_choice = {t.modulation_choice!r}; expected one of {list(MODULATION_RULES)}")
     if not 1 <= t.members <= 64:
         raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
                          f"got {t.members}")

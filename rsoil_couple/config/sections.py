@@ -189,6 +189,10 @@ class TrainSection:
         Streaming kinds: truncation length of back-propagation through time [h]; a batch holds about
         ``batch_size // 16`` x 48 h of steps whatever the chunk length (an experiment sets it to each
         ``experiment.past_hours``). Window kinds ignore it.
+    modulation_choice : str, default "one_se"
+        ``kg_stream``: how the network's share λ of the modulation is chosen on the validation rows after
+        training: ``"one_se"`` the smallest share within one standard error (over days) of the best,
+        ``"min"`` the best (configs before this option; `rsoil_couple.training.stream.choose_modulation_weight`).
     """
 
     epochs: int = 50
@@ -201,6 +205,7 @@ class TrainSection:
     progress: bool = True               # tqdm bars (shown only on a terminal)
     members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
     chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
+    modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min"
 
 
 @dataclass

@@ -69,6 +69,9 @@ E0_RANGE = (30.0, 800.0)   # [K]
 #: the shares λ of the network's modulation tried after training (on validation rows) and by
 #: ``rsoil-couple calibrate --fit-modulation`` (on a new site's calibration rows); 0 = the base alone
 MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: how training picks λ on validation rows (``train.modulation_choice``): the smallest share within one
+#: standard error of the best (over days), or the best (`rsoil_couple.training.stream.choose_modulation_weight`)
+MODULATION_RULES = ("one_se", "min")
 LT_T0_C = -46.02           # [degC]
 
 

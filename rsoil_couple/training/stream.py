@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import MODULATION_WEIGHTS, KGStream
+from ..models.kg_stream import MODULATION_RULES, MODULATION_WEIGHTS, KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -219,19 +219,50 @@ def _val_loss(model, sites, masks, log_s, weights) -> float:
     return tot / max(n, 1)
 
 
-def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks: list[np.ndarray],
-                             log_s: torch.Tensor, weights: list[float]) -> float:
-    """Set ``model.modulation_weight`` to the share of `MODULATION_WEIGHTS` with the lowest validation loss.
+def _block_losses(model, sites, masks, log_s, weights, block_hours: float = 24.0) -> np.ndarray:
+    """Site-weighted squared error averaged per ``block_hours`` block of the rows in ``masks`` ``[n_blocks]``."""
+    out = []
+    for k, (ss, m) in enumerate(zip(sites, masks)):
+        r = _rows(ss, m).numpy()
+        if len(r) == 0:
+            continue
+        pred = predict_sequence(model, ss, float(log_s[k]))
+        e = weights[k] * (pred[r].astype(np.float64) - ss.y.numpy()[r]) ** 2
+        _, blk = np.unique((r * ss.step_seconds) // (block_hours * 3600.0), return_inverse=True)
+        out.append(np.bincount(blk, e) / np.bincount(blk))
+    return np.concatenate(out) if out else np.zeros(0)
 
-    The network must at least do what the physical base does on data it was not fitted on: where its
-    modulation does not lower the loss on the held-out validation rows, it is shrunk (to 0: the base
-    alone). Returns the chosen weight (ties go to the smaller one).
+
+def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks: list[np.ndarray],
+                             log_s: torch.Tensor, weights: list[float], rule: str = "one_se") -> float:
+    """Set ``model.modulation_weight`` to a share of `MODULATION_WEIGHTS` chosen on the validation rows.
+
+    The network must at least do what the physical base does on data it was not fitted on. The
+    validation rows are cut into days; every share λ gets its mean daily loss.
+
+    - ``rule = "min"``: the λ with the lowest mean (ties to the smaller one).
+    - ``rule = "one_se"`` (the default): the SMALLEST λ whose mean daily loss exceeds the lowest one by
+      no more than one standard error of the paired daily differences (the one-standard-error rule,
+      Breiman et al. 1984; Hastie et al. 2009, sect. 7.10). The same rows chose the early-stopping
+      epoch, so their loss flatters the network; where the validation days cannot tell the network
+      from a smaller share of it, the smaller share is kept (0: the base alone).
+
+    Returns the chosen weight.
     """
-    losses = []
+    if rule not in MODULATION_RULES:
+        raise ValueError(f"train.modulation_choice = {rule!r}; expected one of {MODULATION_RULES}")
+    blocks = []
     for lam in MODULATION_WEIGHTS:
         model.modulation_weight.fill_(lam)
-        losses.append(_val_loss(model, sites, val_masks, log_s, weights))
-    lam = MODULATION_WEIGHTS[int(np.argmin(losses))]
+        blocks.append(_block_losses(model, sites, val_masks, log_s, weights))
+    loss = np.stack(blocks)                        # [n_lambda, n_days]
+    best = int(np.argmin(loss.mean(1)))
+    pick = best
+    if rule == "one_se" and loss.shape[1] > 1:
+        d = loss - loss[best]
+        se = d.std(1, ddof=1) / math.sqrt(loss.shape[1])
+        pick = int(np.flatnonzero(d.mean(1) <= se + 1e-12)[0])
+    lam = MODULATION_WEIGHTS[pick]
     model.modulation_weight.fill_(lam)
     return lam
 
@@ -239,12 +270,13 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
 def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.ndarray],
                  val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
-                 patience: int = 6, seed: int = 0, progress: bool = True) -> dict:
+                 patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se") -> dict:
     """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
 
     Sets the feature normalisation and envelope from the training rows, fits the base
     (`fit_base`), then trains everything by truncated BPTT with early stopping on ``val_masks`` (when
-    given and non-empty). Returns ``{"log_scales": {site: log scale}, "epochs": n, "val_loss": [...],
+    given and non-empty), then keeps the share of the network's modulation that ``modulation_choice`` picks
+    on those rows (`choose_modulation_weight`). Returns ``{"log_scales": {site: log scale}, "epochs": n, "val_loss": [...],
     "seconds": s, "physics": model.physics()}``; the model's ``site_scale`` is left at 1.
     """
     t0 = time.perf_counter()
@@ -325,6 +357,6 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
         model.load_state_dict(best_state)
     model.eval()
     if has_val:
-        choose_modulation_weight(model, sites, val_masks, best_ls, weights)
+        choose_modulation_weight(model, sites, val_masks, best_ls, weights, modulation_choice)
     return {"log_scales": {ss.name: float(v) for ss, v in zip(sites, best_ls)}, "epochs": ep,
             "val_loss": hist, "seconds": time.perf_counter() - t0, "physics": model.physics()}

@@ -213,20 +213,66 @@ def run_cross_season(b, progress=True) -> dict:
         tr = masks[0][0] & np.isfinite(prepared[0].y.numpy())
         te = masks[0][2] & np.isfinite(prepared[0].y.numpy())
         out[s.name]["q10"] = _q10_on(prepared[0], tr, te)
+        out[s.name]["ceiling"] = season_ceiling(prepared[0], te)
     return {"sites": out, "physics": phys}
+
+
+def _seasons(time: np.ndarray, rows: np.ndarray, gap_days: float = 60.0) -> np.ndarray:
+    """Label of each row's season: runs of ``rows`` separated by more than ``gap_days`` are seasons 0, 1, ..."""
+    t = np.asarray(time, "datetime64[s]").astype(np.int64)[rows]
+    return np.concatenate([[0], np.cumsum(np.diff(t) > gap_days * 86400.0)]) if t.size else np.zeros(0, int)
+
+
+def season_ceiling(p, te_rows: np.ndarray) -> dict:
+    """What the drivers can tell about a test season, whatever is trained on the growing season.
+
+    - ``fit_on_test``: the Q10 family fitted on the test rows THEMSELVES (in-sample): the best NSE any
+      Q10 form of soil temperature and SWC reaches there, the test season seen whole.
+    - ``other_seasons``: each test season (e.g. each winter) predicted by the Q10 family fitted on the
+      OTHER test seasons of the site (NSE pooled over every season): a model that has seen winters,
+      just not this one.
+
+    A target above both is beyond what a Q10 of these drivers carries, from any training data.
+    """
+    from ..baselines import q10
+    t, w, y, rows = _driver_rows(p, te_rows)
+    out = {"fit_on_test": q10_family_best(t, w, y, t, w, y)}
+    season = _seasons(p.time, rows)
+    n = int(season.max()) + 1 if season.size else 0
+    forms = {}
+    for form in q10.FORMS:
+        if form != "q10" and w is None:
+            continue
+        pred = np.full(y.shape, np.nan)
+        for k in range(n):
+            fit, ev = season != k, season == k
+            try:
+                f = q10.fit(form, t[fit], None if form == "q10" else w[fit], y[fit])
+                pred[ev] = f.predict(t[ev], None if form == "q10" else w[ev])
+            except (ValueError, RuntimeError):
+                continue
+        ok = np.isfinite(pred)
+        forms[form] = {"nse": nse(y[ok], pred[ok]), "rows": int(ok.sum())} if ok.any() else {"error": "no fit"}
+    good = {k: v["nse"] for k, v in forms.items() if "nse" in v}
+    out["other_seasons"] = {"seasons": n, "forms": forms, "best": max(good, key=good.get) if good else None,
+                            "best_nse": max(good.values()) if good else float("nan")}
+    return out
+
+
+def _driver_rows(p, rows):
+    """Temperature, SWC (None without it), target and the row mask of ``rows`` with finite drivers."""
+    d = p.drivers.astype(np.float64)
+    it = p.past_vars.index("tsoil")
+    iw = p.past_vars.index("swc") if "swc" in p.past_vars else None
+    ok = rows & np.isfinite(d[:, [it] + ([iw] if iw is not None else [])]).all(1)
+    return d[ok, it], (d[ok, iw] if iw is not None else None), p.y.numpy().astype(np.float64)[ok], ok
 
 
 def _q10_on(p, fit_rows, ev_rows) -> dict:
     """`q10_family_best` on a prepared site's rows (forms with SWC only where the site has it)."""
-    d = p.drivers.astype(np.float64)
-    it = p.past_vars.index("tsoil")
-    iw = p.past_vars.index("swc") if "swc" in p.past_vars else None
-    cols = [it] + ([iw] if iw is not None else [])
-    ok_f = fit_rows & np.isfinite(d[:, cols]).all(1)
-    ok_e = ev_rows & np.isfinite(d[:, cols]).all(1)
-    y = p.y.numpy().astype(np.float64)
-    w = (lambda rows: d[rows, iw]) if iw is not None else (lambda rows: None)
-    return q10_family_best(d[ok_f, it], w(ok_f), y[ok_f], d[ok_e, it], w(ok_e), y[ok_e])
+    t_f, w_f, y_f, _ = _driver_rows(p, fit_rows)
+    t_e, w_e, y_e, _ = _driver_rows(p, ev_rows)
+    return q10_family_best(t_f, w_f, y_f, t_e, w_e, y_e)
 
 
 def run_own_split(b, progress=True) -> dict:

@@ -164,3 +164,40 @@ def test_a_modulation_that_hurts_on_validation_is_shrunk_to_the_physics():
     assert choose_modulation_weight(m, [fake], [mask], log_s, [1.0]) == 0.0
     assert float(m.modulation_weight) == 0.0
     assert np.allclose(predict_sequence(m, fake, 0.0), ss_true, rtol=1e-5)
+
+
+def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_apart():
+    from rsoil_couple.training.stream import choose_modulation_weight
+    torch.manual_seed(1)
+    site = synthetic_sites(days=20)[0]
+    m = KGStream(["tsoil", "swc", "precip"], [], 48, 0, site.step_seconds, hidden=0)
+    ss = prepare_site(m, site)
+    m.set_feature_normalization(ss.feats[ss.spun_up])
+    mask = np.asarray(ss.spun_up.numpy(), bool)
+    with torch.no_grad():
+        for p in m.head.parameters():
+            p.normal_(0, 1.0)
+        m.modulation_weight.fill_(1.0)
+        full = predict_sequence(m, ss, 0.0)
+        m.modulation_weight.fill_(0.25)
+        quarter = predict_sequence(m, ss, 0.0)
+        m.modulation_weight.fill_(0.0)
+        base = predict_sequence(m, ss, 0.0)
+
+    def site_with(y):
+        return type(ss)(ss.name, ss.step_seconds, ss.time, ss.feats, ss.base_in,
+                        torch.from_numpy(y.astype(np.float32)), ss.spun_up, ss.drivers, ss.past_vars)
+
+    # the observations ARE the full model: every day says so, both rules keep the whole network
+    for rule in ("one_se", "min"):
+        assert choose_modulation_weight(m, [site_with(full)], [mask], torch.zeros(1), [1.0], rule) == 1.0
+    # a quarter of the network, buried in noise 20x its effect: the days cannot tell it from the base
+    rng = np.random.default_rng(0)
+    sd = 20.0 * float(np.sqrt(np.mean((quarter[mask] - base[mask]) ** 2)))
+    noisy = site_with(quarter + rng.normal(0.0, sd, quarter.shape))
+    lam_min = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "min")
+    lam_se = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "one_se")
+    assert lam_se == 0.0 and float(m.modulation_weight) == 0.0
+    assert lam_min > lam_se
+    with pytest.raises(ValueError, match="modulation_choice"):
+        choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "median")
