@@ -163,6 +163,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("capacity", &rsc::Coupler::capacity)
       .def_property_readonly("streaming", &rsc::Coupler::streaming,
                              "True for a streaming model file (the core keeps its state, not a driver window).")
+      .def_property_readonly("streaming_single_call", &rsc::Coupler::streaming_single_call,
+                             "Streaming model with chunk_size > 0 and more columns than a chunk: True when each "
+                             "time step is ONE step() call on all columns (padded to a multiple of chunk_size), "
+                             "which the load probe found bit-identical to one call per chunk.")
       .def_property_readonly("streaming_state_size", &rsc::Coupler::streaming_state_size,
                              "Floats of model state per column (streaming models; 0 for window models).")
       .def_property_readonly("steps_taken", [](const rsc::Coupler& c) {

@@ -173,7 +173,11 @@ void Coupler::Impl::check_against_module() {
     throw CoreError(RSC_E_METADATA, path + ": module output inconsistent with metadata output: " + shapes.str() +
                                            " returned shape " + c10::str(out.sizes()) + ", expected [" +
                                            std::to_string(nb) + "] floating point");
-  if (streaming) check_streaming_module(past.select(1, P - 1).contiguous());
+  if (streaming) {
+    check_streaming_module(past.select(1, P - 1).contiguous());
+    freeze_streaming_module();
+    single_call = probe_single_call(past.select(1, P - 1).contiguous());
+  }
   forward_s = 0.0;
 }
 
@@ -271,6 +275,7 @@ int Coupler::lag_steps() const { return impl_->lag; }
 int Coupler::capacity() const { return impl_->cap; }
 bool Coupler::streaming() const { return impl_->streaming; }
 int Coupler::streaming_state_size() const { return impl_->S; }
+bool Coupler::streaming_single_call() const { return impl_->single_call; }
 int64_t Coupler::steps_taken() const { return impl_->steps; }
 std::array<int64_t, RSC_NSTATUS> Coupler::counters() const { return impl_->counts; }
 std::string Coupler::diagnostic() const { return impl_->diag; }

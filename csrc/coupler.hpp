@@ -69,6 +69,9 @@ class Coupler {
   int capacity() const;       // ring buffer length [steps]; 0 for a streaming model
   bool streaming() const;     // the model file has a `streaming` record
   int streaming_state_size() const;  // floats of model state per column (0 for a window model)
+  // streaming, chunk_size > 0: one step() call per time step on all columns (bit-identical to one call
+  // per chunk on this machine, as the load probe found) instead of one per chunk
+  bool streaming_single_call() const;
   int64_t steps_taken() const;
   std::array<int64_t, RSC_NSTATUS> counters() const;
   std::string diagnostic() const;  // the last step's input problems ("" if none)

@@ -90,6 +90,9 @@ struct Coupler::Impl {
   std::vector<float> state;      // [ncol][S], changed only by a successful step (or state_put)
   std::vector<float> new_state;  // scratch: the state the step computes, swapped in at commit
   std::vector<float> drivers;    // scratch: [ncol][n_past_vars] this step's drivers as the model reads them
+  // chunk_size > 0 and ncol > chunk_size: one step() call on all columns (padded to a multiple of
+  // chunk_size rows) instead of one per chunk, when the load probe found the two bit-identical
+  bool single_call = false;
 
   size_t at(int c, int64_t s, int v) const {
     return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
@@ -130,6 +133,9 @@ struct Coupler::Impl {
   void load(const std::string& model_path);
   void check_against_module();
   void check_streaming_module(const torch::Tensor& midpoint_drivers);
+  bool probe_single_call(const torch::Tensor& midpoint_drivers);
+  void freeze_streaming_module();
+  bool frozen = false;           // the streaming module was frozen at load (freeze_streaming_module)
   torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
   // Streaming models: one call of the module's step(state, drivers) on nb rows -> (Rsoil [nb] as double,
   // new state [nb, S] float32); throws CoreError(RSC_E_MODEL) on a failing call or wrong outputs.

@@ -47,6 +47,64 @@ void Coupler::Impl::check_streaming_module(const torch::Tensor& midpoint_drivers
   }
 }
 
+// After the load check, the module is frozen (torch::jit::freeze, optimize_numerics off) with its
+// forward, initial_state, step and run kept: parameters and buffers become constants, so what the step
+// derives from them alone (E0, Q10, exp/softplus/sigmoid of the raw parameters, for every member of an
+// ensemble) is computed once here instead of at every call; the kg_stream ensembles' step takes about
+// half the time. The same kernels compute the same values, so the outputs do not change (the core is
+// tested bit for bit against the unfrozen module in Python). A module that cannot be frozen runs as loaded.
+void Coupler::Impl::freeze_streaming_module() {
+  try {
+    module = torch::jit::freeze(module, std::vector<std::string>{"initial_state", "step", "run"},
+                                /*optimize_numerics=*/false);
+    frozen = true;
+  } catch (const std::exception&) {
+    frozen = false;
+  }
+}
+
+// With chunk_size > 0 a step's value must not depend on which columns share its call. One call on all
+// ncol columns, padded to M = ceil(ncol / chunk_size) * chunk_size rows, is used instead of M / chunk_size
+// calls of chunk_size rows only where this probe finds them bit-identical on this machine and threads:
+// M rows of varied drivers inside the envelope, three steps from initial_state, both ways, Rsoil and
+// state compared bit for bit. libtorch picks its kernels by shape, not by value, so the probe's shapes
+// are the ones the steps use. Any failure keeps the per-chunk calls (never an error).
+bool Coupler::Impl::probe_single_call(const torch::Tensor& midpoint_drivers) {
+  const int64_t chunk = opt.chunk_size;
+  if (chunk <= 0 || opt.ncol <= chunk) return false;
+  const int64_t M = (opt.ncol + chunk - 1) / chunk * chunk;
+  const int64_t npv = midpoint_drivers.size(1);
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor drv = midpoint_drivers.select(0, 0).unsqueeze(0).repeat({M, 1}).contiguous();
+    float* pd = drv.data_ptr<float>();
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t k = 0; k < npv; ++k) {
+        const Range& e = meta.envelope[meta.past_vars[static_cast<size_t>(k)]];
+        pd[r * npv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 1.3 * k));
+      }
+    torch::Tensor s_one = module.get_method("initial_state")({c10::IValue(M)}).toTensor();
+    torch::Tensor s_chunks = s_one.clone();
+    torch::Tensor y_one, y_chunks;
+    for (int it = 0; it < 3; ++it) {
+      torch::Tensor d = (drv * (1.0f + 0.05f * it)).contiguous();
+      std::tie(y_one, s_one) = call_step(s_one, d, M);
+      std::vector<torch::Tensor> ys, ss;
+      for (int64_t b0 = 0; b0 < M; b0 += chunk) {
+        auto [y, ns] = call_step(s_chunks.narrow(0, b0, chunk).contiguous(), d.narrow(0, b0, chunk).contiguous(), chunk);
+        ys.push_back(y);
+        ss.push_back(ns);
+      }
+      y_chunks = torch::cat(ys).contiguous();
+      s_chunks = torch::cat(ss).contiguous();
+    }
+    return std::memcmp(y_one.data_ptr<double>(), y_chunks.data_ptr<double>(), sizeof(double) * M) == 0 &&
+           std::memcmp(s_one.data_ptr<float>(), s_chunks.data_ptr<float>(), sizeof(float) * M * S) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::pair<torch::Tensor, torch::Tensor> Coupler::Impl::call_step(const torch::Tensor& st, const torch::Tensor& drv,
                                                                  int64_t nb) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -128,8 +186,10 @@ void Coupler::Impl::step_streaming(const double* const* now, double* out_r, doub
   // Every column through step(), in chunks; with chunk_size > 0 every call has exactly chunk_size rows
   // (the last chunk padded with copies of its last row), as for window models: a column's value is
   // then independent of ncol and of the other columns (1 MPI rank == N ranks).
-  const int chunk = opt.chunk_size > 0 ? std::min(opt.chunk_size, ncol) : ncol;
-  const int64_t rows = opt.chunk_size > 0 ? opt.chunk_size : chunk;
+  // With single_call (the load probe), one call on every column, padded to a multiple of chunk_size rows.
+  const int chunk = single_call || opt.chunk_size <= 0 ? ncol : std::min(opt.chunk_size, ncol);
+  const int64_t rows = single_call ? (ncol + opt.chunk_size - 1) / opt.chunk_size * opt.chunk_size
+                                   : (opt.chunk_size > 0 ? opt.chunk_size : chunk);
   int nbad_out = 0, first_bad_out = -1;
   double first_bad_out_x = 0;
   c10::InferenceMode guard;
