@@ -128,7 +128,12 @@ def build_model(cfg: RunConfig, ws: WindowSet, train_idx: np.ndarray, model_cfg=
     """A fresh model with normalisation set from the training windows."""
     m = get_model(model_cfg or cfg.model, ws.past_vars, ws.future_vars, ws.P, ws.Fs, ws.step_seconds)
     rows = ws.covered_rows(train_idx)
-    m.set_normalization(torch.from_numpy(ws.X[rows]), torch.from_numpy(ws.F[rows]) if ws.Fs else None,
+    # a covered row may hold a missing past driver where it is only read as some window's FUTURE (a
+    # window's own past is complete): statistics of each part from its finite rows only (at a site
+    # without gaps these are all the covered rows; with gaps, a NaN here made every output NaN)
+    past = rows & np.isfinite(ws.X).all(1)
+    fut = rows & np.isfinite(ws.F).all(1) if ws.Fs else rows
+    m.set_normalization(torch.from_numpy(ws.X[past]), torch.from_numpy(ws.F[fut]) if ws.Fs else None,
                         torch.from_numpy(ws.y[train_idx]))
     return m
 

@@ -65,6 +65,23 @@ def test_windows_skip_gaps_and_never_contain_nan():
     assert past[0, -1, 0] == pytest.approx(s.drivers["tsoil"][t0 - ws.site.tolist().index(0)], abs=1e-5)
 
 
+def test_normalisation_ignores_gaps_read_only_as_some_windows_future():
+    """A SWC gap just after a valid window's target is covered by that window's future rows only (the
+    future reads soil temperature): the statistics skip it, so the model's outputs stay finite
+    (they were all NaN at gappy sites such as COSORE's before)."""
+    from rsoil_couple.training.fit import build_model, predict
+    s = _site()
+    s.drivers["swc"][150:156] = np.nan
+    ws = WindowSet([s], PV, FV, 6, 3)
+    covered = ws.covered_rows(ws.valid)
+    assert (covered & ~np.isfinite(ws.X).all(1)).any()     # the case: a NaN past driver in a covered row
+    cfg = RunConfig(data=DataSection(sites=[SiteConfig(path="A.csv")], past_vars=PV, future_vars=FV,
+                                     past_hours=6.0, future_hours=3.0), model=ModelConfig(kind="kg_lstm", hidden=4))
+    m = build_model(cfg, ws, ws.valid)
+    assert torch.isfinite(m.past_mean).all() and torch.isfinite(m.past_std).all()
+    assert np.isfinite(predict(m, ws, ws.valid)).all()
+
+
 def test_no_window_crosses_sites_and_steps_must_match():
     a, b = _site(100, name="A"), _site(100, name="B", seed=1)
     ws = WindowSet([a, b], PV, FV, 3, 1)
