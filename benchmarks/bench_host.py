@@ -48,6 +48,12 @@ def find_host(path: str | None) -> Path:
              "(see docs/fortran.md) or pass --host")
 
 
+def _shown(path) -> str:
+    """A path as the JSON shows it: relative to the repository when inside it (no path of this machine)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
+
+
 def run_host(host: Path, nml: Path) -> tuple[float, float]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run([str(host), str(nml)], cwd=nml.parent, capture_output=True, text=True, env=env)
@@ -163,14 +169,15 @@ def main(argv=None) -> int:
                   f"{1e6 * v[1] / ncol:>20.2f}")
         if "stream" in modes:
             r["respiration_ratio_stream_over_lstm"] = med["stream"][1] / med["lstm"][1]
-    out = {"benchmark": "bench_host", "host": str(host), "policy": args.policy, "threads": args.threads,
+    out = {"benchmark": "bench_host", "host": _shown(host), "policy": args.policy, "threads": args.threads,
            "chunk_size": args.chunk_size if args.chunk_size is not None else "host default (64)",
            "timed_steps": args.steps, "repeats": args.repeats, "model": {k: meta[k] for k in (
                "model_kind", "model_id", "past_steps", "future_steps", "step_seconds")},
            "streaming_model": None if stream_meta is None else {
                "model_kind": stream_meta["model_kind"], "model_id": stream_meta["model_id"],
                "streaming": stream_meta["streaming"], "hidden": stream_meta["hidden"],
-               "source": str(stream) if args.stream_model else
+               "source": (args.stream_model if not Path(args.stream_model).exists() else _shown(stream))
+               if args.stream_model else
                "tests/core/streaming_model.py LstmStreamingModel (untrained: timing only)"},
            "drivers": str(site.attrs.get("source")), "machine": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "results": results}

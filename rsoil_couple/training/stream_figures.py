@@ -26,8 +26,21 @@ def benchmark_figure(kind: str, res: dict, path: Path) -> str:
         ax = axes[0]
         x = np.arange(len(names))
         label = "kg_stream" + (" (site scale calibrated)" if kind == "loso" else "")
-        ax.bar(x - 0.2, [sites[n]["nse"] for n in names], 0.4, label=label)
-        ax.bar(x + 0.2, [sites[n]["q10"]["best_nse"] for n in names], 0.4, label="best fitted Q10 form")
+        series = [(label, [sites[n]["nse"] for n in names]),
+                  ("best fitted Q10 form", [sites[n]["q10"]["best_nse"] for n in names])]
+        if kind == "cross_season":   # what a Q10 of the drivers reaches with the test season's kind seen
+            series += [("Q10 family fitted on the other test seasons",
+                        [sites[n]["ceiling"]["other_seasons"]["best_nse"] for n in names]),
+                       ("Q10 family fitted on the test rows themselves",
+                        [sites[n]["ceiling"]["fit_on_test"]["best_nse"] for n in names])]
+            ax.axhline(0.3, color="k", ls="--", lw=0.8, label="target")
+        w = 0.8 / len(series)
+        for k, (lab, v) in enumerate(series):
+            xs = x - 0.4 + w * (k + 0.5)
+            ax.bar(xs, v, w, label=lab)
+            for xi, vi in zip(xs, v):
+                if np.isfinite(vi) and vi < -1:
+                    ax.text(xi, -0.95, f"{vi:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
         if kind == "loso":
             ax.plot(x, [sites[n]["cc_uncalibrated"] for n in names], "k^", label="CC uncalibrated")
         ax.axhline(0, color="grey", lw=0.5)

@@ -146,21 +146,31 @@ patience = 2
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["summary"]["n_beats"] in (0, 1)
 
 
-def test_a_modulation_that_hurts_on_validation_is_shrunk_to_the_physics():
-    from rsoil_couple.training.stream import choose_modulation_weight
-    torch.manual_seed(0)
+def _untrained_on_synthetic(seed: int):
+    """An untrained hidden-0 kg_stream on a 20-day synthetic site: (model, prepared site, spun-up rows)."""
+    torch.manual_seed(seed)
     site = synthetic_sites(days=20)[0]
     m = KGStream(["tsoil", "swc", "precip"], [], 48, 0, site.step_seconds, hidden=0)
     ss = prepare_site(m, site)
     m.set_feature_normalization(ss.feats[ss.spun_up])
-    mask = np.asarray(ss.spun_up.numpy(), bool)
+    return m, ss, np.asarray(ss.spun_up.numpy(), bool)
+
+
+def _with_target(ss, y: np.ndarray):
+    """The prepared site ``ss`` with the target ``y``."""
+    return type(ss)(ss.name, ss.step_seconds, ss.time, ss.feats, ss.base_in,
+                    torch.from_numpy(y.astype(np.float32)), ss.spun_up, ss.drivers, ss.past_vars)
+
+
+def test_a_modulation_that_hurts_on_validation_is_shrunk_to_the_physics():
+    from rsoil_couple.training.stream import choose_modulation_weight
+    m, ss, mask = _untrained_on_synthetic(0)
     log_s = torch.zeros(1)
     with torch.no_grad():     # the target IS the base, the network a large random modulation
         ss_true = predict_sequence(m, ss, 0.0)
         for p in m.head.parameters():
             p.normal_(0, 1.0)
-    fake = type(ss)(ss.name, ss.step_seconds, ss.time, ss.feats, ss.base_in,
-                    torch.from_numpy(ss_true.astype(np.float32)), ss.spun_up, ss.drivers, ss.past_vars)
+    fake = _with_target(ss, ss_true)
     assert choose_modulation_weight(m, [fake], [mask], log_s, [1.0]) == 0.0
     assert float(m.modulation_weight) == 0.0
     assert np.allclose(predict_sequence(m, fake, 0.0), ss_true, rtol=1e-5)
@@ -168,12 +178,7 @@ def test_a_modulation_that_hurts_on_validation_is_shrunk_to_the_physics():
 
 def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_apart():
     from rsoil_couple.training.stream import choose_modulation_weight
-    torch.manual_seed(1)
-    site = synthetic_sites(days=20)[0]
-    m = KGStream(["tsoil", "swc", "precip"], [], 48, 0, site.step_seconds, hidden=0)
-    ss = prepare_site(m, site)
-    m.set_feature_normalization(ss.feats[ss.spun_up])
-    mask = np.asarray(ss.spun_up.numpy(), bool)
+    m, ss, mask = _untrained_on_synthetic(1)
     with torch.no_grad():
         for p in m.head.parameters():
             p.normal_(0, 1.0)
@@ -184,17 +189,13 @@ def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_ap
         m.modulation_weight.fill_(0.0)
         base = predict_sequence(m, ss, 0.0)
 
-    def site_with(y):
-        return type(ss)(ss.name, ss.step_seconds, ss.time, ss.feats, ss.base_in,
-                        torch.from_numpy(y.astype(np.float32)), ss.spun_up, ss.drivers, ss.past_vars)
-
     # the observations ARE the full model: every day says so, both rules keep the whole network
     for rule in ("one_se", "min"):
-        assert choose_modulation_weight(m, [site_with(full)], [mask], torch.zeros(1), [1.0], rule) == 1.0
+        assert choose_modulation_weight(m, [_with_target(ss, full)], [mask], torch.zeros(1), [1.0], rule) == 1.0
     # a quarter of the network, buried in noise 20x its effect: the days cannot tell it from the base
     rng = np.random.default_rng(0)
     sd = 20.0 * float(np.sqrt(np.mean((quarter[mask] - base[mask]) ** 2)))
-    noisy = site_with(quarter + rng.normal(0.0, sd, quarter.shape))
+    noisy = _with_target(ss, quarter + rng.normal(0.0, sd, quarter.shape))
     lam_min = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "min")
     lam_se = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "one_se")
     assert lam_se == 0.0 and float(m.modulation_weight) == 0.0
