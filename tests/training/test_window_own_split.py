@@ -1,0 +1,28 @@
+"""benchmarks/window_own_split.py (issue 12 item 5 on benchmark d), CI-sized: one site, one member, one epoch."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def test_window_own_split_quick(shared_data, repo_root, tmp_path):
+    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
+    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "window_own_split.py"), "--sites", "US-Wkg",
+                        "--members", "1", "--epochs", "1", "--out", str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads((tmp_path / "window_own_split.json").read_text())
+    r = res["sites"]["US-Wkg"]
+    # the window model ran on the last 30 % of US-Wkg (COSORE, gappy, no rain record) and gave finite scores
+    assert r["window_n"] > 1000 and np.isfinite(r["window_nse"]) and np.isfinite(r["window_cc"])
+    assert r["window_past_vars"] == ["tsoil", "swc"]
+    assert res["stream_matches_or_beats_window"]["US-Wkg"] == (r["stream_nse"] >= r["window_nse"])
+    assert (tmp_path / "window_own_split.png").stat().st_size > 5000
