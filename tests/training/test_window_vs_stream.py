@@ -1,4 +1,4 @@
-"""benchmarks/window_own_split.py (issue 12 item 5 on benchmark d), CI-sized: one site, one member, one epoch."""
+"""benchmarks/window_vs_stream.py (issue 12 item 5 on benchmark d), CI-sized: one site, one member, one epoch."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 
-def test_window_own_split_quick(shared_data, repo_root, tmp_path):
+def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
     pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "window_own_split.py"), "--sites", "US-Wkg",
+    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "window_vs_stream.py"), "--sites", "US-Wkg",
                         "--members", "1", "--epochs", "1", "--out", str(tmp_path)],
                        env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
