@@ -18,7 +18,7 @@ Its test NSE / CC are put beside the streaming ensemble's and the best fitted Q1
 
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --out docs/benchmarks/window_vs_stream   # (d), ~15 min
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --bench configs/benchmarks/b_cross_season.toml --out DIR
-    PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites US-Wkg --members 1 --epochs 1 --out /tmp/w  # CI size
+    PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites US-Wkg --members 1 --epochs 1 --out DIR  # CI size
 
 Writes OUT/window_<kind>.json and OUT/window_<kind>.png; prints progress per site.
 """
