@@ -135,7 +135,10 @@ struct Coupler::Impl {
   void check_streaming_module(const torch::Tensor& midpoint_drivers);
   bool probe_single_call(const torch::Tensor& midpoint_drivers);
   void freeze_streaming_module();
-  bool frozen = false;           // the streaming module was frozen at load (freeze_streaming_module)
+  // Rows of the one call on all columns (single_call): ncol padded to a multiple of chunk_size (> 0).
+  int64_t single_call_rows() const {
+    return (static_cast<int64_t>(opt.ncol) + opt.chunk_size - 1) / opt.chunk_size * opt.chunk_size;
+  }
   torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
   // Streaming models: one call of the module's step(state, drivers) on nb rows -> (Rsoil [nb] as double,
   // new state [nb, S] float32); throws CoreError(RSC_E_MODEL) on a failing call or wrong outputs.

@@ -57,9 +57,8 @@ void Coupler::Impl::freeze_streaming_module() {
   try {
     module = torch::jit::freeze(module, std::vector<std::string>{"initial_state", "step", "run"},
                                 /*optimize_numerics=*/false);
-    frozen = true;
   } catch (const std::exception&) {
-    frozen = false;
+    // keep the module as loaded
   }
 }
 
@@ -72,7 +71,7 @@ void Coupler::Impl::freeze_streaming_module() {
 bool Coupler::Impl::probe_single_call(const torch::Tensor& midpoint_drivers) {
   const int64_t chunk = opt.chunk_size;
   if (chunk <= 0 || opt.ncol <= chunk) return false;
-  const int64_t M = (opt.ncol + chunk - 1) / chunk * chunk;
+  const int64_t M = single_call_rows();
   const int64_t npv = midpoint_drivers.size(1);
   try {
     c10::InferenceMode guard;
@@ -188,8 +187,7 @@ void Coupler::Impl::step_streaming(const double* const* now, double* out_r, doub
   // then independent of ncol and of the other columns (1 MPI rank == N ranks).
   // With single_call (the load probe), one call on every column, padded to a multiple of chunk_size rows.
   const int chunk = single_call || opt.chunk_size <= 0 ? ncol : std::min(opt.chunk_size, ncol);
-  const int64_t rows = single_call ? (ncol + opt.chunk_size - 1) / opt.chunk_size * opt.chunk_size
-                                   : (opt.chunk_size > 0 ? opt.chunk_size : chunk);
+  const int64_t rows = single_call ? single_call_rows() : (opt.chunk_size > 0 ? opt.chunk_size : chunk);
   int nbad_out = 0, first_bad_out = -1;
   double first_bad_out_x = 0;
   c10::InferenceMode guard;
