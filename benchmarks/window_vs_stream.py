@@ -35,6 +35,7 @@ import numpy as np
 from rsoil_couple.config import SiteConfig, SplitSection, load_run_config
 from rsoil_couple.training.run import train_run
 from rsoil_couple.training.stream_bench import _vars_for, load_benchmark, read_sites
+from rsoil_couple.training.stream_figures import _plt, nse_bars
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,25 +64,12 @@ def window_config(base, site, split: SplitSection, past_vars: list[str], members
 
 
 def figure(rows: dict, path: Path, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
     names = list(rows)
-    x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(11, 3.6))
-    series = [("streaming kg_stream ensemble", "stream_nse"), ("window kg_lstm", "window_nse"),
-              ("best fitted Q10 form", "q10_best_nse")]
-    w = 0.8 / len(series)
-    for k, (lab, key) in enumerate(series):
-        v = [rows[n][key] for n in names]
-        xs = x - 0.4 + w * (k + 0.5)
-        ax.bar(xs, np.clip(v, -1, None), w, label=lab)
-        for xi, vi in zip(xs, v):
-            if np.isfinite(vi) and vi < -1:
-                ax.text(xi, -0.95, f"{vi:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xticks(x, names)
-    ax.set_ylim(-1, 1)
+    nse_bars(ax, names, [(lab, [rows[n][key] for n in names]) for lab, key in (
+        ("streaming kg_stream ensemble", "stream_nse"), ("window kg_lstm", "window_nse"),
+        ("best fitted Q10 form", "q10_best_nse"))])
     ax.set_ylabel("NSE on the test rows")
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=3)

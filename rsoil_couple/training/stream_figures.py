@@ -5,12 +5,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .figures import _plt
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+
+def nse_bars(ax, names: list[str], series: list[tuple[str, list[float]]]) -> None:
+    """Grouped NSE bars per site on ``ax`` (y from -1 to 1; a value below -1 is written at the axis)."""
+    x = np.arange(len(names))
+    w = 0.8 / len(series)
+    for k, (lab, v) in enumerate(series):
+        xs = x - 0.4 + w * (k + 0.5)
+        ax.bar(xs, v, w, label=lab)
+        for xi, vi in zip(xs, v):
+            if np.isfinite(vi) and vi < -1:
+                ax.text(xi, -0.95, f"{vi:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(x, names)
+    ax.set_ylim(-1, 1)
 
 
 def benchmark_figure(kind: str, res: dict, path: Path) -> str:
@@ -34,18 +44,9 @@ def benchmark_figure(kind: str, res: dict, path: Path) -> str:
                        ("Q10 family fitted on the test rows themselves",
                         [sites[n]["ceiling"]["fit_on_test"]["best_nse"] for n in names])]
             ax.axhline(0.3, color="k", ls="--", lw=0.8, label="target")
-        w = 0.8 / len(series)
-        for k, (lab, v) in enumerate(series):
-            xs = x - 0.4 + w * (k + 0.5)
-            ax.bar(xs, v, w, label=lab)
-            for xi, vi in zip(xs, v):
-                if np.isfinite(vi) and vi < -1:
-                    ax.text(xi, -0.95, f"{vi:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
+        nse_bars(ax, names, series)
         if kind == "loso":
             ax.plot(x, [sites[n]["cc_uncalibrated"] for n in names], "k^", label="CC uncalibrated")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xticks(x, names)
-        ax.set_ylim(-1, 1)
         ax.set_ylabel("NSE on test rows")
         ax.legend(fontsize=7, ncol=3)
         axes = axes[1:]
