@@ -143,6 +143,9 @@ class ModelConfig:
     moisture_form : str, default "power"
         kg_stream: the base's moisture factor, "power" ((θ/0.1)^c inside the training SWC range) or "damm"
         (substrate limitation S/(K(T)+S), S = (θ/0.1)^c, K rising with temperature).
+    sees_level : bool, default False
+        kg_stream: the network also reads the temperature level (24 h mean); by default the level acts
+        through the physical base alone (docs/training.md).
     """
 
     kind: str = "lstm"
@@ -158,6 +161,7 @@ class ModelConfig:
     modulation_max: float = 20.0
     temperature_form: str = "lloyd_taylor"   # kg_stream only
     moisture_form: str = "power"             # kg_stream only
+    sees_level: bool = False                 # kg_stream only
 
 
 @dataclass

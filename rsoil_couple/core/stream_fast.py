@@ -7,15 +7,18 @@ preparations remove operations without changing a single value:
 - **shared features** (`StreamEnsemble` files): every `KGStream` member advances the same
   parameter-free feature state; `StreamEnsemble.around` advances it once per step and evaluates each
   member's own scripted network on it (x1.6 for the 3-member drylands-v1);
+- **chunked heads** (`rsoil_couple.models.stream_chunked`; hidden-0 members, runs of a fixed row count
+  that is a multiple of 64): the features are advanced step by step, the members' networks and bases
+  evaluated once per 16 steps over all their rows;
 - **freezing** (`torch.jit.freeze`, ``optimize_numerics=False``): parameters and buffers become
   constants and everything computed from them alone (Q10/E0 from their raw parameters, the moisture
   exponent, ...) is folded once, by the same kernels (x1.8 on top).
 
-Both are verified before use: `prepared_module` runs the file's own module and the prepared one on a
-probe record (within and outside the envelope, missing values, rain) and keeps the prepared one only
-when outputs and states are equal bit for bit; otherwise the file's module is used as it is.
-Prepared modules are cached per process (file path, size and modification time), so a predict that
-runs many blocks prepares once.
+All are verified before use: `prepared_module` runs the file's own module and the prepared one on a
+probe record (within and outside the envelope, missing values, rain; at the run's own row count when
+the heads are chunked) and keeps the prepared one only when outputs and states are equal bit for bit;
+otherwise the file's module is used as it is. Prepared modules are cached per process (file path, size,
+modification time and row count), so a predict that runs many blocks prepares once.
 """
 from __future__ import annotations
 
@@ -66,10 +69,13 @@ def _same_run(a, b, x, rows: int) -> bool:
     return all(torch.equal(p, q) for p, q in ((ya, yb), (sa, sb), (ya2, yb2), (sa2, sb2)))
 
 
-def _prepare(module, meta: dict):
-    """(prepared module, list of what was applied), unverified."""
+def _prepare(module, meta: dict, rows: int = 0):
+    """(prepared module, list of what was applied), unverified; ``rows``: the row count of every ``run``
+    call (0: not fixed, so the heads are not chunked).
+    """
     import torch
 
+    from ..models.stream_chunked import ChunkedHeads, chunkable
     from ..models.stream_ensemble import StreamEnsemble, same_feature_recurrence
 
     applied = []
@@ -80,6 +86,9 @@ def _prepare(module, meta: dict):
         if same_feature_recurrence(members):
             module = torch.jit.script(StreamEnsemble.around(module))
             applied.append("shared_features")
+    if chunkable(module, rows):
+        module = torch.jit.script(ChunkedHeads(module))
+        applied.append("chunked_heads")
     module = torch.jit.freeze(module.eval(), preserved_attrs=["run", "step", "initial_state"],
                               optimize_numerics=False)
     applied.append("frozen")
@@ -87,33 +96,41 @@ def _prepare(module, meta: dict):
 
 
 def prepared_module(path: str | os.PathLike, module, meta: dict, probe_rows: int = 16,
-                    probe_steps: int = 192):
+                    probe_steps: int = 192, rows: int = 0):
     """The file's streaming module prepared for offline runs (module docstring), or `module` itself.
 
     Parameters
     ----------
     path : the model file (the cache key, with its size and modification time).
     module, meta : the file's module and metadata as `rsoil_couple.modelfile.export.load_model` gives them.
-    probe_rows, probe_steps : size of the bit-for-bit probe (and half of it again from the state it ends in).
+    probe_rows, probe_steps : size of the bit-for-bit probe (and half of it again from the state it ends in);
+        with chunked heads the probe has ``rows`` rows and a few steps more (a last, partial chunk).
+    rows : the row count of every ``run`` call the module will get (0: any; no chunked heads).
 
     Returns
     -------
     (module, applied) : the module to run and the list of preparations kept (``[]``: the file's own).
     """
     st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, int(rows))
     if key in _CACHE:
         return _CACHE[key]
-    steps = int(probe_steps)
-    try:
-        fast, applied = _prepare(module, meta)
-        ok = _same_run(module, fast, probe_drivers(meta, probe_rows, steps), probe_rows)
-    except Exception as exc:  # any failure to prepare: the file's own module, which works as it is
-        ok, why = False, f"{type(exc).__name__}: {exc}"
-    else:
-        why = "outputs differ from the file's own module on the probe"
+    why = ""
+    for fixed in ([int(rows), 0] if int(rows) else [0]):   # chunked heads first, then without them
+        steps, prows = int(probe_steps), int(probe_rows)
+        try:
+            fast, applied = _prepare(module, meta, fixed)
+            if "chunked_heads" in applied:
+                steps, prows = steps + 9, fixed    # the run's row count, and a last partial chunk
+            ok = _same_run(module, fast, probe_drivers(meta, prows, steps), prows)
+        except Exception as exc:  # any failure to prepare: the next candidate, at last the file's module
+            ok, why, applied = False, why + f" {type(exc).__name__}: {exc};", ["chunked_heads"] if fixed else []
+        else:
+            why += f" {applied}: outputs differ from the file's own module on the probe;" if not ok else ""
+        if ok or "chunked_heads" not in applied:   # (without chunked heads the next candidate is the same)
+            break
     if not ok:
-        warnings.warn(f"{path}: streaming module run as it is (not prepared: {why})", RuntimeWarning,
+        warnings.warn(f"{path}: streaming module run as it is (not prepared:{why})", RuntimeWarning,
                       stacklevel=2)
         fast, applied = module, []
     _CACHE[key] = (fast, applied)

@@ -171,9 +171,9 @@ class StreamingRun:
     num_threads : int
         > 0 sets torch's intra-op threads PROCESS-WIDE (as `rsoil_couple.Coupler` does).
     prepare : bool
-        Run the module as `rsoil_couple.core.stream_fast.prepared_module` prepares it (shared features,
-        frozen; kept only when bit-identical on a probe, cached per process): ``prepared`` lists what was
-        applied. False: the file's module as it is.
+        Run the module as `rsoil_couple.core.stream_fast.prepared_module` prepares it for `batch_rows`-row
+        calls (shared features, chunked heads, frozen; kept only when bit-identical on a probe, cached per
+        process): ``prepared`` lists what was applied. False: the file's module as it is.
     run_threads : int
         Blocks of `batch_rows` columns run concurrently in this many threads (values unchanged; useful
         with idle cores and at least ``run_threads x batch_rows`` columns).
@@ -204,7 +204,7 @@ class StreamingRun:
             torch.set_num_threads(int(num_threads))
         self.prepared: list[str] = []
         if prepare:
-            self.module, self.prepared = prepared_module(self.path, self.module, self.meta)
+            self.module, self.prepared = prepared_module(self.path, self.module, self.meta, rows=self.batch_rows)
 
     def model_inputs(self, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray]) -> np.ndarray:
         """The network's input [time, column, n_past_vars] float32: each driver in ``past_vars`` order,

@@ -172,12 +172,14 @@ class KGStream(StreamingModel):
 
     @classmethod
     def from_config(cls, cfg, past_vars, future_vars, past_steps, future_steps, step_seconds) -> "KGStream":
-        """Build from ``cfg`` (hidden, head_layers, dropout, the ``q10_*`` bounds, modulation_max)."""
+        """Build from ``cfg`` (hidden, head_layers, dropout, the ``q10_*`` bounds, modulation_max, the base's
+        forms, sees_level).
+        """
         return cls(past_vars, future_vars, past_steps, future_steps, step_seconds, hidden=cfg.hidden,
                    head_layers=cfg.head_layers, dropout=cfg.dropout, q10_init=cfg.q10_init,
                    q10_min=cfg.q10_min, q10_max=max(cfg.q10_max, cfg.q10_init + 1.0),
                    modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form,
-                   moisture_form=cfg.moisture_form)
+                   moisture_form=cfg.moisture_form, sees_level=cfg.sees_level)
 
     # -- step-independent parameterisation -------------------------------------------------------
     @torch.jit.ignore

@@ -165,6 +165,7 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                                          "chunk_hours": cfg.train.chunk_hours,
                                          "temperature_form": cfg.model.temperature_form,
                                          "moisture_form": cfg.model.moisture_form,
+                                         "sees_level": cfg.model.sees_level,
                                          "modulation_max": cfg.model.modulation_max},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},
                      "steps_s": {s.name: int(s.step_seconds) for s in sites}},

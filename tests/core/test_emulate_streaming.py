@@ -134,7 +134,9 @@ def test_mask_gives_q10_and_the_state_still_advances(stream_model):
 
 def test_missing_and_impossible_drivers_are_held(stream_model):
     """A NaN or an impossible tsoil reaches the model as NaN: it holds the last valid value, so the
-    column continues exactly as one whose tsoil was repeated from the last valid step."""
+    column continues exactly as one whose tsoil was repeated from the last valid step. (Each column is
+    run alone: in one call, rows at different positions may round differently in the last bit where a
+    vector loop's tail differs, e.g. 3 rows with AVX-512; the model's semantics is what is tested.)"""
     path, _ = stream_model
     base = sites(1)
     t = base["tsoil"].values[:, 0]
@@ -142,9 +144,9 @@ def test_missing_and_impossible_drivers_are_held(stream_model):
     for fill in ("nan", "impossible", "repeat"):
         x = t.copy()
         x[40:45] = {"nan": np.nan, "impossible": 95.0, "repeat": t[39]}[fill]
-        cols.append(base.assign(tsoil=(("time", "column"), x[:, None], base["tsoil"].attrs)))
-    ds = xr.concat(cols, dim="column", combine_attrs="override").assign_coords(column=["nan", "imp", "rep"])
-    r = emulate(path, ds)["rsoil"].values
+        one = base.assign(tsoil=(("time", "column"), x[:, None], base["tsoil"].attrs))
+        cols.append(emulate(path, one)["rsoil"].values[:, 0])
+    r = np.stack(cols, 1)
     np.testing.assert_array_equal(r[45:, 0], r[45:, 2])
     np.testing.assert_array_equal(r[45:, 1], r[45:, 2])
     assert not np.array_equal(r[45:, 0], emulate(path, base)["rsoil"].values[45:, 0])  # a real hold, not a no-op

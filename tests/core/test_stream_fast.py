@@ -1,6 +1,6 @@
 """rsoil_couple.core.stream_fast: a streaming file's module prepared for offline runs gives the file's own
-numbers bit for bit (the shipped ensemble: shared features + frozen; the test model: frozen), and a
-preparation that would change a value is not used.
+numbers bit for bit (the shipped ensemble: shared features + frozen, and chunked heads at a fixed row
+count; the test model: frozen), and a preparation that would change a value is not used.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_a_preparation_that_changes_values_is_not_used(stream_model, monkeypatch
             y, s = self.inner.run(state, drivers)
             return y * (1.0 + 1e-6), s
 
-    monkeypatch.setattr(stream_fast, "_prepare", lambda m, meta: (torch.jit.script(Off(m)), ["frozen"]))
+    monkeypatch.setattr(stream_fast, "_prepare", lambda m, meta, rows=0: (torch.jit.script(Off(m)), ["frozen"]))
     with pytest.warns(RuntimeWarning, match="run as it is"):
         fast, applied = stream_fast.prepared_module(path, module, meta)
     assert fast is module and applied == []
@@ -106,6 +106,47 @@ def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
     fast = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
     own = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
     assert fast.prepared == ["shared_features", "frozen"] and own.prepared == []
-    a, b = fast(drivers), own(drivers)
+    # 64-row calls: the heads chunked too (the row count is fixed, a multiple of 64)
+    chunked = StreamingRun(resolve("drylands-v1"), batch_rows=64, time_chunk=150)
+    own64 = StreamingRun(resolve("drylands-v1"), batch_rows=64, time_chunk=150, prepare=False)
+    assert chunked.prepared == ["shared_features", "chunked_heads", "frozen"]
+    a, b, c, d = fast(drivers), own(drivers), chunked(drivers), own64(drivers)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+        np.testing.assert_array_equal(c[k], d[k])
+
+
+@pytest.mark.parametrize("name", ["drylands-v1", "drylands-v2"])
+def test_chunked_heads_at_a_fixed_row_count_give_the_files_numbers(name):
+    from rsoil_couple.models.stream_chunked import SUB_STEPS
+
+    path = resolve(name)
+    module, meta = load_model(path)
+    fast, applied = stream_fast.prepared_module(path, module, meta, probe_steps=40, rows=64)
+    assert "chunked_heads" in applied and applied[-1] == "frozen"
+    # another record than the probe: past the spin-up, a last partial chunk, and carried on from its state
+    steps = int(meta["streaming"]["spinup_steps"]) + 3 * SUB_STEPS + 5
+    x = stream_fast.probe_drivers(meta, 64, steps, seed=9)
+    assert _same(module, fast, x)
+    with torch.inference_mode():
+        _, s = module.run(module.initial_state(64), x)
+        ya, sa = module.run(s, x[:, :SUB_STEPS + 3])
+        yb, sb = fast.run(s, x[:, :SUB_STEPS + 3])
+    assert torch.equal(ya, yb) and torch.equal(sa, sb)
+
+
+def test_chunked_heads_only_where_they_apply(stream_model):
+    from rsoil_couple.models.stream_chunked import ChunkedHeads, chunkable
+    from rsoil_couple.models.stream_ensemble import StreamEnsemble
+
+    v1, meta = load_model(resolve("drylands-v1"))
+    assert not chunkable(v1, 64)                       # its own step advances every member: not shared
+    shared = StreamEnsemble.around(v1)
+    assert chunkable(shared, 64) and chunkable(shared, 1024)
+    assert not chunkable(shared, 100) and not chunkable(shared, 0) and not chunkable(shared, 32)
+    module, _ = load_model(stream_model[0])            # an LSTM carried step to step: its heads cannot wait
+    assert not chunkable(module, 64)
+    with pytest.raises(ValueError, match="hidden-0"):
+        ChunkedHeads(v1)
+    fast, applied = stream_fast.prepared_module(resolve("drylands-v2"), *load_model(resolve("drylands-v2")), rows=100)
+    assert applied == ["frozen"]

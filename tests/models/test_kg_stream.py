@@ -151,3 +151,17 @@ def test_damm_extrapolates_toward_dry_soil_and_holds_the_wettest_training_soil()
     assert "half_saturation_10C" in m.physics() and m.physics()["half_saturation_10C"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="moisture_form"):
         KGStream(VARS, [], 48, 0, 1800, moisture_form="linear")
+
+
+def test_sees_level_from_the_config_puts_the_temperature_level_among_the_network_inputs(tmp_path):
+    from pathlib import Path
+
+    from rsoil_couple.config.loading import load_run_config
+
+    text = (Path(__file__).parents[2] / "configs" / "drylands_v2.toml").read_text()
+    (tmp_path / "run.toml").write_text(text.replace("[model]\n", "[model]\nsees_level = true\n", 1))
+    cfg = load_run_config(tmp_path / "run.toml").model
+    seen = KGStream.from_config(cfg, VARS, [], 48, 0, 1800)
+    blind = KGStream.from_config(type(cfg)(kind="kg_stream", hidden=0), VARS, [], 48, 0, 1800)
+    assert cfg.sees_level and 2 in seen.feat_idx and 2 not in blind.feat_idx   # 2: t_level (FEATURES)
+    assert seen.n_feat == blind.n_feat + 1
