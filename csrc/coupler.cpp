@@ -177,6 +177,7 @@ void Coupler::Impl::check_against_module() {
     check_streaming_module(past.select(1, P - 1).contiguous());
     freeze_streaming_module();
     single_call = probe_single_call(past.select(1, P - 1).contiguous());
+    rows_independent = probe_rows_independent(past.select(1, P - 1).contiguous());
   }
   forward_s = 0.0;
 }
@@ -276,6 +277,7 @@ int Coupler::capacity() const { return impl_->cap; }
 bool Coupler::streaming() const { return impl_->streaming; }
 int Coupler::streaming_state_size() const { return impl_->S; }
 bool Coupler::streaming_single_call() const { return impl_->single_call; }
+bool Coupler::streaming_rows_independent() const { return impl_->rows_independent; }
 int64_t Coupler::steps_taken() const { return impl_->steps; }
 std::array<int64_t, RSC_NSTATUS> Coupler::counters() const { return impl_->counts; }
 std::string Coupler::diagnostic() const { return impl_->diag; }

@@ -72,6 +72,11 @@ class Coupler {
   // streaming, chunk_size > 0: one step() call per time step on all columns (bit-identical to one call
   // per chunk on this machine, as the load probe found) instead of one per chunk
   bool streaming_single_call() const;
+  // streaming, chunk_size > 0: the load probe found a column's step() values independent of its row in a
+  // call (rows permuted, bit for bit): what makes a column's values independent of the decomposition
+  // (1 MPI rank == N ranks). False where the module's kernels round by row (e.g. some small matrix
+  // products), or with chunk_size 0 (not probed).
+  bool streaming_rows_independent() const;
   int64_t steps_taken() const;
   std::array<int64_t, RSC_NSTATUS> counters() const;
   std::string diagnostic() const;  // the last step's input problems ("" if none)

@@ -90,9 +90,11 @@ struct Coupler::Impl {
   std::vector<float> state;      // [ncol][S], changed only by a successful step (or state_put)
   std::vector<float> new_state;  // scratch: the state the step computes, swapped in at commit
   std::vector<float> drivers;    // scratch: [ncol][n_past_vars] this step's drivers as the model reads them
-  // chunk_size > 0 and ncol > chunk_size: one step() call on all columns (padded to a multiple of
-  // chunk_size rows) instead of one per chunk, when the load probe found the two bit-identical
+  // chunk_size > 0 and ncol > chunk_size: one step() call on all columns (padded to single_call_rows())
+  // instead of one per chunk, when the load probe found the two bit-identical
   bool single_call = false;
+  // chunk_size > 0: step() values found independent of the row in a call by the load probe
+  bool rows_independent = false;
 
   size_t at(int c, int64_t s, int v) const {
     return (static_cast<size_t>(c) * cap + static_cast<size_t>(s % cap)) * kNVars + v;
@@ -134,11 +136,18 @@ struct Coupler::Impl {
   void check_against_module();
   void check_streaming_module(const torch::Tensor& midpoint_drivers);
   bool probe_single_call(const torch::Tensor& midpoint_drivers);
+  bool probe_rows_independent(const torch::Tensor& midpoint_drivers);
+  torch::Tensor probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const;
   void freeze_streaming_module();
-  // Rows of the one call on all columns (single_call): ncol padded to a multiple of chunk_size (> 0).
-  int64_t single_call_rows() const {
-    return (static_cast<int64_t>(opt.ncol) + opt.chunk_size - 1) / opt.chunk_size * opt.chunk_size;
+  // Streaming models, chunk_size > 0: every step() call is padded to a multiple of kCallRowMultiple rows
+  // (rsoil_couple/variables.py CALL_ROW_MULTIPLE: no scalar tail in any float32 loop of the call, so a
+  // column's value does not depend on its row in the call; AVX-512 CPUs round those tails differently).
+  static int64_t padded_call_rows(int64_t n) {
+    return (n + gen::kCallRowMultiple - 1) / gen::kCallRowMultiple * gen::kCallRowMultiple;
   }
+  // Rows of a per-chunk call, and of the one call on all columns (single_call).
+  int64_t chunk_call_rows() const { return padded_call_rows(opt.chunk_size); }
+  int64_t single_call_rows() const { return padded_call_rows(opt.ncol); }
   torch::Tensor forward(const torch::Tensor& past, const torch::Tensor& future);
   // Streaming models: one call of the module's step(state, drivers) on nb rows -> (Rsoil [nb] as double,
   // new state [nb, S] float32); throws CoreError(RSC_E_MODEL) on a failing call or wrong outputs.

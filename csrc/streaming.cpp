@@ -63,42 +63,89 @@ void Coupler::Impl::freeze_streaming_module() {
 }
 
 // With chunk_size > 0 a step's value must not depend on which columns share its call. One call on all
-// ncol columns, padded to M = ceil(ncol / chunk_size) * chunk_size rows, is used instead of M / chunk_size
-// calls of chunk_size rows only where this probe finds them bit-identical on this machine and threads:
-// M rows of varied drivers inside the envelope, three steps from initial_state, both ways, Rsoil and
-// state compared bit for bit. libtorch picks its kernels by shape, not by value, so the probe's shapes
-// are the ones the steps use. Any failure keeps the per-chunk calls (never an error).
-bool Coupler::Impl::probe_single_call(const torch::Tensor& midpoint_drivers) {
-  const int64_t chunk = opt.chunk_size;
-  if (chunk <= 0 || opt.ncol <= chunk) return false;
-  const int64_t M = single_call_rows();
+// ncol columns, padded to single_call_rows() (a multiple of kCallRowMultiple), is used instead of one call
+// per chunk of chunk_size columns (each padded to chunk_call_rows()) only where this probe finds them
+// bit-identical on this machine and threads: ncol columns of varied drivers inside the envelope, three
+// steps from initial_state, both ways, Rsoil and state compared bit for bit. libtorch picks its kernels by
+// shape, not by value, so the probe's shapes are the ones the steps use. Any failure keeps the per-chunk
+// calls (never an error).
+namespace {
+// Rows b0 .. b0+nb of x, then copies of its last row up to `rows` rows (what a step call gets).
+torch::Tensor padded_rows(const torch::Tensor& x, int64_t b0, int64_t nb, int64_t rows) {
+  torch::Tensor part = x.narrow(0, b0, nb);
+  if (rows == nb) return part.contiguous();
+  return torch::cat({part, part.narrow(0, nb - 1, 1).expand({rows - nb, x.size(1)})}).contiguous();
+}
+}  // namespace
+
+// `rows` rows of varied drivers inside the envelope around the midpoint (the load probes' input).
+torch::Tensor Coupler::Impl::probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const {
   const int64_t npv = midpoint_drivers.size(1);
+  torch::Tensor drv = midpoint_drivers.select(0, 0).unsqueeze(0).repeat({rows, 1}).contiguous();
+  float* pd = drv.data_ptr<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < npv; ++k) {
+      const Range& e = meta.envelope.at(meta.past_vars[static_cast<size_t>(k)]);
+      pd[r * npv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 1.3 * k));
+    }
+  return drv;
+}
+
+// chunk_size > 0: is a column's value independent of its row in a call? Three steps of chunk_call_rows()
+// varied rows, and of the same rows in reverse order, compared bit for bit (Rsoil and state). Padding every
+// call to a multiple of kCallRowMultiple rows removes the vector loops' scalar tails, but a module's
+// matrix products may still round by row (libtorch's kernel for some small shapes does, e.g. 7 -> 8
+// features): then a column's values depend on the decomposition, and this says so.
+bool Coupler::Impl::probe_rows_independent(const torch::Tensor& midpoint_drivers) {
+  if (opt.chunk_size <= 0) return false;
+  const int64_t R = chunk_call_rows();
   try {
     c10::InferenceMode guard;
-    torch::Tensor drv = midpoint_drivers.select(0, 0).unsqueeze(0).repeat({M, 1}).contiguous();
-    float* pd = drv.data_ptr<float>();
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t k = 0; k < npv; ++k) {
-        const Range& e = meta.envelope[meta.past_vars[static_cast<size_t>(k)]];
-        pd[r * npv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 1.3 * k));
-      }
-    torch::Tensor s_one = module.get_method("initial_state")({c10::IValue(M)}).toTensor();
-    torch::Tensor s_chunks = s_one.clone();
+    torch::Tensor drv = probe_drivers(midpoint_drivers, R);
+    torch::Tensor rev = torch::arange(R - 1, -1, -1, torch::kLong);
+    torch::Tensor s_a = module.get_method("initial_state")({c10::IValue(R)}).toTensor().contiguous();
+    torch::Tensor s_b = s_a.index_select(0, rev).contiguous();
+    torch::Tensor y_a, y_b;
+    for (int it = 0; it < 3; ++it) {
+      torch::Tensor d = (drv * (1.0f + 0.05f * it)).contiguous();
+      std::tie(y_a, s_a) = call_step(s_a, d, R);
+      std::tie(y_b, s_b) = call_step(s_b, d.index_select(0, rev).contiguous(), R);
+    }
+    return torch::equal(y_a, y_b.index_select(0, rev)) && torch::equal(s_a, s_b.index_select(0, rev));
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool Coupler::Impl::probe_single_call(const torch::Tensor& midpoint_drivers) {
+  const int64_t chunk = opt.chunk_size;
+  const int64_t n = opt.ncol;
+  if (chunk <= 0 || n <= chunk) return false;
+  const int64_t M = single_call_rows();
+  const int64_t R = chunk_call_rows();
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor drv = probe_drivers(midpoint_drivers, n);
+    torch::Tensor s_chunks = module.get_method("initial_state")({c10::IValue(n)}).toTensor().contiguous();
+    torch::Tensor s_one = s_chunks.clone();
     torch::Tensor y_one, y_chunks;
     for (int it = 0; it < 3; ++it) {
       torch::Tensor d = (drv * (1.0f + 0.05f * it)).contiguous();
-      std::tie(y_one, s_one) = call_step(s_one, d, M);
+      auto [y1, s1] = call_step(padded_rows(s_one, 0, n, M), padded_rows(d, 0, n, M), M);
+      y_one = y1.narrow(0, 0, n).contiguous();
+      s_one = s1.narrow(0, 0, n).contiguous();
       std::vector<torch::Tensor> ys, ss;
-      for (int64_t b0 = 0; b0 < M; b0 += chunk) {
-        auto [y, ns] = call_step(s_chunks.narrow(0, b0, chunk).contiguous(), d.narrow(0, b0, chunk).contiguous(), chunk);
-        ys.push_back(y);
-        ss.push_back(ns);
+      for (int64_t b0 = 0; b0 < n; b0 += chunk) {
+        const int64_t nb = std::min(chunk, n - b0);
+        auto [y, ns] = call_step(padded_rows(s_chunks, b0, nb, R), padded_rows(d, b0, nb, R), R);
+        ys.push_back(y.narrow(0, 0, nb));
+        ss.push_back(ns.narrow(0, 0, nb));
       }
       y_chunks = torch::cat(ys).contiguous();
       s_chunks = torch::cat(ss).contiguous();
     }
-    return std::memcmp(y_one.data_ptr<double>(), y_chunks.data_ptr<double>(), sizeof(double) * M) == 0 &&
-           std::memcmp(s_one.data_ptr<float>(), s_chunks.data_ptr<float>(), sizeof(float) * M * S) == 0;
+    return std::memcmp(y_one.data_ptr<double>(), y_chunks.data_ptr<double>(), sizeof(double) * n) == 0 &&
+           std::memcmp(s_one.data_ptr<float>(), s_chunks.data_ptr<float>(), sizeof(float) * n * S) == 0;
   } catch (const std::exception&) {
     return false;
   }
@@ -182,12 +229,12 @@ void Coupler::Impl::step_streaming(const double* const* now, double* out_r, doub
                                                       "as NaN: it holds the last valid value)"
                                                     : "in the current step's drivers");
 
-  // Every column through step(), in chunks; with chunk_size > 0 every call has exactly chunk_size rows
-  // (the last chunk padded with copies of its last row), as for window models: a column's value is
-  // then independent of ncol and of the other columns (1 MPI rank == N ranks).
-  // With single_call (the load probe), one call on every column, padded to a multiple of chunk_size rows.
+  // Every column through step(), in chunks; with chunk_size > 0 every call has chunk_call_rows() rows
+  // (chunk_size padded to a multiple of kCallRowMultiple with copies of the chunk's last row): a column's
+  // value is then independent of ncol, of the other columns and of its row (1 MPI rank == N ranks).
+  // With single_call (the load probe), one call on every column, padded to single_call_rows().
   const int chunk = single_call || opt.chunk_size <= 0 ? ncol : std::min(opt.chunk_size, ncol);
-  const int64_t rows = single_call ? single_call_rows() : (opt.chunk_size > 0 ? opt.chunk_size : chunk);
+  const int64_t rows = single_call ? single_call_rows() : (opt.chunk_size > 0 ? chunk_call_rows() : chunk);
   int nbad_out = 0, first_bad_out = -1;
   double first_bad_out_x = 0;
   c10::InferenceMode guard;

@@ -14,7 +14,8 @@ from pathlib import Path
 __all__ = [
     "VarSpec", "CANONICAL_VARS", "STATUS_ATTRS", "status_attrs", "DRIVERS", "DRIVER_UNITS", "BOUNDARY_UNITS", "OUTPUT_VARS",
     "GC_PER_UMOL_CO2", "STATUS_NAMES", "STATUS_DESCRIPTIONS", "POLICIES", "Q10_FORMS",
-    "Q10_SWC_UNITS", "Q10_TREF_C", "Q10_REF_MIN", "RSOIL_UNITS", "SITE_SCALE_METHODS", "cpp_header",
+    "Q10_SWC_UNITS", "Q10_TREF_C", "Q10_REF_MIN", "CALL_ROW_MULTIPLE", "padded_call_rows", "RSOIL_UNITS",
+    "SITE_SCALE_METHODS", "cpp_header",
 ]
 
 #: 1 µmol CO2 m-2 s-1 = 12.011e-6 gC m-2 s-1 (DESIGN.md "Units at the edges").
@@ -111,6 +112,20 @@ Q10_TREF_C = 10.0
 #: ``rsoil_model / rsoil_q10_reference`` is 1 (csrc/coupler.hpp kQ10RefMin, the generated kQ10RefMin).
 Q10_REF_MIN = 1e-12
 
+#: Every call of a streaming model's ``step`` / ``run`` on a fixed row count (the core with chunk_size > 0,
+#: `rsoil_couple.core.streaming.StreamingRun` with batch_rows > 0) is padded to a multiple of this many
+#: rows: then every float32 tensor of the call is a whole number of libtorch's widest vector loops (2 x 16
+#: floats with AVX-512) with no scalar tail, whose rounding differs in the last bit on such CPUs, and
+#: matrix products give every row the same bits from 64 rows on: a column's value does not depend on its
+#: row in the call, nor on the other columns (1 MPI rank == N ranks). Generated as kCallRowMultiple.
+CALL_ROW_MULTIPLE = 64
+
+
+def padded_call_rows(rows: int) -> int:
+    """``rows`` (> 0) rounded up to a multiple of `CALL_ROW_MULTIPLE`."""
+    return -(-int(rows) // CALL_ROW_MULTIPLE) * CALL_ROW_MULTIPLE
+
+
 #: How the site scale a model file carries (its module's ``site_scale`` buffer, the metadata record
 #: ``site_scale``; docs/model_format.md) was obtained:
 SITE_SCALE_METHODS: dict[str, str] = {
@@ -164,6 +179,7 @@ def cpp_header() -> str:
         "constexpr std::array<const char*, " + str(len(SITE_SCALE_METHODS)) + "> kSiteScaleMethods = {"
         + ", ".join(_cpp_str(m) for m in SITE_SCALE_METHODS) + "};",
         f"constexpr double kQ10RefMin = {Q10_REF_MIN!r};",
+        f"constexpr long long kCallRowMultiple = {CALL_ROW_MULTIPLE};",
         "}  // namespace rsc::gen",
         "",
     ]

@@ -7,9 +7,11 @@ call per block of ``batch_rows`` columns and ``time_chunk`` steps, carrying the 
 chunk, instead of stepping the C++ coupler once per step. It returns exactly what the coupler's
 streaming path returns (docs/core.md "Streaming models"):
 
-- every column is run at every step (masked ones too), in calls of exactly ``batch_rows`` rows (the
-  last block padded with copies of its last column), so a column's values do not depend on the
-  blocking: libtorch's float32 kernels round differently with the batch size, not with the time chunk;
+- every column is run at every step (masked ones too), in blocks of ``batch_rows`` columns, every call
+  padded to ``batch_rows`` rounded up to a multiple of 64 rows (`rsoil_couple.variables.CALL_ROW_MULTIPLE`,
+  as the core pads ``chunk_size``) with copies of the block's last column, so a column's values do not
+  depend on the blocking: libtorch's float32 kernels round differently with the batch size and, in a
+  vector loop's tail, with the row, not with the time chunk;
 - drivers that are missing (NaN/Inf) or outside the metadata's ``physical_range`` at step t are passed
   to the model as NaN (the model holds their last valid value);
 - status per column and step from that step's own drivers only: MASKED > SPINUP (the first
@@ -25,7 +27,7 @@ import os
 import numpy as np
 
 from ..errors import MetaError
-from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, Q10_REF_MIN, STATUS_NAMES
+from ..variables import CANONICAL_VARS, DRIVERS, GC_PER_UMOL_CO2, Q10_REF_MIN, STATUS_NAMES, padded_call_rows
 
 __all__ = ["STREAM_BATCH_ROWS", "STREAM_CHUNK_COLUMNS", "STREAM_TIME_CHUNK", "StreamingRun", "finish_statuses", "is_streaming",
            "stream_statuses"]
@@ -196,6 +198,8 @@ class StreamingRun:
                             "(window models run through rsoil_couple.Coupler)")
         self.strict = bool(strict)
         self.batch_rows, self.time_chunk = int(batch_rows), int(time_chunk)
+        #: rows of every ``run`` call (0: a block's columns): batch_rows padded as the core pads chunk_size
+        self.call_rows = padded_call_rows(self.batch_rows) if self.batch_rows > 0 else 0
         self.run_threads = max(1, int(run_threads))
         self.past_vars = [v["name"] for v in self.meta["past_vars"]]
         self.state_size = int(self.meta["streaming"]["state_size"])
@@ -204,7 +208,7 @@ class StreamingRun:
             torch.set_num_threads(int(num_threads))
         self.prepared: list[str] = []
         if prepare:
-            self.module, self.prepared = prepared_module(self.path, self.module, self.meta, rows=self.batch_rows)
+            self.module, self.prepared = prepared_module(self.path, self.module, self.meta, rows=self.call_rows)
 
     def model_inputs(self, drivers: dict[str, np.ndarray], classes: dict[str, np.ndarray]) -> np.ndarray:
         """The network's input [time, column, n_past_vars] float32: each driver in ``past_vars`` order,
@@ -247,27 +251,30 @@ class StreamingRun:
         return (y, states) if carry else y
 
     def _block(self, x: np.ndarray, y: np.ndarray, states: list, b: int, c0: int, rows: int) -> None:
-        """`network` for the block of columns c0 .. c0 + rows (padded): ``y`` and ``states[b]`` updated."""
+        """`network` for the block of columns c0 .. c0 + rows: ``y`` and ``states[b]`` updated. With
+        ``batch_rows`` > 0 every call has `call_rows` rows (the block padded with copies of its last column).
+        """
         import torch
 
         T, ncol, nv = x.shape
         chunk = self.time_chunk or T
         nb = min(rows, ncol - c0)
-        xb = np.empty((rows, min(chunk, T), nv), dtype=np.float32)
+        cr = self.call_rows or rows
+        xb = np.empty((cr, min(chunk, T), nv), dtype=np.float32)
         with torch.inference_mode():  # (per thread)
             if states[b] is None:
-                states[b] = self.module.initial_state(rows)
+                states[b] = self.module.initial_state(cr)
             for t0 in range(0, T, chunk):
                 t1 = min(T, t0 + chunk)
                 xc = xb[:, :t1 - t0]
                 xc[:nb] = x[t0:t1, c0:c0 + nb].transpose(1, 0, 2)
                 xc[nb:] = xc[nb - 1]
                 out, new = self.module.run(states[b], torch.from_numpy(np.ascontiguousarray(xc)))
-                if tuple(out.shape) != (rows, t1 - t0) or tuple(new.shape) != (rows, self.state_size):
-                    raise ValueError(f"{self.path}: run(state [{rows}, {self.state_size}], drivers "
-                                     f"[{rows}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
-                                     f"{list(new.shape)}; expected [{rows}, {t1 - t0}] and "
-                                     f"[{rows}, {self.state_size}]")
+                if tuple(out.shape) != (cr, t1 - t0) or tuple(new.shape) != (cr, self.state_size):
+                    raise ValueError(f"{self.path}: run(state [{cr}, {self.state_size}], drivers "
+                                     f"[{cr}, {t1 - t0}, {nv}]) returned rsoil {list(out.shape)} and state "
+                                     f"{list(new.shape)}; expected [{cr}, {t1 - t0}] and "
+                                     f"[{cr}, {self.state_size}]")
                 y[t0:t1, c0:c0 + nb] = out[:nb].T.numpy()
                 states[b] = new.clone()  # xb is reused: a state must not be a view of the drivers
 

@@ -20,9 +20,11 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-#: Row counts accepted by `chunkable`: a multiple of the widest vector loop of libtorch's element-wise
-#: kernels (2 x 16 floats with AVX-512) and at least the 64 rows from which matrix products agree.
-ROW_MULTIPLE = 64
+from ..variables import CALL_ROW_MULTIPLE
+
+#: Row counts accepted by `chunkable`: the row multiple every fixed-row call is padded to (no scalar tail
+#: in any float32 loop, and at least the 64 rows from which matrix products agree).
+ROW_MULTIPLE = CALL_ROW_MULTIPLE
 #: Steps per chunk of `ChunkedHeads.run`: a chunk's hidden layer (1,024 rows x 16 x 32 floats, 2 MiB)
 #: stays in cache (64 steps ran no faster than one step at a time).
 SUB_STEPS = 16

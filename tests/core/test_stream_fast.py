@@ -103,13 +103,14 @@ def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
                "precip": np.zeros((T, ncol))}
     drivers["swc"][rng.random((T, ncol)) < 0.03] = np.nan
     drivers["tsoil"][5, 1] = 90.0  # impossible
-    fast = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
-    own = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
+    # batch_rows 0: a record's columns in one call of their own count (10 rows): shared and frozen only
+    fast = StreamingRun(resolve("drylands-v1"), batch_rows=0, time_chunk=150)
+    own = StreamingRun(resolve("drylands-v1"), batch_rows=0, time_chunk=150, prepare=False)
     assert fast.prepared == ["shared_features", "frozen"] and own.prepared == []
-    # 64-row calls: the heads chunked too (the row count is fixed, a multiple of 64)
-    chunked = StreamingRun(resolve("drylands-v1"), batch_rows=64, time_chunk=150)
-    own64 = StreamingRun(resolve("drylands-v1"), batch_rows=64, time_chunk=150, prepare=False)
-    assert chunked.prepared == ["shared_features", "chunked_heads", "frozen"]
+    # batch_rows 8: calls padded to 64 rows (CALL_ROW_MULTIPLE), so the heads are chunked too
+    chunked = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
+    own64 = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
+    assert chunked.call_rows == 64 and chunked.prepared == ["shared_features", "chunked_heads", "frozen"]
     a, b, c, d = fast(drivers), own(drivers), chunked(drivers), own64(drivers)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])

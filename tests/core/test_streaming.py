@@ -64,6 +64,16 @@ class NegativeOnRain(sm.EmaStreamingModel):
         return torch.where(drivers[:, 2] > 5.0, -y, y), new
 
 
+class RowDependent(sm.EmaStreamingModel):
+    """Rounds its odd rows differently (x (1 + 1e-6)): a module whose values depend on the row in a call."""
+
+    @torch.jit.export
+    def step(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        y, new = self.advance(state, drivers)
+        odd = (torch.arange(y.shape[0]) % 2).to(y.dtype)
+        return y * (1.0 + 1e-6 * odd), new
+
+
 class NotStreaming(torch.nn.Module):
     """forward only: a file whose metadata claims streaming but whose module cannot stream."""
 
@@ -232,6 +242,7 @@ def test_a_columns_value_does_not_depend_on_its_batch(stream):
         out = run(c, {k: v[:, cols] for k, v in x.items()}, range(40))
         return out["rsoil"][12:], blob_state(c.get_state(), len(cols), 8)
 
+    assert Coupler(path, 7, "supplied", chunk_size=4).streaming_rows_independent   # what the test relies on
     all7, s7 = rsoil(np.arange(7))
     alone = [rsoil(np.array([j])) for j in range(7)]
     np.testing.assert_array_equal(np.concatenate([a[0] for a in alone], axis=1), all7)
@@ -437,3 +448,16 @@ def test_fuzz_streaming_state_blob(stream, data):
         assert np.all((r.status >= 0) & (r.status < len(cp.STATUS_NAMES)))
     taken = c.steps_taken if kind == "py" else c._info()["steps_taken"]
     assert np.all(c.counters >= 0) and c.counters.sum() == taken * ncol
+
+
+def test_the_load_probe_finds_a_module_whose_rows_round_differently(model, tmp_path):
+    """streaming_rows_independent: False for a module whose value depends on its row in a call (then a
+    column's values depend on the decomposition), and with chunk_size 0 (not probed)."""
+    _, wmeta, _ = model
+    path = tmp_path / "row_dependent.pt"
+    sm.export_streaming(RowDependent(wmeta["envelope"], wmeta["step_seconds"], spinup_steps=2), wmeta, path, "rowdep")
+    assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
+    same = tmp_path / "ema.pt"
+    sm.export_streaming(sm.EmaStreamingModel(wmeta["envelope"], wmeta["step_seconds"], spinup_steps=2), wmeta, same, "ema")
+    assert Coupler(same, 5, "supplied", chunk_size=4).streaming_rows_independent
+    assert not Coupler(same, 5, "supplied", chunk_size=0).streaming_rows_independent

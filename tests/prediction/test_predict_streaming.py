@@ -17,6 +17,7 @@ from rsoil_couple.cli import main as cli_main
 from rsoil_couple.core import coupler as cp
 from rsoil_couple.core.streaming import STREAM_BATCH_ROWS
 from rsoil_couple.modelfile.export import load_model
+from rsoil_couple.variables import padded_call_rows
 
 NCOL, NTIME = 12, 300
 
@@ -59,7 +60,8 @@ def _canonical(path) -> dict:
 def test_equals_the_modules_step_called_step_by_step(stream_model, drivers_nc, tmp_path):
     path, meta = stream_model
     out = tmp_path / "o.nc"
-    # every run call has NCOL rows (chunk_columns 5 -> blocks 5, 5, 2, each padded to 12): the reference's batch
+    # every run call has NCOL rows padded to 64 (CALL_ROW_MULTIPLE; chunk_columns 5 -> blocks 5, 5, 2): the
+    # reference's batch is the NCOL columns padded to 64 rows too
     P.predict(path, drivers_nc, out, chunk_columns=5, batch_rows=NCOL, time_chunk=64, progress=False)
     res = _read(out)
     d = _canonical(drivers_nc)
@@ -70,11 +72,13 @@ def test_equals_the_modules_step_called_step_by_step(stream_model, drivers_nc, t
         x = np.where(np.isfinite(x) & (x >= lo) & (x <= hi), x, np.nan).astype(np.float32)
     module, _ = load_model(path)
     ref = np.empty((NTIME, NCOL), dtype=np.float32)
+    rows = padded_call_rows(NCOL)
+    x = np.concatenate([x, np.repeat(x[:, -1:], rows - NCOL, axis=1)], axis=1)
     with torch.inference_mode():
-        state = module.initial_state(NCOL)
+        state = module.initial_state(rows)
         for t in range(NTIME):
-            y, state = module.step(state, torch.from_numpy(x[t]))
-            ref[t] = y.numpy()
+            y, state = module.step(state, torch.from_numpy(np.ascontiguousarray(x[t])))
+            ref[t] = y.numpy()[:NCOL]
     st = res["status"].values
     ran = st <= cp.EXTRAPOLATING
     assert ran.sum() > 0.9 * st.size
