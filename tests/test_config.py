@@ -48,6 +48,7 @@ def test_run_config_reads_values(tmp_path):
     (RUN.replace('[model]', '[data2]\n[model]'), r"unknown key\(s\) data2"),
     (RUN + '\n[train]\nepochs = 2.5\n', "train.epochs must be an integer"),
     (RUN + '\n[train]\nmodulation_choice = "median"\n', "train.modulation_choice = 'median'"),
+    (RUN + '\n[train]\nmodulation_block_hours = 0\n', "train.modulation_block_hours must be > 0"),
     (RUN.replace('scenario = "extrapolation"', 'scenario = "random"'), "split.scenario = 'random'"),
 ])
 def test_bad_run_configs_name_file_and_key(tmp_path, text, msg):
@@ -107,3 +108,13 @@ def test_shipped_configs_parse(repo_root):
             assert len(e.experiment.seeds) >= 3
         else:
             load_run_config(p)
+
+
+def test_benchmark_configs_parse(repo_root):
+    """configs/benchmarks/*.toml (issue 11's benchmarks and their variants) load, model options included."""
+    from rsoil_couple.training.stream_bench import load_benchmark
+
+    loaded = {p.stem: load_benchmark(p) for p in sorted((repo_root / "configs" / "benchmarks").glob("*.toml"))}
+    assert {"a_us_hn1_extrapolation", "b_cross_season", "c_leave_one_site_out", "d_own_site_split"} <= set(loaded)
+    assert loaded["d_own_site_split_sees_level"].model.sees_level
+    assert loaded["d_own_site_split_lstm16"].model.hidden == 16 and not loaded["d_own_site_split"].model.sees_level

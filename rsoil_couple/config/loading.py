@@ -137,6 +137,8 @@ def check_run(cfg: RunConfig) -> None:
     from ..models.kg_stream import MODULATION_RULES
     if t.modulation_choice not in MODULATION_RULES:
         raise ValueError(f"train.modulation_choice = {t.modulation_choice!r}; expected one of {list(MODULATION_RULES)}")
+    if not t.modulation_block_hours > 0:
+        raise ValueError(f"train.modulation_block_hours must be > 0 [h], got {t.modulation_block_hours}")
     if not 1 <= t.members <= 64:
         raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
                          f"got {t.members}")

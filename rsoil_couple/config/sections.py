@@ -197,6 +197,9 @@ class TrainSection:
         ``kg_stream``: how the network's share λ of the modulation is chosen on the validation rows after
         training: ``"one_se"`` the smallest share within one standard error (over days) of the best,
         ``"min"`` the best (configs before this option; `rsoil_couple.training.stream.choose_modulation_weight`).
+    modulation_block_hours : float, default 24
+        ``kg_stream``: the validation rows are cut into blocks of this many hours for the choice of λ (the
+        standard error of ``"one_se"`` is over blocks; longer blocks are less autocorrelated) [h].
     """
 
     epochs: int = 50
@@ -210,6 +213,7 @@ class TrainSection:
     members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
     chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
     modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min"
+    modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
 
 
 @dataclass

@@ -234,11 +234,12 @@ def _block_losses(model, sites, masks, log_s, weights, block_hours: float = 24.0
 
 
 def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks: list[np.ndarray],
-                             log_s: torch.Tensor, weights: list[float], rule: str = "one_se") -> float:
+                             log_s: torch.Tensor, weights: list[float], rule: str = "one_se",
+                             block_hours: float = 24.0) -> float:
     """Set ``model.modulation_weight`` to a share of `MODULATION_WEIGHTS` chosen on the validation rows.
 
     The network must at least do what the physical base does on data it was not fitted on. The
-    validation rows are cut into days; every share λ gets its mean daily loss.
+    validation rows are cut into days (``block_hours`` blocks); every share λ gets its mean daily loss.
 
     - ``rule = "min"``: the λ with the lowest mean (ties to the smaller one).
     - ``rule = "one_se"`` (the default): the SMALLEST λ whose mean daily loss exceeds the lowest one by
@@ -254,7 +255,7 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
     blocks = []
     for lam in MODULATION_WEIGHTS:
         model.modulation_weight.fill_(lam)
-        blocks.append(_block_losses(model, sites, val_masks, log_s, weights))
+        blocks.append(_block_losses(model, sites, val_masks, log_s, weights, block_hours))
     loss = np.stack(blocks)                        # [n_lambda, n_days]
     best = int(np.argmin(loss.mean(1)))
     pick = best
@@ -270,7 +271,8 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
 def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.ndarray],
                  val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
-                 patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se") -> dict:
+                 patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se",
+                 modulation_block_hours: float = 24.0) -> dict:
     """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
 
     Sets the feature normalisation and envelope from the training rows, fits the base
@@ -357,6 +359,6 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
         model.load_state_dict(best_state)
     model.eval()
     if has_val:
-        choose_modulation_weight(model, sites, val_masks, best_ls, weights, modulation_choice)
+        choose_modulation_weight(model, sites, val_masks, best_ls, weights, modulation_choice, modulation_block_hours)
     return {"log_scales": {ss.name: float(v) for ss, v in zip(sites, best_ls)}, "epochs": ep,
             "val_loss": hist, "seconds": time.perf_counter() - t0, "physics": model.physics()}

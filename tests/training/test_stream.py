@@ -200,5 +200,9 @@ def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_ap
     lam_se = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "one_se")
     assert lam_se == 0.0 and float(m.modulation_weight) == 0.0
     assert lam_min > lam_se
+    # one block of all the validation rows (block_hours longer than the 20-day record): no standard error,
+    # so "one_se" is "min"
+    one = choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "one_se", block_hours=24.0 * 40)
+    assert one == lam_min
     with pytest.raises(ValueError, match="modulation_choice"):
         choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "median")
