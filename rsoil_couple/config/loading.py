@@ -121,6 +121,9 @@ def check_run(cfg: RunConfig) -> None:
     if s.test_below_train_min and s.test_below_train_min not in d.past_vars:
         raise ValueError(f"split.test_below_train_min = {s.test_below_train_min!r} must be one of "
                          f"data.past_vars {d.past_vars}")
+    if not s.val_block_days >= 0:
+        raise ValueError(f"split.val_block_days must be >= 0 [days] (0: validation right before the test), "
+                         f"got {s.val_block_days}")
     if not 0 < s.val_fraction < 1:
         raise ValueError(f"split.val_fraction must be in (0, 1), got {s.val_fraction}")
     from ..models import MODELS

@@ -102,6 +102,10 @@ class SplitSection:
     test_below_train_min : str, default ""
         Months scenario: keep only test samples whose value of this past variable at t lies below its minimum
         over the training months; empty keeps all.
+    val_block_days : float, default 0
+        Streaming kinds, temporal scenario: 0 validates on the ``fractions[1]`` right before the test; > 0
+        on whole blocks of this many days drawn at random (seeded) from everything before the test, the
+        same share, so that validation (early stopping, the network's share λ) spans the training period.
     """
 
     scenario: str = "interpolation"
@@ -112,6 +116,7 @@ class SplitSection:
     train_months: list[int] = field(default_factory=list)   # months scenario
     test_months: list[int] = field(default_factory=list)    # months scenario
     test_below_train_min: str = ""      # months: keep test samples whose variable at t < training min
+    val_block_days: float = 0.0         # streaming temporal: validation as random blocks of days (0: last part)
 
 
 @dataclass

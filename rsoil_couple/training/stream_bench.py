@@ -280,7 +280,8 @@ def run_own_split(b, progress=True) -> dict:
     out, phys = {}, {}
     frac = float(b.options.get("train_fraction", 0.7))
     for key, s in zip(b.sites, read_sites(b.sites)):
-        split = SplitSection(scenario="temporal", fractions=[frac * 0.9, frac * 0.1, 1.0 - frac])
+        split = SplitSection(scenario="temporal", fractions=[frac * 0.9, frac * 0.1, 1.0 - frac],
+                             val_block_days=float(b.options.get("val_block_days", 0.0)))
         members, hists, prepared, masks = _train(b, [s], split, 0, b.members, _vars_for(b, s), progress)
         out.update(_split_scores(members, hists, prepared, masks))
         phys[s.name] = physics_record(members, hists)

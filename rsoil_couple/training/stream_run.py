@@ -54,6 +54,8 @@ def split_masks(site: SiteArrays, scfg, seed: int) -> tuple[np.ndarray, np.ndarr
     elif scfg.scenario == "temporal":
         f_tr, f_va, _ = scfg.fractions
         a, b = int(f_tr * n), int((f_tr + f_va) * n)
+        if getattr(scfg, "val_block_days", 0.0) > 0 and b > 0:
+            return _blocked_validation(t, b, f_va / (f_tr + f_va), float(scfg.val_block_days), seed) + (idx >= b,)
         return idx < a, (idx >= a) & (idx < b), idx >= b
     elif scfg.scenario == "interpolation":
         u = np.random.default_rng(seed).random(n)
@@ -65,6 +67,22 @@ def split_masks(site: SiteArrays, scfg, seed: int) -> tuple[np.ndarray, np.ndarr
     rows = idx[pool]
     cut = rows[int((1.0 - scfg.val_fraction) * len(rows))] if len(rows) else n
     return pool & (idx < cut), pool & (idx >= cut), test
+
+
+def _blocked_validation(t: np.ndarray, b: int, share: float, days: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation masks of rows ``0 .. b`` (the rest False): whole blocks of ``days`` days (from the
+    first row's time) drawn at random with ``seed``, ``share`` of the blocks (at least one) for validation.
+    """
+    n = len(t)
+    blk = ((t[:b] - t[0]) // np.timedelta64(int(days * 86400), "s")).astype(np.int64)
+    ids = np.unique(blk)
+    n_va = max(1, int(round(share * len(ids))))
+    chosen = np.random.default_rng(seed).choice(ids, size=n_va, replace=False)
+    va = np.zeros(n, bool)
+    va[:b] = np.isin(blk, chosen)
+    tr = np.zeros(n, bool)
+    tr[:b] = ~va[:b]
+    return tr, va
 
 
 def build_stream_model(cfg: RunConfig, step_seconds: int) -> KGStream:

@@ -104,6 +104,24 @@ def test_split_masks_are_disjoint_and_in_time_order():
     assert t[tr | va].max() < np.datetime64("2019-06-20")   # nothing after the test window trains
 
 
+def test_validation_in_random_blocks_of_days_spans_the_training_period():
+    from rsoil_couple.config import SplitSection
+    site = synthetic_sites(days=60)[0]
+    split = SplitSection(scenario="temporal", fractions=[0.54, 0.06, 0.4], val_block_days=3.0)
+    tr, va, te = split_masks(site, split, 0)
+    n = len(site.time)
+    assert not (tr & va).any() and not ((tr | va) & te).any() and (tr | va | te).all()
+    assert np.flatnonzero(te).min() == int(0.6 * n)               # the test is the last 40 %, as before
+    day = ((site.time - site.time[0]) // np.timedelta64(3 * 86400, "s")).astype(int)
+    for b in np.unique(day[va]):                                     # whole 3-day blocks
+        assert va[day == b].all()
+    assert len(np.unique(day[va])) == round(0.1 * len(np.unique(day[:int(0.6 * n)])))   # 10 % of the blocks
+    again = split_masks(site, split, 0)[1]
+    other = split_masks(site, split, 1)[1]
+    assert np.array_equal(va, again) and not np.array_equal(va, other)   # seeded
+    assert np.flatnonzero(va).min() < np.flatnonzero(tr).max()           # not only the last part
+
+
 def test_train_exports_a_streaming_file_with_physics_and_scale(tmp_path):
     cfg = load_run_config(_config(tmp_path, members=2))
     res = stream_train_run(cfg, progress=False)
