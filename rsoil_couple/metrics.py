@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mse", "rmse", "nse", "kge", "cc", "bias", "all_metrics", "regression_metrics"]
+__all__ = ["mse", "rmse", "nse", "kge", "cc", "bias", "all_metrics", "regression_metrics", "origin_scale",
+           "best_scaled"]
 
 
 def _pairs(obs, sim) -> tuple[np.ndarray, np.ndarray]:
@@ -92,3 +93,30 @@ def regression_metrics(obs, sim) -> dict:
     """``{"mse", "nse", "cc", "kge", "n"}`` of `all_metrics` (a model file's and metrics.json's test entry)."""
     m = all_metrics(np.asarray(obs, np.float64), np.asarray(sim, np.float64))
     return {k: (int(m[k]) if k == "n" else float(m[k])) for k in ("mse", "nse", "cc", "kge", "n")}
+
+
+def origin_scale(obs, sim) -> float:
+    """The least-squares scale through the origin, ``k = sum(obs * sim) / sum(sim^2)`` [-], over the given
+    pairs (not filtered here: the callers pass their calibration rows). ``rsoil-couple calibrate``'s site
+    factor and the benchmarks' scale-only calibration are this; nan where ``sim`` is 0 everywhere.
+    """
+    o, p = np.asarray(obs, dtype=np.float64).ravel(), np.asarray(sim, dtype=np.float64).ravel()
+    den = float(np.sum(p * p))
+    return float(np.sum(o * p)) / den if den > 0.0 else float("nan")
+
+
+def best_scaled(candidates) -> tuple[int, float, float]:
+    """Of ``candidates`` (a sequence of ``(obs, sim)`` pairs, in order of preference), the one whose
+    `origin_scale`-scaled ``sim`` has the smallest sum of squared errors: (index, its factor, its SSE); ties
+    go to the earlier candidate (``rsoil-couple calibrate --fit-modulation``: the smaller share λ).
+    """
+    best = None
+    for i, (obs, sim) in enumerate(candidates):
+        o, p = np.asarray(obs, dtype=np.float64).ravel(), np.asarray(sim, dtype=np.float64).ravel()
+        k = origin_scale(o, p)
+        sse = float(np.sum((o - k * p) ** 2))
+        if best is None or sse < best[2]:
+            best = (i, k, sse)
+    if best is None:
+        raise ValueError("best_scaled: no candidates")
+    return best

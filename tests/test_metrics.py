@@ -58,3 +58,16 @@ def test_bad_input():
 def test_accepts_xarray():
     import xarray as xr
     assert metrics.mse(xr.DataArray(OBS), xr.DataArray(SIM)) == pytest.approx(1.5)
+
+
+def test_origin_scale_and_best_scaled():
+    from rsoil_couple.metrics import best_scaled, origin_scale
+
+    obs = np.array([1.0, 2.0, 3.0, 4.0])
+    assert origin_scale(obs, 2.0 * obs) == 0.5
+    assert np.isnan(origin_scale(obs, np.zeros(4)))
+    noisy = 2.0 * obs + np.array([0.3, -0.2, 0.1, -0.4])
+    # the exact shape wins; of two equally good candidates the first (the smaller λ in calibrate)
+    assert best_scaled([(obs, noisy), (obs, 3.0 * obs), (obs, 5.0 * obs)])[:2] == (1, 1.0 / 3.0)
+    i, k, sse = best_scaled([(obs, noisy)])
+    assert i == 0 and sse == pytest.approx(float(np.sum((obs - k * noisy) ** 2))) and sse > 0

@@ -68,10 +68,9 @@ def fit_factor(obs: np.ndarray, pred: np.ndarray, min_rows: int = MIN_ROWS, wher
     if o.size < min_rows:
         raise ValueError(f"{where}{o.size} usable rows (observed Rsoil finite, status ACTIVE or EXTRAPOLATING); "
                          f"at least {min_rows} are needed (--min-rows): give a longer calibration period")
-    den = float(np.sum(p * p))
-    if den == 0.0:
+    if float(np.sum(p * p)) == 0.0:
         raise ValueError(f"{where}the model predicts 0 on all {o.size} calibration rows; no scale can be fitted")
-    k = float(np.sum(o * p)) / den
+    k = metrics.origin_scale(o, p)
     if not (math.isfinite(k) and k > 0.0):
         raise ValueError(f"{where}the fitted factor is {k!r} (sum(obs*pred)/sum(pred^2) on {o.size} rows); a site "
                          "scale must be positive: are the observations Rsoil in umol m-2 s-1?")
@@ -256,7 +255,7 @@ def _fit_modulation(module, meta: dict, model_path: str, drivers: xr.Dataset, th
     from ..modelfile.export import export_model
     bufs = _modulation_buffers(module, model_path)
     tmp_meta = {k_: v for k_, v in meta.items() if k_ not in ("model_id", "torch_version", "rsoil_couple_version")}
-    tried = []
+    tried, pairs = [], []
     try:
         for lam in MODULATION_WEIGHTS:
             with torch.no_grad():
@@ -265,12 +264,13 @@ def _fit_modulation(module, meta: dict, model_path: str, drivers: xr.Dataset, th
             export_model(module, tmp_meta, scratch)
             pred = np.asarray(_run(os.fspath(scratch), drivers, threads)["rsoil"].transpose("time", "column").values)
             ok = cal & np.isfinite(pred)
-            k = fit_factor(obs[ok], pred[ok], min_rows, where)
+            k = fit_factor(obs[ok], pred[ok], min_rows, where)     # (its checks: rows, a positive factor)
+            pairs.append((obs[ok], pred[ok]))
             tried.append({"modulation_weight": lam, "factor": k,
                           "sse": float(np.sum((obs[ok] - k * pred[ok]) ** 2)), "n": int(ok.sum())})
     finally:
         scratch.unlink(missing_ok=True)
-    best = min(tried, key=lambda t: t["sse"])          # first minimum: the smaller λ on ties
+    best = tried[metrics.best_scaled(pairs)[0]]         # the smallest SSE; the smaller λ on ties
     with torch.no_grad():
         for b in bufs:
             b.fill_(best["modulation_weight"])

@@ -26,7 +26,7 @@ import numpy as np
 import tomllib
 
 from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
-from ..metrics import cc, nse
+from ..metrics import best_scaled, cc, nse, origin_scale
 from ..models.kg_stream import MODULATION_WEIGHTS
 from .records import SiteArrays
 from .stream import predict_sequence, prepare_site
@@ -146,22 +146,14 @@ def physics_only(members, p, log_scales=None) -> np.ndarray:
     return ensemble_at(members, p, 0.0, log_scales)
 
 
-def _factor(y: np.ndarray, pred: np.ndarray) -> float:
-    """The least-squares scale through the origin (`rsoil-couple calibrate`'s rule)."""
-    return float(np.sum(y * pred) / np.sum(pred ** 2))
-
-
 def _calibrated_modulation(by_lam: dict, y, first) -> tuple[float, float, np.ndarray]:
     """`rsoil-couple calibrate --fit-modulation` on the ``first`` rows, from the ensemble's prediction at
-    each weight (``by_lam``, in `MODULATION_WEIGHTS` order): (λ, factor, prediction at λ); ties to the smaller λ.
+    each weight (``by_lam``, in `MODULATION_WEIGHTS` order): (λ, factor, prediction at λ); ties to the smaller λ
+    (`rsoil_couple.metrics.best_scaled`, the rule calibrate applies).
     """
-    best = None
-    for lam, ens in by_lam.items():
-        k = _factor(y[first], ens[first])
-        sse = float(np.sum((y[first] - k * ens[first]) ** 2))
-        if best is None or sse < best[0]:
-            best = (sse, lam, k, ens)
-    return best[1], best[2], best[3]
+    lams = list(by_lam)
+    i, k, _ = best_scaled([(y[first], by_lam[lam][first]) for lam in lams])
+    return lams[i], k, by_lam[lams[i]]
 
 
 def _split_scores(members, hists, prepared, masks, which=2) -> dict:
@@ -306,16 +298,16 @@ def run_loso(b, progress=True) -> dict:
         rest = (np.arange(n) >= calib * n) & np.isfinite(y)
         mp = np.stack([predict_sequence(m, p) for m in members])
         ens = mp.mean(0)
-        k = _factor(y[first], ens[first])
+        k = origin_scale(y[first], ens[first])
         by_lam = {lam: ensemble_at(members, p, lam) for lam in MODULATION_WEIGHTS}
         base = by_lam[0.0]
-        kb = _factor(y[first], base[first])
+        kb = origin_scale(y[first], base[first])
         lam, kl, ens_l = _calibrated_modulation(by_lam, y, first)
         allr = np.isfinite(y) & p.spun_up.numpy()
         out[left.name] = {"n_calib": int(first.sum()), "n_test": int(rest.sum()), "scale_factor": k,
                           "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
                           "nse": nse(y[rest], k * ens[rest]), "cc": cc(y[rest], ens[rest]),
-                          "member_nse": [nse(y[rest], _factor(y[first], q[first]) * q[rest]) for q in mp],
+                          "member_nse": [nse(y[rest], origin_scale(y[first], q[first]) * q[rest]) for q in mp],
                           "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
                           "physics_only_nse": nse(y[rest], kb * base[rest]),
                           "physics_only_cc_uncalibrated": cc(y[allr], base[allr]),
