@@ -188,10 +188,12 @@ def _at_depth(da: xr.DataArray, dim: str, k: int, w: float) -> xr.DataArray:
 
 # ---------------------------------------------------------------------------------------------
 # opening and layouts
-#: Serialises opening NetCDF files within a process. HDF5 is not thread-safe, and xarray's lock
-#: covers data reads but not the attribute reads of an open: two threaded dask workers opening at once
-#: failed with "NetCDF: Can't open HDF5 attribute". rsoil_couple.predict's writer holds it too (taken
-#: before xarray's lock, always in that order).
+#: Serialises opening AND closing NetCDF files within a process. HDF5 is not thread-safe, and xarray's
+#: lock covers each call but not an open's sequence of calls: two threaded dask workers opening at once
+#: failed with "NetCDF: Can't open HDF5 attribute", and a worker closing its handle on the input while
+#: another was half-way through opening the same file (HDF5 shares one file object between the handles)
+#: segfaulted once in CI (stop 17; closes now take it too: `close_netcdf`). rsoil_couple.predict's
+#: writer holds it too (taken before xarray's lock, always in that order).
 OPEN_LOCK = threading.Lock()
 
 
@@ -202,6 +204,12 @@ def open_netcdf(path, **kwargs) -> xr.Dataset:
             return xr.open_dataset(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
+
+
+def close_netcdf(ds) -> None:
+    """Close a dataset `open_netcdf` opened, under `OPEN_LOCK` (never between the calls of another open)."""
+    with OPEN_LOCK:
+        ds.close()
 
 
 def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:

@@ -148,7 +148,7 @@ def _open_canonical(path: str, variables: Sequence[str] = DRIVERS, drop: Sequenc
         if "depth_m" not in res.attrs and "depth" in ds.coords:
             res.attrs["depth_m"] = _finite_mean(ds["depth"].values)
     except BaseException:
-        ds.close()
+        clm.close_netcdf(ds)
         raise
     res.set_close(ds.close)
     res.encoding["other_variables"] = tuple(str(v) for v in ds.variables if v not in (*variables, "time"))
