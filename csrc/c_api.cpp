@@ -238,6 +238,15 @@ int rsc_coupler_info(const rsc_coupler* h, int* past_steps, int* future_steps, d
   RSC_CATCH
 }
 
+int rsc_coupler_rows_independent(const rsc_coupler* h, int* rows_independent) {
+  RSC_CHECK_HANDLE(h, "rsc_coupler_rows_independent");
+  RSC_CHECK_PTR(rows_independent, "rsc_coupler_rows_independent");
+  RSC_TRY
+  *rows_independent = h->core->streaming_rows_independent() ? 1 : 0;
+  return RSC_OK;
+  RSC_CATCH
+}
+
 int rsc_coupler_model_id(const rsc_coupler* h, char* buf, size_t buflen) {
   RSC_CHECK_HANDLE(h, "rsc_coupler_model_id");
   RSC_CHECK_PTR(buf, "rsc_coupler_model_id");

@@ -220,6 +220,14 @@ RSC_API int rsc_coupler_info(const rsc_coupler* h, int* past_steps, int* future_
                              double* step_seconds, int* spinup_steps, int* lag_steps,
                              int* n_future_vars, int* future_vars_mask, long long* steps_taken);
 
+/*
+ * *rows_independent = 1 when the load probe found a column's values independent of its row in a call
+ * (streaming models with chunk_size > 0: rows reversed, bit for bit), so that a column's values are the
+ * same on 1 or N MPI ranks; 0 where the module's kernels round by row on this CPU (e.g. some small
+ * matrix products), for window models and with chunk_size 0 (not probed).
+ */
+RSC_API int rsc_coupler_rows_independent(const rsc_coupler* h, int* rows_independent);
+
 /* Model identity (metadata model_id, NUL-terminated) copied into buf[buflen]. */
 RSC_API int rsc_coupler_model_id(const rsc_coupler* h, char* buf, size_t buflen);
 

@@ -37,6 +37,7 @@ module rsoil_couple_mod
      procedure :: info => coupler_info
      procedure :: counters => coupler_counters
      procedure :: model_id => coupler_model_id
+     procedure :: rows_independent => coupler_rows_independent
      procedure :: diagnostic => coupler_diagnostic
      procedure :: state_size => coupler_state_size
      procedure :: get_state => coupler_get_state
@@ -115,6 +116,13 @@ module rsoil_couple_mod
        integer(c_long_long), intent(out) :: steps_taken
        integer(c_int) :: rc
      end function c_rsc_coupler_info
+
+     function c_rsc_coupler_rows_independent(h, yes) bind(c, name="rsc_coupler_rows_independent") result(rc)
+       import :: c_ptr, c_int
+       type(c_ptr), value :: h
+       integer(c_int), intent(out) :: yes
+       integer(c_int) :: rc
+     end function c_rsc_coupler_rows_independent
 
      function c_rsc_coupler_model_id(h, buf, buflen) bind(c, name="rsc_coupler_model_id") result(rc)
        import :: c_ptr, c_char, c_size_t, c_int
@@ -315,6 +323,19 @@ contains
          errmsg)) return
     call check(c_rsc_coupler_counters(self%handle, counts), 'counters', stat, errmsg)
   end subroutine coupler_counters
+
+  !> .true. when the load probe found a column's values independent of its row in a call (streaming models
+  !> with chunk_size > 0): then they are the same on 1 or N MPI ranks (rsc_coupler_rows_independent).
+  function coupler_rows_independent(self, stat, errmsg) result(yes)
+    class(rsoil_coupler), intent(in) :: self
+    integer, intent(out), optional :: stat
+    character(len=*), intent(inout), optional :: errmsg
+    logical :: yes
+    integer(c_int) :: flag
+    flag = 0
+    call check(c_rsc_coupler_rows_independent(self%handle, flag), 'rows_independent', stat, errmsg)
+    yes = flag /= 0
+  end function coupler_rows_independent
 
   !> The model's identity (metadata model_id).
   function coupler_model_id(self, stat, errmsg) result(id)

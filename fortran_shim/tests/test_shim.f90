@@ -9,6 +9,7 @@ program test_shim
   character(len=1024) :: model
   character(len=512) :: msg
   integer :: rc, nfail, ps, fs, spin, t, n1, n2
+  logical :: indep
   real(c_double) :: dt, tk(ncol), sw(ncol), pr(ncol), r(ncol), g(ncol), s(ncol)
   real(c_double), allocatable :: ra(:, :), rb(:, :)
   integer(c_int) :: st(ncol)
@@ -34,6 +35,8 @@ program test_shim
   call a%info(past_steps=ps, future_steps=fs, step_seconds=dt, spinup_steps=spin)
   call expect(dt == 1800 .and. ps == 48 .and. fs == 24, 'info: 1800 s steps, 48 past, 24 future')
   call expect(len_trim(a%model_id()) > 0, 'model_id not empty')
+  indep = a%rows_independent(stat=rc)
+  call expect(.not. indep .and. rc == RSC_OK, 'rows_independent: false for a window model (not probed)')
   call a%step(tk(1:2), sw(1:2), pr(1:2), r(1:2), g(1:2), s(1:2), st(1:2), stat=rc, errmsg=msg)
   call expect(rc == RSC_E_INVALID_ARGUMENT .and. index(msg, 'tsoil_k has shape (2); expected (3)') > 0, &
        'wrong column count: RSC_E_INVALID_ARGUMENT: ' // trim(msg))

@@ -221,6 +221,15 @@ class CapiCoupler:
         return ffi.string(buf).decode()
 
     @property
+    def rows_independent(self) -> bool:
+        """``rsc_coupler_rows_independent``: a column's values do not depend on its row in a call (the load
+        probe; streaming models with chunk_size > 0), as `rsoil_couple.Coupler.streaming_rows_independent`.
+        """
+        out = ffi.new("int*")
+        check(lib.rsc_coupler_rows_independent(self.handle, out))
+        return bool(out[0])
+
+    @property
     def model_id(self) -> str:
         """Identity of the loaded model file (``rsc_coupler_model_id``).
 

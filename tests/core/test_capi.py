@@ -164,3 +164,12 @@ def test_kelvin_boundary_flags_celsius_given_as_kelvin(model):
     assert np.isfinite(r.rsoil[0]) and np.isnan(r.rsoil[1])
     assert "column 1 tsoil = -253.15 degC" in c.diagnostic
     assert "degC given where K is expected" in c.diagnostic
+
+
+def test_rows_independent_through_the_c_api(model):
+    """rsc_coupler_rows_independent agrees with pybind11's streaming_rows_independent: probed for a
+    streaming file with chunk_size > 0 (the shipped drylands-v2: True), not for a window model (False)."""
+    shipped = capi.CapiCoupler("drylands-v2", 100, "persistence", chunk_size=64)
+    assert shipped.rows_independent is True
+    assert shipped.rows_independent == Coupler("drylands-v2", 100, "persistence", chunk_size=64).streaming_rows_independent
+    assert capi.CapiCoupler(model[0], 3, chunk_size=64).rows_independent is False
