@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from ..variables import GC_PER_UMOL_CO2
+from .ncopen import open_netcdf
 
 #: 1 µmol CO2 m-2 s-1 in gC m-2 s-1 (molar mass of carbon, g mol-1, times 1e-6).
 GC_PER_UMOL = GC_PER_UMOL_CO2
@@ -187,31 +187,7 @@ def _at_depth(da: xr.DataArray, dim: str, k: int, w: float) -> xr.DataArray:
 
 
 # ---------------------------------------------------------------------------------------------
-# opening and layouts
-#: Serialises opening AND closing NetCDF files within a process. HDF5 is not thread-safe, and xarray's
-#: lock covers each call but not an open's sequence of calls: two threaded dask workers opening at once
-#: failed with "NetCDF: Can't open HDF5 attribute", and a worker closing its handle on the input while
-#: another was half-way through opening the same file (HDF5 shares one file object between the handles)
-#: segfaulted once in CI (stop 17; closes now take it too: `close_netcdf`). rsoil_couple.predict's
-#: writer holds it too (taken before xarray's lock, always in that order).
-OPEN_LOCK = threading.Lock()
-
-
-def open_netcdf(path, **kwargs) -> xr.Dataset:
-    """`xr.open_dataset` under `OPEN_LOCK`, with an unreadable file reported as ValueError naming it."""
-    try:
-        with OPEN_LOCK:
-            return xr.open_dataset(path, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
-
-
-def close_netcdf(ds) -> None:
-    """Close a dataset `open_netcdf` opened, under `OPEN_LOCK` (never between the calls of another open)."""
-    with OPEN_LOCK:
-        ds.close()
-
-
+# opening (under ncopen.OPEN_LOCK: `open_netcdf`) and layouts
 def _as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

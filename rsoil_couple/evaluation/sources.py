@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data import clm
+from ..data.ncopen import open_netcdf
 from ..metrics import all_metrics
 
 DEFAULT_MIN_VALID = 0.75
@@ -114,7 +115,7 @@ def load_sources(obs_path: str, runs: Sequence[str] = (), clm_paths: Sequence[st
     for r in runs:
         if not Path(r).is_file():
             raise FileNotFoundError(f"{r}: model run not found")
-        ds = clm.open_netcdf(r)
+        ds = open_netcdf(r)
         if "rsoil" not in ds.variables:
             raise ValueError(f"{r}: missing variable 'rsoil' (a `rsoil-couple predict` output)")
         if _norm(ds["rsoil"].attrs.get("units", "")) not in ("umolm-2s-1",):

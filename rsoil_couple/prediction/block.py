@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..core.streaming import STREAM_TIME_CHUNK
-from ..data.clm import close_netcdf
+from ..data.ncopen import close_netcdf
 from .inputs import (
     DEFAULT_BATCH_ROWS,
     OUTPUT_VARS,
@@ -102,7 +102,7 @@ def read_block(spec: InputSpec, columns: np.ndarray) -> BlockDrivers:
                 # an explicit synchronous scheduler: inside a dask worker the input is read by this task only
                 drivers = ds[[v for v in spec.variables if v in ds.data_vars]].compute(scheduler="synchronous")
             finally:
-                close_netcdf(full)     # under clm.OPEN_LOCK: not while another thread opens the same file
+                close_netcdf(full)     # under OPEN_LOCK: not while another thread opens the same file
         check_driver_ranges(drivers, spec.paths[0] if len(spec.paths) == 1 else
                             f"{spec.paths[0]} (+{len(spec.paths) - 1} files)")
     return BlockDrivers(drivers, _time.perf_counter() - t0, _time.process_time() - c0)

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..data import check_physical_range, clm
+from ..data.ncopen import close_netcdf, open_netcdf
 from ..variables import DRIVER_UNITS as CANONICAL_UNITS
 from ..variables import DRIVERS
 from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
@@ -18,7 +19,7 @@ from ..variables import OUTPUT_VARS as CF_OUTPUT_VARS
 DEPTH_TOLERANCE_M = 0.005
 # The HDF5/netCDF-C libraries are not thread-safe: with dask workers in threads (processes=False) the
 # workers read the input through xarray while this process writes the output, so every direct
-# netCDF4 call here holds the same lock xarray's netCDF4 backend takes, and clm.OPEN_LOCK (taken
+# netCDF4 call here holds the same lock xarray's netCDF4 backend takes, and ncopen.OPEN_LOCK (taken
 # first), which serialises opens against each other and against these writes.
 try:
     from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK as _NC_LOCK  # noqa: F401 (used by output, run)
@@ -114,7 +115,7 @@ def _open_canonical(path: str, variables: Sequence[str] = DRIVERS, drop: Sequenc
     """
     from ..data import convert_units
 
-    ds = clm.open_netcdf(path, chunks={}, drop_variables=list(drop) or None)
+    ds = open_netcdf(path, chunks={}, drop_variables=list(drop) or None)
     try:
         for v in variables:
             if v not in ds.variables:
@@ -148,7 +149,7 @@ def _open_canonical(path: str, variables: Sequence[str] = DRIVERS, drop: Sequenc
         if "depth_m" not in res.attrs and "depth" in ds.coords:
             res.attrs["depth_m"] = _finite_mean(ds["depth"].values)
     except BaseException:
-        clm.close_netcdf(ds)
+        close_netcdf(ds)
         raise
     res.set_close(ds.close)
     res.encoding["other_variables"] = tuple(str(v) for v in ds.variables if v not in (*variables, "time"))

@@ -27,7 +27,7 @@ import xarray as xr
 
 from .. import __version__
 from ..core.streaming import STREAM_BATCH_ROWS, STREAM_CHUNK_COLUMNS, STREAM_TIME_CHUNK, is_streaming
-from ..data import clm
+from ..data.ncopen import OPEN_LOCK
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .block import predict_block, read_block
@@ -177,7 +177,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
     if notes:
         attrs["comment"] = "; ".join(notes)
 
-    with clm.OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
+    with OPEN_LOCK, _NC_LOCK, bounded_chunk_cache():
         nc = create_output(tmp, ds, sel, meta, attrs, chunk_columns, deflate)
     writer = None
     try:
@@ -200,7 +200,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         writer.close()
         bar.close()
         status_counts = {m: int(c) for m, c in zip(STATUS_MEANINGS, writer.counts)}
-        with clm.OPEN_LOCK, _NC_LOCK:
+        with OPEN_LOCK, _NC_LOCK:
             for m, c in status_counts.items():
                 nc.setncattr(f"status_count_{m}", np.int64(c))
             nc.close()
@@ -209,7 +209,7 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
         if writer is not None:
             with contextlib.suppress(BaseException):
                 writer.close()
-        with clm.OPEN_LOCK, _NC_LOCK:
+        with OPEN_LOCK, _NC_LOCK:
             if nc.isopen():
                 nc.close()
         if os.path.exists(tmp):
@@ -220,15 +220,15 @@ def _predict(t0: float, model_path: str, paths: list[str], output: str, ds: xr.D
 
 
 class _OutputLock:
-    """clm.OPEN_LOCK then xarray's netCDF4 lock: what every netCDF call of predict holds (see inputs.py)."""
+    """OPEN_LOCK then xarray's netCDF4 lock: what every netCDF call of predict holds (see inputs.py)."""
 
     def __enter__(self):
-        clm.OPEN_LOCK.acquire()
+        OPEN_LOCK.acquire()
         _NC_LOCK.acquire()
 
     def __exit__(self, *exc):
         _NC_LOCK.release()
-        clm.OPEN_LOCK.release()
+        OPEN_LOCK.release()
 
 
 def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: list, policy: str,
