@@ -70,10 +70,12 @@ void Coupler::Impl::freeze_streaming_module() {
 // shape, not by value, so the probe's shapes are the ones the steps use. Any failure keeps the per-chunk
 // calls (never an error).
 namespace {
-// Rows b0 .. b0+nb of x, then copies of its last row up to `rows` rows (what a step call gets).
+// A fresh contiguous tensor of rows b0 .. b0+nb of x, then copies of its last row up to `rows` rows: what
+// every step() call gets, in the steps and in the load probes alike (never a view of x: a module that
+// wrote into its input must not touch the committed state).
 torch::Tensor padded_rows(const torch::Tensor& x, int64_t b0, int64_t nb, int64_t rows) {
   torch::Tensor part = x.narrow(0, b0, nb);
-  if (rows == nb) return part.contiguous();
+  if (rows == nb) return part.contiguous().clone();
   return torch::cat({part, part.narrow(0, nb - 1, 1).expand({rows - nb, x.size(1)})}).contiguous();
 }
 }  // namespace
@@ -238,20 +240,12 @@ void Coupler::Impl::step_streaming(const double* const* now, double* out_r, doub
   int nbad_out = 0, first_bad_out = -1;
   double first_bad_out_x = 0;
   c10::InferenceMode guard;
+  const torch::Tensor all_state = torch::from_blob(state.data(), {ncol, S}, torch::kFloat32);
+  const torch::Tensor all_drivers = torch::from_blob(drivers.data(), {ncol, npv}, torch::kFloat32);
   for (int b0 = 0; b0 < ncol; b0 += chunk) {
     const int nb = std::min(chunk, ncol - b0);
     const int64_t nr = opt.chunk_size > 0 ? rows : nb;
-    torch::Tensor st = torch::empty({nr, S}, torch::kFloat32);
-    torch::Tensor drv = torch::empty({nr, npv}, torch::kFloat32);
-    float* ps = st.data_ptr<float>();
-    float* pd = drv.data_ptr<float>();
-    std::memcpy(ps, state.data() + static_cast<size_t>(b0) * S, sizeof(float) * nb * S);
-    std::memcpy(pd, drivers.data() + static_cast<size_t>(b0) * npv, sizeof(float) * nb * npv);
-    for (int64_t r = nb; r < nr; ++r) {
-      std::memcpy(ps + r * S, ps + (nb - 1) * static_cast<int64_t>(S), sizeof(float) * S);
-      std::memcpy(pd + r * npv, pd + (nb - 1) * static_cast<int64_t>(npv), sizeof(float) * npv);
-    }
-    const auto [y, ns] = call_step(st, drv, nr);
+    const auto [y, ns] = call_step(padded_rows(all_state, b0, nb, nr), padded_rows(all_drivers, b0, nb, nr), nr);
     std::memcpy(new_state.data() + static_cast<size_t>(b0) * S, ns.data_ptr<float>(), sizeof(float) * nb * S);
     const double* o = y.data_ptr<double>();
     for (int b = 0; b < nb; ++b) {

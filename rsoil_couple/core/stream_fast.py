@@ -117,17 +117,18 @@ def prepared_module(path: str | os.PathLike, module, meta: dict, probe_rows: int
         return _CACHE[key]
     why = ""
     for fixed in ([int(rows), 0] if int(rows) else [0]):   # chunked heads first, then without them
-        steps, prows = int(probe_steps), int(probe_rows)
+        chunked = bool(fixed)     # (until _prepare says whether they applied)
         try:
             fast, applied = _prepare(module, meta, fixed)
-            if "chunked_heads" in applied:
-                steps, prows = steps + 9, fixed    # the run's row count, and a last partial chunk
+            chunked = "chunked_heads" in applied
+            # chunked heads: the probe at the run's row count, with a last partial chunk
+            steps, prows = (int(probe_steps) + 9, fixed) if chunked else (int(probe_steps), int(probe_rows))
             ok = _same_run(module, fast, probe_drivers(meta, prows, steps), prows)
+            if not ok:
+                why += f" {applied}: outputs differ from the file's own module on the probe;"
         except Exception as exc:  # any failure to prepare: the next candidate, at last the file's module
-            ok, why, applied = False, why + f" {type(exc).__name__}: {exc};", ["chunked_heads"] if fixed else []
-        else:
-            why += f" {applied}: outputs differ from the file's own module on the probe;" if not ok else ""
-        if ok or "chunked_heads" not in applied:   # (without chunked heads the next candidate is the same)
+            ok, why = False, why + f" {type(exc).__name__}: {exc};"
+        if ok or not chunked:     # (without chunked heads the next candidate would be the same)
             break
     if not ok:
         warnings.warn(f"{path}: streaming module run as it is (not prepared:{why})", RuntimeWarning,

@@ -65,7 +65,6 @@ class ChunkedHeads(nn.Module):
         self.n_members = len(members)
         self.nfs = int(members[0].nfs)
         self.sub = int(sub)
-        self.register_buffer("site_scale", module.site_scale.detach().clone() if self.ensemble else torch.tensor(1.0))
 
     @torch.jit.export
     def initial_state(self, ncol: int) -> torch.Tensor:
@@ -86,7 +85,7 @@ class ChunkedHeads(nn.Module):
             outs.append(m.rsoil(s[:, 0], base_in, m.trust(feats)))
         if not self.ensemble:
             return outs[0]
-        return self.site_scale * torch.stack(outs, 0).mean(0)
+        return self.inner.site_scale * torch.stack(outs, 0).mean(0)   # as StreamEnsemble.step
 
     @torch.jit.export
     def run(self, state: torch.Tensor, drivers: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -54,7 +54,7 @@ def split_masks(site: SiteArrays, scfg, seed: int) -> tuple[np.ndarray, np.ndarr
     elif scfg.scenario == "temporal":
         f_tr, f_va, _ = scfg.fractions
         a, b = int(f_tr * n), int((f_tr + f_va) * n)
-        if getattr(scfg, "val_block_days", 0.0) > 0 and b > 0:
+        if scfg.val_block_days > 0 and b > 0:
             return _blocked_validation(t, b, f_va / (f_tr + f_va), float(scfg.val_block_days), seed) + (idx >= b,)
         return idx < a, (idx >= a) & (idx < b), idx >= b
     elif scfg.scenario == "interpolation":
