@@ -1,4 +1,4 @@
-"""Streaming vs window model on benchmarks (d) and (b) (issue 12, item 5), side by side.
+"""Streaming vs window model on benchmarks (d), (b) and (a) (issue 12, item 5), side by side.
 
 For every site of a benchmark config (default ``configs/benchmarks/d_own_site_split.toml``) this trains
 the WINDOW model of the shipped config ``configs/us_hn1_kg_lstm.toml`` (kg_lstm: 24 h past of the site's
@@ -11,13 +11,17 @@ benchmark's split of that site's record at its own step:
 - ``cross_season`` (b): the benchmark's train and test months (validation a random tenth of the train
   months). The streaming model of (b) also trained on the other sites' whole records; a window model
   cannot: its windows need one step for all sites (US-SRM 30 min, SCI-Embudo 2 h, the others 1 h);
-  for the same reason (c), leave one site out over all eight, has no window counterpart.
+  for the same reason (c), leave one site out over all eight, has no window counterpart;
+- ``extrapolation`` (a): the benchmark's test window (the shipped window config's own split; use
+  ``--members 5`` for (a)'s five seeds).
 
 Its test NSE / CC are put beside the streaming ensemble's and the best fitted Q10's from the benchmark's
 ``benchmark.json`` (``--stream-json``, default docs/benchmarks/<config name>/benchmark.json).
 
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --out docs/benchmarks/window_vs_stream   # (d), ~15 min
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --bench configs/benchmarks/b_cross_season.toml --out DIR
+    PYTHONPATH=. python3 benchmarks/window_vs_stream.py --bench configs/benchmarks/a_us_hn1_extrapolation.toml \
+        --members 5 --out DIR
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites US-Wkg --members 1 --epochs 1 --out DIR  # CI size
 
 Writes OUT/window_<kind>.json and OUT/window_<kind>.png; prints progress per site.
@@ -33,9 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from rsoil_couple.config import SiteConfig, SplitSection, load_run_config
+from rsoil_couple.training.figures import pyplot
 from rsoil_couple.training.run import train_run
-from rsoil_couple.training.stream_bench import _vars_for, load_benchmark, read_sites
-from rsoil_couple.training.stream_figures import _plt, nse_bars
+from rsoil_couple.training.stream_bench import load_benchmark, read_sites, vars_for
+from rsoil_couple.training.stream_figures import nse_bars
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +50,12 @@ def window_split(b, key: str, site) -> SplitSection:
     if b.kind == "cross_season":
         m = b.options["months"][key]
         return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1)
+    if b.kind == "extrapolation":
+        return SplitSection(scenario="extrapolation", test_start=b.options["test_start"],
+                            test_end=b.options["test_end"], val_fraction=float(b.options.get("val_fraction", 0.1)))
     if b.kind != "own_split":
-        raise SystemExit(f"{b.name}: kind {b.kind!r} has no window counterpart here (own_split, cross_season)")
+        raise SystemExit(f"{b.name}: kind {b.kind!r} has no window counterpart here "
+                         "(own_split, cross_season, extrapolation)")
     t = np.asarray(site.time, "datetime64[D]")
     return SplitSection(scenario="extrapolation", test_start=str(t[int(0.7 * len(t))]),
                         test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1)
@@ -64,7 +73,7 @@ def window_config(base, site, split: SplitSection, past_vars: list[str], members
 
 
 def figure(rows: dict, path: Path, title: str) -> None:
-    plt = _plt()
+    plt = pyplot()
     names = list(rows)
     fig, ax = plt.subplots(figsize=(11, 3.6))
     nse_bars(ax, names, [(lab, [rows[n][key] for n in names]) for lab, key in (
@@ -101,7 +110,7 @@ def main(argv=None) -> int:
         assumed = None
         if not np.isfinite(site.depth_m):   # US-Bi1: the file does not say; only the model file's metadata
             assumed = site.depth_m = 0.05   # needs a depth (training does not read it), nothing is exported
-        cfg = window_config(base, site, window_split(b, key, site), _vars_for(b, site), args.members, args.epochs,
+        cfg = window_config(base, site, window_split(b, key, site), vars_for(b, site), args.members, args.epochs,
                             b.options.get("seed", 0), b.kind)
         s = stream.get(site.name, {})
         r = rows[site.name] = {"stream_nse": s.get("nse", float("nan")), "stream_cc": s.get("cc", float("nan")),

@@ -7,18 +7,12 @@ import numpy as np
 import pandas as pd
 
 from ..data.events import rain_events
+from ..training.figures import pyplot
 from .sources import Sources, _metrics
 
 
 # ----------------------------------------------------------------------------------------------
 # figures
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def _safe(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)
 
@@ -28,7 +22,7 @@ def all_figures(src: Sources, common, fig_dir: Path) -> dict[str, str]:
 
     Returns {figure kind: file name inside fig_dir}.
     """
-    plt = _plt()
+    plt = pyplot()
     tag = _safe(src.column)
     names = list(src.series)
     colors = {k: f"C{i + 1}" for i, k in enumerate(names + list(src.clm))}

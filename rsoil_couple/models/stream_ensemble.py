@@ -50,6 +50,7 @@ class StreamEnsemble(StreamingModel):
 
     kind = "stream_ensemble"
     uses_future = False
+    __jit_ignored_attributes__ = ["_streaming"]   # (Python only: `around`'s copy of a file's record)
 
     def __init__(self, members: Sequence[KGStream], shared_features: bool | None = None):
         members = list(members)
@@ -77,22 +78,31 @@ class StreamEnsemble(StreamingModel):
         self.hiddens: List[int] = [int(getattr(m, "hidden", 0)) for m in members]
 
     @classmethod
-    def around(cls, module: torch.jit.ScriptModule) -> "StreamEnsemble":
+    def around(cls, module: torch.jit.ScriptModule, streaming: dict | None = None,
+               shared_features: bool = True) -> "StreamEnsemble":
         """An ensemble (not scripted yet) of the members of a loaded ``stream_ensemble`` file, with its
         ``site_scale``: the members keep their own scripted methods (the file's science); only the
-        ensemble's step is this class's. `ValueError` when the file's members do not share their features.
+        ensemble's step is this class's. `ValueError` when ``shared_features`` and the file's members do
+        not share their features. ``streaming``: the file's ``streaming`` metadata record, needed only to
+        export the result again (loaded members have no ``streaming_meta`` of their own); re-exporting a
+        file with the shared step changes no value (tests/pretrained/test_shipped_models.py).
         """
         members = [getattr(module.members, str(k)) for k in range(int(module.n_members))]
-        if not same_feature_recurrence(members):
+        if shared_features and not same_feature_recurrence(members):
             raise ValueError("the ensemble's members do not advance the same feature state")
-        ens = cls(members, shared_features=True)
+        ens = cls(members, shared_features=shared_features)
+        ens._streaming = dict(streaming) if streaming else None
         with torch.no_grad():
             ens.site_scale.copy_(module.site_scale)
         return ens.eval()
 
     @torch.jit.ignore
     def streaming_meta(self) -> dict:
-        """The ``streaming`` record: members' layouts prefixed ``m<k>_``, sizes summed."""
+        """The ``streaming`` record: members' layouts prefixed ``m<k>_``, sizes summed (the file's own
+        record for an ensemble built `around` a loaded file with it).
+        """
+        if getattr(self, "_streaming", None):
+            return dict(self._streaming)
         layout = []
         for k, m in enumerate(self.members):
             layout += [{"name": f"m{k}_{e['name']}", "size": e["size"]} for e in m.streaming_meta()["state_layout"]]

@@ -17,7 +17,8 @@ COLORS = {"lstm": "C3", "unilstm": "C0", "mlp": "C2", "kg_lstm": "C4", "q10": "0
           "kg_stream_lstm": "C4", "kg_stream_dense": "C2", "kg_stream_tsoil": "C0"}
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (figures are written to files, never shown)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -63,7 +64,7 @@ def _broken(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def experiment_figures(result: dict, keep: dict, out: Path) -> list[str]:
     """All figures of one experiment; returns the file names written."""
-    plt = _plt()
+    plt = pyplot()
     out = Path(out)
     written: list[str] = []
     cfg = result["config"]

@@ -116,7 +116,7 @@ def q10_family_best(t_fit, w_fit, y_fit, t_ev, w_ev, y_ev) -> dict:
     return {"forms": res, "best": best, "best_nse": ok[best]["nse"] if best else float("nan")}
 
 
-def _vars_for(b: Benchmark, s: SiteArrays) -> list[str]:
+def vars_for(b: Benchmark, s: SiteArrays) -> list[str]:
     """The benchmark's variables, without precip at a site that has no rain record."""
     return [v for v in b.past_vars if v in s.drivers and np.isfinite(s.drivers[v]).any()]
 
@@ -179,7 +179,7 @@ def run_extrapolation(b, progress=True) -> dict:
     split = SplitSection(scenario="extrapolation", test_start=b.options["test_start"], test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
     members, hists, prepared, masks = _train(b, sites, split, int(b.options.get("seed", 0)), b.members,
-                                             _vars_for(b, sites[0]), progress)
+                                             vars_for(b, sites[0]), progress)
     sc = _split_scores(members, hists, prepared, masks)
     return {"sites": sc, "physics": physics_record(members, hists)}
 
@@ -197,7 +197,7 @@ def run_cross_season(b, progress=True) -> dict:
         others = [e for e, k in zip(extra, extra_keys) if k != key]
         masks = [split_masks(s, split, 0)] + [split_masks(e, SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0]), 0)
                                               for e in others]
-        members, hists, prepared, masks = _train(b, [s] + others, split, 0, b.members, _vars_for(b, s), progress,
+        members, hists, prepared, masks = _train(b, [s] + others, split, 0, b.members, vars_for(b, s), progress,
                                                  masks)
         prepared, masks = prepared[:1], masks[:1]
         out.update(_split_scores(members, hists, prepared, masks))
@@ -274,7 +274,7 @@ def run_own_split(b, progress=True) -> dict:
     for key, s in zip(b.sites, read_sites(b.sites)):
         split = SplitSection(scenario="temporal", fractions=[frac * 0.9, frac * 0.1, 1.0 - frac],
                              val_block_days=float(b.options.get("val_block_days", 0.0)))
-        members, hists, prepared, masks = _train(b, [s], split, 0, b.members, _vars_for(b, s), progress)
+        members, hists, prepared, masks = _train(b, [s], split, 0, b.members, vars_for(b, s), progress)
         out.update(_split_scores(members, hists, prepared, masks))
         phys[s.name] = physics_record(members, hists)
         fit_rows = (masks[0][0] | masks[0][1]) & np.isfinite(prepared[0].y.numpy())

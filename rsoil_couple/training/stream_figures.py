@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import _plt
+from .figures import pyplot
 
 
 def nse_bars(ax, names: list[str], series: list[tuple[str, list[float]]]) -> None:
@@ -25,7 +25,7 @@ def nse_bars(ax, names: list[str], series: list[tuple[str, list[float]]]) -> Non
 
 def benchmark_figure(kind: str, res: dict, path: Path) -> str:
     """Observed vs predicted test series per site (and, for ``loso`` / ``own_split``, NSE against Q10 bars)."""
-    plt = _plt()
+    plt = pyplot()
     sites = res["sites"]
     names = list(sites)
     bars = kind in ("loso", "own_split", "cross_season")

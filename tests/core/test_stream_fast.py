@@ -1,6 +1,7 @@
 """rsoil_couple.core.stream_fast: a streaming file's module prepared for offline runs gives the file's own
-numbers bit for bit (the shipped ensemble: shared features + frozen, and chunked heads at a fixed row
-count; the test model: frozen), and a preparation that would change a value is not used.
+numbers bit for bit (an ensemble exported without the shared step: shared features + frozen; the shipped
+ones, which have it: frozen; chunked heads at a fixed row count; the test model: frozen), and a
+preparation that would change a value is not used.
 """
 from __future__ import annotations
 
@@ -19,19 +20,50 @@ def _same(a, b, x) -> bool:
     return torch.equal(ya, yb) and torch.equal(sa, sb)
 
 
+@pytest.fixture(scope="module")
+def unshared_file(tmp_path_factory):
+    """drylands-v1 as it was shipped before stop 18: the same members and scale, but an ensemble step that
+    advances every member's own feature state (`StreamEnsemble` with ``shared_features=False``)."""
+    from rsoil_couple.modelfile.export import export_model
+    from rsoil_couple.models.stream_ensemble import StreamEnsemble
+
+    module, meta = load_model(resolve("drylands-v1"))
+    path = tmp_path_factory.mktemp("unshared") / "drylands-v1-unshared.pt"
+    ens = StreamEnsemble.around(module, meta["streaming"], shared_features=False)
+    export_model(ens, {k: v for k, v in meta.items() if k != "model_id"}, path)
+    return path
+
+
 @pytest.mark.parametrize("name", ["drylands-v1", "drylands-v2"])
-def test_the_shipped_ensemble_is_shared_and_frozen_and_bit_identical(name):
+def test_the_shipped_ensemble_has_the_shared_step_and_is_frozen_bit_identical(name):
     path = resolve(name)
     module, meta = load_model(path)
     fast, applied = stream_fast.prepared_module(path, module, meta, probe_steps=60)
-    # a file exported before the shared step gets it at load; one exported with it (drylands-v2) has it
-    shared_in_file = bool(getattr(module, "shared_features", False))
-    assert applied == (["frozen"] if shared_in_file else ["shared_features", "frozen"])
-    assert shared_in_file == (name == "drylands-v2")
+    assert bool(module.shared_features) and applied == ["frozen"]   # exported with the shared step
     # another record than the probe: longer than the spin-up, other seed and rows
     x = stream_fast.probe_drivers(meta, 40, int(meta["streaming"]["spinup_steps"]) + 50, seed=7)
     assert _same(module, fast, x)
     assert stream_fast.prepared_module(path, module, meta)[0] is fast   # cached per process
+
+
+def test_a_file_without_the_shared_step_gets_it_at_load_and_equals_the_shipped_one(unshared_file):
+    """The shared step changes no value: a file exported without it (as drylands-v1 was until stop 18) gets
+    it at load, and gives the shipped drylands-v1's numbers bit for bit (1 and 1,024 rows, past the spin-up)."""
+    module, meta = load_model(unshared_file)
+    assert not bool(module.shared_features)
+    fast, applied = stream_fast.prepared_module(unshared_file, module, meta, probe_steps=60)
+    assert applied == ["shared_features", "frozen"]
+    shipped, _ = load_model(resolve("drylands-v1"))
+    steps = int(meta["streaming"]["spinup_steps"]) + 40
+    for rows in (1, 1024):
+        x = stream_fast.probe_drivers(meta, rows, steps, seed=rows)
+        assert _same(module, fast, x) and _same(module, shipped, x)
+        with torch.inference_mode():
+            sa, sb = module.initial_state(rows), shipped.initial_state(rows)
+            for k in range(steps):
+                ya, sa = module.step(sa, x[:, k])
+                yb, sb = shipped.step(sb, x[:, k])
+                assert torch.equal(ya, yb) and torch.equal(sa, sb)
 
 
 def test_the_test_model_is_frozen_and_bit_identical(stream_model):
@@ -92,7 +124,7 @@ def test_slabs_threads_and_float32_give_the_whole_record_run(stream_model):
         np.testing.assert_array_equal(f32[k], ref[k].astype(f32[k].dtype))
 
 
-def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
+def test_streaming_run_of_an_unshared_file_prepared_or_not_is_the_same(unshared_file):
     import numpy as np
 
     from rsoil_couple.core.streaming import StreamingRun
@@ -104,12 +136,12 @@ def test_streaming_run_of_the_shipped_file_prepared_or_not_is_the_same():
     drivers["swc"][rng.random((T, ncol)) < 0.03] = np.nan
     drivers["tsoil"][5, 1] = 90.0  # impossible
     # batch_rows 0: a record's columns in one call of their own count (10 rows): shared and frozen only
-    fast = StreamingRun(resolve("drylands-v1"), batch_rows=0, time_chunk=150)
-    own = StreamingRun(resolve("drylands-v1"), batch_rows=0, time_chunk=150, prepare=False)
+    fast = StreamingRun(unshared_file, batch_rows=0, time_chunk=150)
+    own = StreamingRun(unshared_file, batch_rows=0, time_chunk=150, prepare=False)
     assert fast.prepared == ["shared_features", "frozen"] and own.prepared == []
     # batch_rows 8: calls padded to 64 rows (CALL_ROW_MULTIPLE), so the heads are chunked too
-    chunked = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150)
-    own64 = StreamingRun(resolve("drylands-v1"), batch_rows=8, time_chunk=150, prepare=False)
+    chunked = StreamingRun(unshared_file, batch_rows=8, time_chunk=150)
+    own64 = StreamingRun(unshared_file, batch_rows=8, time_chunk=150, prepare=False)
     assert chunked.call_rows == 64 and chunked.prepared == ["shared_features", "chunked_heads", "frozen"]
     a, b, c, d = fast(drivers), own(drivers), chunked(drivers), own64(drivers)
     for k in a:
@@ -136,11 +168,11 @@ def test_chunked_heads_at_a_fixed_row_count_give_the_files_numbers(name):
     assert torch.equal(ya, yb) and torch.equal(sa, sb)
 
 
-def test_chunked_heads_only_where_they_apply(stream_model):
+def test_chunked_heads_only_where_they_apply(stream_model, unshared_file):
     from rsoil_couple.models.stream_chunked import ChunkedHeads, chunkable
     from rsoil_couple.models.stream_ensemble import StreamEnsemble
 
-    v1, meta = load_model(resolve("drylands-v1"))
+    v1, meta = load_model(unshared_file)
     assert not chunkable(v1, 64)                       # its own step advances every member: not shared
     shared = StreamEnsemble.around(v1)
     assert chunkable(shared, 64) and chunkable(shared, 1024)

@@ -26,3 +26,24 @@ def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     assert r["window_past_vars"] == ["tsoil", "swc"]
     assert res["stream_matches_or_beats_window"]["US-Wkg"] == (r["stream_nse"] >= r["window_nse"])
     assert (tmp_path / "window_own_split.png").stat().st_size > 5000
+
+
+def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root):
+    """(a): the window model is scored on the streaming benchmark's window, not on a split of its own."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("wvs", repo_root / "benchmarks" / "window_vs_stream.py")
+    wvs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wvs)
+    from rsoil_couple.training.stream_bench import load_benchmark
+
+    b = load_benchmark(repo_root / "configs" / "benchmarks" / "a_us_hn1_extrapolation.toml")
+    split = wvs.window_split(b, b.sites[0], None)
+    assert (split.scenario, split.test_start, split.test_end) == ("extrapolation", "2019-08-20", "2019-09-14")
+    c = load_benchmark(repo_root / "configs" / "benchmarks" / "c_leave_one_site_out.toml")
+    try:
+        wvs.window_split(c, c.sites[0], None)
+    except SystemExit as exc:
+        assert "no window counterpart" in str(exc)
+    else:
+        raise AssertionError("(c) has no window counterpart and must say so")
