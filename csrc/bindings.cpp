@@ -168,9 +168,11 @@ PYBIND11_MODULE(_core, m) {
                              "time step is ONE step() call on all columns (padded to a multiple of 64 rows), "
                              "which the load probe found bit-identical to one call per chunk.")
       .def_property_readonly("streaming_rows_independent", &rsc::Coupler::streaming_rows_independent,
-                             "Streaming model with chunk_size > 0: True when the load probe found a column's "
-                             "step() values independent of its row in a call (bit for bit): a column's values "
-                             "are then independent of the decomposition (1 MPI rank == N ranks).")
+                             "chunk_size > 0: True when the load probe found a column's values independent of "
+                             "its row in a call (bit for bit; streaming models: step(), window models: "
+                             "forward()): a column's values are then independent of the decomposition "
+                             "(1 MPI rank == N ranks). The name is kept from when only streaming models "
+                             "were probed.")
       .def_property_readonly("streaming_state_size", &rsc::Coupler::streaming_state_size,
                              "Floats of model state per column (streaming models; 0 for window models).")
       .def_property_readonly("steps_taken", [](const rsc::Coupler& c) {

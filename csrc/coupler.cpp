@@ -178,6 +178,8 @@ void Coupler::Impl::check_against_module() {
     freeze_streaming_module();
     single_call = probe_single_call(past.select(1, P - 1).contiguous());
     rows_independent = probe_rows_independent(past.select(1, P - 1).contiguous());
+  } else {
+    rows_independent = probe_window_rows_independent(past, future);
   }
   forward_s = 0.0;
 }
@@ -570,13 +572,16 @@ void Coupler::step(const double* tsoil_c, const double* swc_m3m3, const double* 
             }
           }
         }
-        // With chunk_size > 0 every forward call has exactly chunk_size rows (the last chunk padded
-        // with copies of its last row): libtorch's float32 kernels are chosen by batch size and round
-        // differently for different sizes (measured: 1e-7 relative between 2 and 4 rows, and between 1
-        // and 2), but a row's value does not depend on its position or its neighbours within one size.
-        // So a column's value is then independent of how many columns are active: the same with 1 or
-        // N MPI ranks, any mask, any number of columns.
-        const int64_t rows = m.opt.chunk_size > 0 ? m.opt.chunk_size : nb;
+        // With chunk_size > 0 every forward call has exactly chunk_call_rows() rows (chunk_size rounded
+        // up to a multiple of kCallRowMultiple; the chunk padded with copies of its last row): libtorch's
+        // float32 kernels are chosen by batch size and round differently for different sizes (measured:
+        // 1e-7 relative between 2 and 4 rows, and between 1 and 2), and within one size the rows that
+        // fall in a vector loop's scalar tail round differently from the others (measured on AVX-512 for
+        // a kg_lstm at 5, 7, 10, ... 69 rows, none at 64, 96, 128, 192, 256). Padded calls have no such
+        // tail, so a column's value is independent of how many columns are active and of its row: the
+        // same with 1 or N MPI ranks, any mask, any number of columns, where the load probe
+        // (probe_window_rows_independent) finds the module's rows independent.
+        const int64_t rows = m.opt.chunk_size > 0 ? m.chunk_call_rows() : nb;
         if (rows > nb) {
           past = torch::cat({past, past.narrow(0, nb - 1, 1).expand({rows - nb, P, npv})});
           fut = torch::cat({fut, fut.narrow(0, nb - 1, 1).expand({rows - nb, F, fut.size(2)})});

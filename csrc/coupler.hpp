@@ -72,10 +72,11 @@ class Coupler {
   // streaming, chunk_size > 0: one step() call per time step on all columns (bit-identical to one call
   // per chunk on this machine, as the load probe found) instead of one per chunk
   bool streaming_single_call() const;
-  // streaming, chunk_size > 0: the load probe found a column's step() values independent of its row in a
-  // call (rows permuted, bit for bit): what makes a column's values independent of the decomposition
-  // (1 MPI rank == N ranks). False where the module's kernels round by row (e.g. some small matrix
-  // products), or with chunk_size 0 (not probed).
+  // chunk_size > 0: the load probe found a column's values independent of its row in a call (rows
+  // reversed, bit for bit; streaming models: step(), window models: forward()): what makes a column's
+  // values independent of the decomposition (1 MPI rank == N ranks). False where the module's kernels
+  // round by row (e.g. some small matrix products), or with chunk_size 0 (not probed). (The name is
+  // kept from when only streaming models were probed.)
   bool streaming_rows_independent() const;
   int64_t steps_taken() const;
   std::array<int64_t, RSC_NSTATUS> counters() const;

@@ -93,7 +93,8 @@ struct Coupler::Impl {
   // chunk_size > 0 and ncol > chunk_size: one step() call on all columns (padded to single_call_rows())
   // instead of one per chunk, when the load probe found the two bit-identical
   bool single_call = false;
-  // chunk_size > 0: step() values found independent of the row in a call by the load probe
+  // chunk_size > 0: a column's values found independent of its row in a call by the load probe
+  // (streaming: step(); window models: forward())
   bool rows_independent = false;
 
   size_t at(int c, int64_t s, int v) const {
@@ -137,9 +138,10 @@ struct Coupler::Impl {
   void check_streaming_module(const torch::Tensor& midpoint_drivers);
   bool probe_single_call(const torch::Tensor& midpoint_drivers);
   bool probe_rows_independent(const torch::Tensor& midpoint_drivers);
+  bool probe_window_rows_independent(const torch::Tensor& midpoint_past, const torch::Tensor& midpoint_future);
   torch::Tensor probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const;
   void freeze_streaming_module();
-  // Streaming models, chunk_size > 0: every step() call is padded to a multiple of kCallRowMultiple rows
+  // chunk_size > 0: every step() (streaming) or forward() (window) call is padded to a multiple of kCallRowMultiple rows
   // (rsoil_couple/variables.py CALL_ROW_MULTIPLE: no scalar tail in any float32 loop of the call, so a
   // column's value does not depend on its row in the call; AVX-512 CPUs round those tails differently).
   static int64_t padded_call_rows(int64_t n) {

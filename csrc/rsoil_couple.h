@@ -222,9 +222,10 @@ RSC_API int rsc_coupler_info(const rsc_coupler* h, int* past_steps, int* future_
 
 /*
  * *rows_independent = 1 when the load probe found a column's values independent of its row in a call
- * (streaming models with chunk_size > 0: rows reversed, bit for bit), so that a column's values are the
- * same on 1 or N MPI ranks; 0 where the module's kernels round by row on this CPU (e.g. some small
- * matrix products), for window models and with chunk_size 0 (not probed).
+ * (chunk_size > 0; streaming models: three step() calls, window models: one forward(), of chunk_size
+ * rounded up to a multiple of 64 varied rows and the same rows reversed, bit for bit), so that a
+ * column's values are the same on 1 or N MPI ranks; 0 where the module's kernels round by row on this
+ * CPU (e.g. some small matrix products), and with chunk_size 0 (not probed).
  */
 RSC_API int rsc_coupler_rows_independent(const rsc_coupler* h, int* rows_independent);
 

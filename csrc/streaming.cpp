@@ -119,6 +119,39 @@ bool Coupler::Impl::probe_rows_independent(const torch::Tensor& midpoint_drivers
   }
 }
 
+// Window models, chunk_size > 0: the same question for forward(past, future) on chunk_call_rows() rows of
+// varied windows inside the envelope (each row's past and future its own sine of time), and on the same
+// rows reversed, compared bit for bit.
+bool Coupler::Impl::probe_window_rows_independent(const torch::Tensor& midpoint_past,
+                                                 const torch::Tensor& midpoint_future) {
+  if (opt.chunk_size <= 0) return false;
+  const int64_t R = chunk_call_rows();
+  auto varied = [&](const torch::Tensor& mid, const std::vector<int>& vars) {
+    const int64_t T = mid.size(1), nv = mid.size(2);
+    torch::Tensor x = mid.select(0, 0).unsqueeze(0).repeat({R, 1, 1}).contiguous();
+    float* px = x.data_ptr<float>();
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < nv; ++k) {
+          const Range& e = meta.envelope.at(vars[static_cast<size_t>(k)]);
+          px[(r * T + t) * nv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 0.11 * t + 1.3 * k));
+        }
+    return x;
+  };
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor past = varied(midpoint_past, meta.past_vars);
+    torch::Tensor fut = midpoint_future.size(2) > 0 ? varied(midpoint_future, meta.future_vars)
+                                                    : midpoint_future.narrow(0, 0, 1).repeat({R, 1, 1}).contiguous();
+    torch::Tensor rev = torch::arange(R - 1, -1, -1, torch::kLong);
+    torch::Tensor y_a = forward(past, fut);
+    torch::Tensor y_b = forward(past.index_select(0, rev).contiguous(), fut.index_select(0, rev).contiguous());
+    return torch::equal(y_a, y_b.index_select(0, rev));
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 bool Coupler::Impl::probe_single_call(const torch::Tensor& midpoint_drivers) {
   const int64_t chunk = opt.chunk_size;
   const int64_t n = opt.ncol;

@@ -324,8 +324,8 @@ contains
     call check(c_rsc_coupler_counters(self%handle, counts), 'counters', stat, errmsg)
   end subroutine coupler_counters
 
-  !> .true. when the load probe found a column's values independent of its row in a call (streaming models
-  !> with chunk_size > 0): then they are the same on 1 or N MPI ranks (rsc_coupler_rows_independent).
+  !> .true. when the load probe found a column's values independent of its row in a call (chunk_size > 0;
+  !> streaming and window models): then they are the same on 1 or N MPI ranks (rsc_coupler_rows_independent).
   function coupler_rows_independent(self, stat, errmsg) result(yes)
     class(rsoil_coupler), intent(in) :: self
     integer, intent(out), optional :: stat

@@ -36,7 +36,7 @@ program test_shim
   call expect(dt == 1800 .and. ps == 48 .and. fs == 24, 'info: 1800 s steps, 48 past, 24 future')
   call expect(len_trim(a%model_id()) > 0, 'model_id not empty')
   indep = a%rows_independent(stat=rc)
-  call expect(.not. indep .and. rc == RSC_OK, 'rows_independent: false for a window model (not probed)')
+  call expect(.not. indep .and. rc == RSC_OK, 'rows_independent: false with chunk_size 0 (not probed)')
   call a%step(tk(1:2), sw(1:2), pr(1:2), r(1:2), g(1:2), s(1:2), st(1:2), stat=rc, errmsg=msg)
   call expect(rc == RSC_E_INVALID_ARGUMENT .and. index(msg, 'tsoil_k has shape (2); expected (3)') > 0, &
        'wrong column count: RSC_E_INVALID_ARGUMENT: ' // trim(msg))

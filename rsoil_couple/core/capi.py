@@ -223,7 +223,7 @@ class CapiCoupler:
     @property
     def rows_independent(self) -> bool:
         """``rsc_coupler_rows_independent``: a column's values do not depend on its row in a call (the load
-        probe; streaming models with chunk_size > 0), as `rsoil_couple.Coupler.streaming_rows_independent`.
+        probe; chunk_size > 0, streaming and window models), as `rsoil_couple.Coupler.streaming_rows_independent`.
         """
         out = ffi.new("int*")
         check(lib.rsc_coupler_rows_independent(self.handle, out))

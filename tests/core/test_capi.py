@@ -167,9 +167,13 @@ def test_kelvin_boundary_flags_celsius_given_as_kelvin(model):
 
 
 def test_rows_independent_through_the_c_api(model):
-    """rsc_coupler_rows_independent agrees with pybind11's streaming_rows_independent: probed for a
-    streaming file with chunk_size > 0 (the shipped drylands-v2: True), not for a window model (False)."""
+    """rsc_coupler_rows_independent agrees with pybind11's streaming_rows_independent: probed with
+    chunk_size > 0 for a streaming file (the shipped drylands-v2: True) and a window model (the test LSTM:
+    True), not with chunk_size 0 (False)."""
     shipped = capi.CapiCoupler("drylands-v2", 100, "persistence", chunk_size=64)
     assert shipped.rows_independent is True
     assert shipped.rows_independent == Coupler("drylands-v2", 100, "persistence", chunk_size=64).streaming_rows_independent
-    assert capi.CapiCoupler(model[0], 3, chunk_size=64).rows_independent is False
+    window = capi.CapiCoupler(model[0], 3, chunk_size=64)
+    assert window.rows_independent is True
+    assert window.rows_independent == Coupler(model[0], 3, "persistence", chunk_size=64).streaming_rows_independent
+    assert capi.CapiCoupler(model[0], 3, chunk_size=0).rows_independent is False

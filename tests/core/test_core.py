@@ -436,3 +436,54 @@ def test_benchmark_quick_run(repo_root, tmp_path):
     for a in res["agreement"]:
         assert a["max_rel_pybind11_vs_torchscript"] <= 1e-5 and a["max_rel_capi_vs_pybind11"] <= 1e-5
     assert res["memory"]["state_bytes_per_column"] == (336 + 0) * 3 * 8 + 4  # ring of past_steps rows + mask
+
+
+def test_a_window_columns_value_does_not_depend_on_the_decomposition(tmp_path):
+    """A window kg_lstm with chunk_size 7 (not a multiple of 64): 14 columns on one "rank" equal the same
+    columns split 5 + 9 over two, bit for bit. Calls of exactly 7 rows gave rows in a vector loop's scalar
+    tail other bits on AVX-512 (measured: forward over 7 rows vs the same rows reversed differed in 2-3 of 7
+    outputs); the core pads every chunk call to a multiple of 64 rows and the load probe says so."""
+    path = tmp_path / "kg.pt"
+    meta = example_model(path, kind="kg_lstm", past_hours=24, future_hours=24, seed=0)
+    P, F = meta["past_steps"], meta["future_steps"]
+    x = drivers(meta, P + 12 + F, 14, seed=3)
+
+    def rsoil(cols):
+        c = Coupler(path, len(cols), "supplied", chunk_size=7)
+        assert c.streaming_rows_independent      # the window load probe
+        outs = run(c, {k: v[:, cols] for k, v in x.items()}, range(P + 12), F, True)
+        return np.array([o.rsoil for o in outs[P - 1:]])
+
+    one = rsoil(np.arange(14))
+    two = np.concatenate([rsoil(np.arange(5)), rsoil(np.arange(5, 14))], axis=1)
+    assert np.isfinite(one).all()
+    np.testing.assert_array_equal(two, one)
+    assert not Coupler(path, 14, "supplied", chunk_size=0).streaming_rows_independent   # not probed
+
+
+def test_the_window_load_probe_finds_a_module_whose_rows_round_differently(scaled_q10, tmp_path):
+    """rows_independent is False for a window module whose value depends on its row in a call."""
+    from typing import List
+
+    from rsoil_couple.core import capi
+
+    class RowDependentQ10(torch.nn.Module):
+        __annotations__ = {"past_var_names": List[str], "future_var_names": List[str]}
+
+        def __init__(self):
+            super().__init__()
+            self.past_var_names = ["tsoil", "swc", "precip"]
+            self.future_var_names = []
+            self.register_buffer("site_scale", torch.tensor(1.0))
+
+        def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+            t = past[:, -1, 0]
+            odd = (torch.arange(t.shape[0]) % 2).to(t.dtype)
+            return self.site_scale * 0.25 * torch.pow(2.0, (t - 10.0) / 10.0) * (1.0 + 1e-6 * odd)
+
+    meta = scaled_q10(tmp_path / "q10.pt")
+    assert Coupler(tmp_path / "q10.pt", 5, "supplied", chunk_size=4).streaming_rows_independent
+    path = tmp_path / "rowdep.pt"
+    export_model(RowDependentQ10(), {k: v for k, v in meta.items() if k != "model_id"}, path)
+    assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
+    assert not capi.CapiCoupler(path, 5, chunk_size=4).rows_independent

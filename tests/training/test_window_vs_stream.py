@@ -25,6 +25,10 @@ def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     assert r["window_n"] > 1000 and np.isfinite(r["window_nse"]) and np.isfinite(r["window_cc"])
     assert r["window_past_vars"] == ["tsoil", "swc"]
     assert res["stream_matches_or_beats_window"]["US-Wkg"] == (r["stream_nse"] >= r["window_nse"])
+    # the window model with a persistence forecast of its future soil temperature, as a land model runs it
+    assert np.isfinite(r["window_persistence_nse"]) and r["window_ablation"]["persistence"]["n"] > 1000
+    # (rows whose persistence forecast is missing, a gap the day before, are not scored)
+    assert r["window_ablation"]["persistence"]["n"] <= r["window_ablation"]["true"]["n"] <= r["window_n"]
     assert (tmp_path / "window_own_split.png").stat().st_size > 5000
 
 
