@@ -205,6 +205,11 @@ class TrainSection:
     modulation_block_hours : float, default 24
         ``kg_stream``: the validation rows are cut into blocks of this many hours for the choice of λ (the
         standard error of ``"one_se"`` is over blocks; longer blocks are less autocorrelated) [h].
+    site_weighting : str, default "rows"
+        ``kg_stream`` with several sites, the joint (network) stage: ``"rows"`` each site's squared error
+        over its variance summed over its rows, so a site counts in proportion to its usable rows (configs
+        before this option); ``"sites"`` each site's mean instead, so every site counts equally, as in the
+        base fit that precedes it (`rsoil_couple.training.stream`).
     """
 
     epochs: int = 50
@@ -219,6 +224,7 @@ class TrainSection:
     chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
     modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min"
     modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
+    site_weighting: str = "rows"        # kg_stream, several sites: "rows" | "sites" (each site counts equally)
 
 
 @dataclass

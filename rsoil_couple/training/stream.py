@@ -10,8 +10,11 @@ Shared response × site scale: every site gets its own log scale (its reference 
 θ_ref), learned with the shared Q10, moisture exponent and network. Training first fits the physical
 base alone (the network's modulation starts at 1), so the model starts from what a fitted Q10 knows;
 then everything is trained jointly, the loss being each site's squared error divided by that site's
-variance (every site counts equally) plus ``modulation_penalty`` × mean(tanh(s)²), which keeps the
-network a modulation of the physics where the data do not need more.
+variance plus ``modulation_penalty`` × mean(tanh(s)²), which keeps the network a modulation of the
+physics where the data do not need more. In the base fit every site counts equally (its mean error); in
+the joint stage, by default (``site_weighting = "rows"``), each row does, so a site counts in proportion
+to its usable rows; ``site_weighting = "sites"`` makes every site count equally there too (each site's
+weight divided by its share of the training rows).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import MODULATION_RULES, MODULATION_WEIGHTS, KGStream
+from ..models.kg_stream import MODULATION_RULES, MODULATION_WEIGHTS, SITE_WEIGHTINGS, KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -156,6 +159,16 @@ def _site_weights(sites: list[StreamSite], masks: list[np.ndarray]) -> list[floa
     return w
 
 
+def _equal_site_weights(sites: list[StreamSite], masks: list[np.ndarray], weights: list[float]) -> list[float]:
+    """``weights`` divided by each site's share of the usable rows (``site_weighting = "sites"``): summed
+    over its rows, every site then carries the weight of an average site.
+    """
+    n = [len(_rows(ss, m)) for ss, m in zip(sites, masks)]
+    used = [k for k, v in enumerate(n) if v > 0]
+    mean_n = sum(n[k] for k in used) / max(1, len(used))
+    return [w * mean_n / v if v > 0 else 0.0 for w, v in zip(weights, n)]
+
+
 def _rows(ss: StreamSite, mask: np.ndarray) -> torch.Tensor:
     """Indices of usable target rows: inside ``mask``, finite target, spun up."""
     ok = torch.from_numpy(np.asarray(mask, bool)) & torch.isfinite(ss.y) & ss.spun_up
@@ -272,7 +285,7 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
                  val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
                  patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se",
-                 modulation_block_hours: float = 24.0) -> dict:
+                 modulation_block_hours: float = 24.0, site_weighting: str = "rows") -> dict:
     """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
 
     Sets the feature normalisation and envelope from the training rows, fits the base
@@ -290,6 +303,10 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     log_s = fit_base(model, sites, train_masks, seed=seed)
     log_s.requires_grad_(True)
     weights = _site_weights(sites, train_masks)
+    if site_weighting not in SITE_WEIGHTINGS:
+        raise ValueError(f"train.site_weighting = {site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
+    # the joint loss sums over rows: "sites" divides each site's weight by its share of the rows
+    train_weights = weights if site_weighting == "rows" else _equal_site_weights(sites, train_masks, weights)
     val_masks = val_masks or [np.zeros(len(ss.y), bool) for ss in sites]
     has_val = any(len(_rows(ss, m)) for ss, m in zip(sites, val_masks))
     chunks = _chunks(sites, chunk_hours)
@@ -331,7 +348,7 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
                     continue
                 pred = (model.rsoil(logit[j][m], sites[k].base_in[s:s + L][m], trust[k][s:s + L][m])
                         / model.site_scale * torch.exp(log_s[k]))
-                loss = loss + weights[k] * ((pred - sites[k].y[s:s + L][m]) ** 2).sum()
+                loss = loss + train_weights[k] * ((pred - sites[k].y[s:s + L][m]) ** 2).sum()
                 nrow += int(m.sum())
             if nrow == 0:
                 continue

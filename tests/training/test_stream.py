@@ -224,3 +224,28 @@ def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_ap
     assert one == lam_min
     with pytest.raises(ValueError, match="modulation_choice"):
         choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "median")
+
+
+def test_site_weighting_sites_gives_every_site_the_same_total_weight():
+    """train.site_weighting = "sites": in the joint stage a site's weight times its usable rows is the same
+    for every site (an average site's), whatever its record length; "rows" (default) keeps the per-row
+    weights, so a site with 4x the rows counts 4x; both train."""
+    from rsoil_couple.training.stream import _equal_site_weights, _rows, _site_weights
+
+    long_site, short_site = synthetic_sites(days=40)[0], synthetic_sites(days=12, seed=1)[0]
+    m = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0)
+    sites = [prepare_site(m, long_site), prepare_site(m, short_site)]
+    sites[1].name = "SHORT"
+    masks = [np.ones(len(ss.y), bool) for ss in sites]
+    n = [len(_rows(ss, mk)) for ss, mk in zip(sites, masks)]
+    assert n[0] > 3 * n[1] > 0
+    w = _site_weights(sites, masks)
+    eq = _equal_site_weights(sites, masks, w)
+    np.testing.assert_allclose([e * k / wi for e, k, wi in zip(eq, n, w)], [np.mean(n)] * 2, rtol=1e-12)
+    for how in ("rows", "sites"):
+        torch.manual_seed(0)
+        h = train_stream(KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0), sites, masks,
+                         epochs=2, seed=0, progress=False, site_weighting=how)
+        assert np.isfinite(h["val_loss"]).all()
+    with pytest.raises(ValueError, match="train.site_weighting = 'equal'"):
+        train_stream(m, sites, masks, epochs=1, progress=False, site_weighting="equal")
