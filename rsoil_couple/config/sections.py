@@ -210,6 +210,10 @@ class TrainSection:
         over its variance summed over its rows, so a site counts in proportion to its usable rows (configs
         before this option); ``"sites"`` each site's mean instead, so every site counts equally, as in the
         base fit that precedes it (`rsoil_couple.training.stream`).
+    base_in_joint : str, default "trained"
+        ``kg_stream``: the physical base's parameters (E0/Q10, moisture, anomaly share) keep training with
+        the network after the base fit (``"trained"``, configs before this option) or stay at that fit
+        (``"frozen"``: only the network and the site scales train on).
     """
 
     epochs: int = 50
@@ -225,6 +229,7 @@ class TrainSection:
     modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min"
     modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
     site_weighting: str = "rows"        # kg_stream, several sites: "rows" | "sites" (each site counts equally)
+    base_in_joint: str = "trained"      # kg_stream: the base's parameters after the base fit, "trained" | "frozen"
 
 
 @dataclass

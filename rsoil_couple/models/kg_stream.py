@@ -75,6 +75,8 @@ MODULATION_RULES = ("one_se", "min")
 #: how the joint training stage weighs several sites (``train.site_weighting``): "rows" (a site counts in
 #: proportion to its usable rows) or "sites" (every site counts equally; `rsoil_couple.training.stream`)
 SITE_WEIGHTINGS = ("rows", "sites")
+#: whether the base's parameters keep training with the network after the base fit (``train.base_in_joint``)
+BASE_IN_JOINT = ("trained", "frozen")
 LT_T0_C = -46.02           # [degC]
 
 

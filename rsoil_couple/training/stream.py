@@ -14,7 +14,9 @@ variance plus ``modulation_penalty`` × mean(tanh(s)²), which keeps the network
 physics where the data do not need more. In the base fit every site counts equally (its mean error); in
 the joint stage, by default (``site_weighting = "rows"``), each row does, so a site counts in proportion
 to its usable rows; ``site_weighting = "sites"`` makes every site count equally there too (each site's
-weight divided by its share of the training rows).
+weight divided by its share of the training rows). The physical base's parameters keep training in
+the joint stage (``base_in_joint = "trained"``, the default) or stay at the base fit (``"frozen"``:
+the network and the site scales train; the base alone, λ = 0, is then exactly the fitted physics).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import MODULATION_RULES, MODULATION_WEIGHTS, SITE_WEIGHTINGS, KGStream
+from ..models.kg_stream import BASE_IN_JOINT, MODULATION_RULES, MODULATION_WEIGHTS, SITE_WEIGHTINGS, KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -285,7 +287,8 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
                  val_masks: list[np.ndarray] | None = None, *, epochs: int = 30, lr: float = 3e-3,
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
                  patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se",
-                 modulation_block_hours: float = 24.0, site_weighting: str = "rows") -> dict:
+                 modulation_block_hours: float = 24.0, site_weighting: str = "rows",
+                 base_in_joint: str = "trained") -> dict:
     """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
 
     Sets the feature normalisation and envelope from the training rows, fits the base
@@ -316,9 +319,16 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
              for ss, m in zip(sites, train_masks)]
     fnorm = [model.norm_features(ss.feats).detach() for ss in sites]
     trust = [model.trust(ss.feats).detach() for ss in sites]
+    if base_in_joint not in BASE_IN_JOINT:
+        raise ValueError(f"train.base_in_joint = {base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
+    # "frozen": the joint stage trains the network and the site scales only; the base stays the fit above
+    physics = [getattr(model, n) for n in PHYSICS_PARAMS] if base_in_joint == "trained" else []
+    frozen = [getattr(model, n) for n in PHYSICS_PARAMS if base_in_joint == "frozen" and getattr(model, n).requires_grad]
+    for p in frozen:   # (no gradient: none to step, none in the clipping norm)
+        p.requires_grad_(False)
     opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters()
                                         if n not in PHYSICS_PARAMS]},
-                            {"params": [getattr(model, n) for n in PHYSICS_PARAMS] + [log_s], "lr": lr * 3}],
+                            {"params": physics + [log_s], "lr": lr * 3}],
                            lr=lr, weight_decay=0.0)
     best, best_state, best_ls, bad, hist = float("inf"), None, log_s.detach().clone(), 0, []
     g = np.random.default_rng(seed)
@@ -374,6 +384,8 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    for p in frozen:
+        p.requires_grad_(True)
     model.eval()
     if has_val:
         choose_modulation_weight(model, sites, val_masks, best_ls, weights, modulation_choice, modulation_block_hours)

@@ -249,3 +249,30 @@ def test_site_weighting_sites_gives_every_site_the_same_total_weight():
         assert np.isfinite(h["val_loss"]).all()
     with pytest.raises(ValueError, match="train.site_weighting = 'equal'"):
         train_stream(m, sites, masks, epochs=1, progress=False, site_weighting="equal")
+
+
+def test_base_in_joint_frozen_keeps_the_fitted_physics_while_the_network_trains():
+    """train.base_in_joint = "frozen": after the base fit only the network and the site scales train, so the
+    physics parameters end where `fit_base` left them; "trained" (default) moves them."""
+    from rsoil_couple.training.stream import PHYSICS_PARAMS, fit_base
+
+    site = synthetic_sites(days=30)[0]
+    n = len(site.time)
+    tr = np.arange(n) < 0.8 * n
+    ends = {}
+    for how in ("frozen", "trained"):
+        torch.manual_seed(0)
+        m = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0)
+        ss = prepare_site(m, site)
+        m.set_feature_normalization(ss.feats[torch.from_numpy(tr) & ss.spun_up])
+        probe = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0)
+        probe.load_state_dict(m.state_dict())
+        fit_base(probe, [ss], [tr], seed=0)                      # what the base fit gives from this start
+        net0 = m.head[0].weight.detach().clone()
+        train_stream(m, [ss], [tr], [~tr], epochs=3, seed=0, progress=False, base_in_joint=how)
+        ends[how] = [float(getattr(m, k).detach()) - float(getattr(probe, k).detach()) for k in PHYSICS_PARAMS]
+        assert not torch.equal(m.head[0].weight.detach(), net0)   # the network trained
+    assert max(abs(d) for d in ends["frozen"]) == 0.0
+    assert max(abs(d) for d in ends["trained"]) > 0.0
+    with pytest.raises(ValueError, match="train.base_in_joint = 'fixed'"):
+        train_stream(m, [ss], [tr], epochs=1, progress=False, base_in_joint="fixed")
