@@ -298,6 +298,10 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     "seconds": s, "physics": model.physics()}``; the model's ``site_scale`` is left at 1.
     """
     t0 = time.perf_counter()
+    if site_weighting not in SITE_WEIGHTINGS:
+        raise ValueError(f"train.site_weighting = {site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
+    if base_in_joint not in BASE_IN_JOINT:
+        raise ValueError(f"train.base_in_joint = {base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
     torch.manual_seed(seed)
     feats = torch.cat([ss.feats[torch.from_numpy(np.asarray(m, bool)) & ss.spun_up] for ss, m in zip(sites, train_masks)])
     if feats.shape[0] < 10:
@@ -306,8 +310,6 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     log_s = fit_base(model, sites, train_masks, seed=seed)
     log_s.requires_grad_(True)
     weights = _site_weights(sites, train_masks)
-    if site_weighting not in SITE_WEIGHTINGS:
-        raise ValueError(f"train.site_weighting = {site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
     # the joint loss sums over rows: "sites" divides each site's weight by its share of the rows
     train_weights = weights if site_weighting == "rows" else _equal_site_weights(sites, train_masks, weights)
     val_masks = val_masks or [np.zeros(len(ss.y), bool) for ss in sites]
@@ -319,8 +321,6 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
              for ss, m in zip(sites, train_masks)]
     fnorm = [model.norm_features(ss.feats).detach() for ss in sites]
     trust = [model.trust(ss.feats).detach() for ss in sites]
-    if base_in_joint not in BASE_IN_JOINT:
-        raise ValueError(f"train.base_in_joint = {base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
     # "frozen": the joint stage trains the network and the site scales only; the base stays the fit above
     physics = [getattr(model, n) for n in PHYSICS_PARAMS] if base_in_joint == "trained" else []
     frozen = [getattr(model, n) for n in PHYSICS_PARAMS if base_in_joint == "frozen" and getattr(model, n).requires_grad]
