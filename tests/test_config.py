@@ -51,6 +51,7 @@ def test_run_config_reads_values(tmp_path):
     (RUN + '\n[train]\nmodulation_block_hours = 0\n', "train.modulation_block_hours must be > 0"),
     (RUN + '\n[train]\nsite_weighting = "equal"\n', "train.site_weighting = 'equal'"),
     (RUN + '\n[train]\nbase_in_joint = "fixed"\n', "train.base_in_joint = 'fixed'"),
+    (RUN + '\n[train]\nsite_normalization = "sd"\n', "train.site_normalization = 'sd'"),
     (RUN.replace('[split]', '[split]\nval_block_days = -7'), "split.val_block_days must be >= 0"),
     (RUN.replace('scenario = "extrapolation"', 'scenario = "random"'), "split.scenario = 'random'"),
 ])

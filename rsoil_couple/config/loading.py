@@ -142,11 +142,14 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError(f"train.modulation_choice = {t.modulation_choice!r}; expected one of {list(MODULATION_RULES)}")
     if not t.modulation_block_hours > 0:
         raise ValueError(f"train.modulation_block_hours must be > 0 [h], got {t.modulation_block_hours}")
-    from ..models.kg_stream import BASE_IN_JOINT, SITE_WEIGHTINGS
+    from ..models.kg_stream import BASE_IN_JOINT, SITE_NORMALIZATIONS, SITE_WEIGHTINGS
     if t.site_weighting not in SITE_WEIGHTINGS:
         raise ValueError(f"train.site_weighting = {t.site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
     if t.base_in_joint not in BASE_IN_JOINT:
         raise ValueError(f"train.base_in_joint = {t.base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
+    if t.site_normalization not in SITE_NORMALIZATIONS:
+        raise ValueError(f"train.site_normalization = {t.site_normalization!r}; expected one of "
+                         f"{list(SITE_NORMALIZATIONS)}")
     if not 1 <= t.members <= 64:
         raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
                          f"got {t.members}")

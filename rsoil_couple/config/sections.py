@@ -214,6 +214,9 @@ class TrainSection:
         ``kg_stream``: the physical base's parameters (E0/Q10, moisture, anomaly share) keep training with
         the network after the base fit (``"trained"``, configs before this option) or stay at that fit
         (``"frozen"``: only the network and the site scales train on).
+    site_normalization : str, default "variance"
+        ``kg_stream``: each site's squared error is divided by its variance (``"variance"``, configs
+        before this option) or by its squared mean (``"mean"``: errors relative to the site's level).
     """
 
     epochs: int = 50
@@ -230,6 +233,7 @@ class TrainSection:
     modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
     site_weighting: str = "rows"        # kg_stream, several sites: "rows" | "sites" (each site counts equally)
     base_in_joint: str = "trained"      # kg_stream: the base's parameters after the base fit, "trained" | "frozen"
+    site_normalization: str = "variance"   # kg_stream: a site's squared error over its "variance" | "mean"**2
 
 
 @dataclass

@@ -77,6 +77,9 @@ MODULATION_RULES = ("one_se", "min")
 SITE_WEIGHTINGS = ("rows", "sites")
 #: whether the base's parameters keep training with the network after the base fit (``train.base_in_joint``)
 BASE_IN_JOINT = ("trained", "frozen")
+#: what each site's squared error is divided by in training (``train.site_normalization``): its variance or
+#: its squared mean
+SITE_NORMALIZATIONS = ("variance", "mean")
 LT_T0_C = -46.02           # [degC]
 
 

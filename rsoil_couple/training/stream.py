@@ -17,6 +17,8 @@ to its usable rows; ``site_weighting = "sites"`` makes every site count equally 
 weight divided by its share of the training rows). The physical base's parameters keep training in
 the joint stage (``base_in_joint = "trained"``, the default) or stay at the base fit (``"frozen"``:
 the network and the site scales train; the base alone, λ = 0, is then exactly the fitted physics).
+Each site's squared error is divided by its variance (``site_normalization = "variance"``, the default)
+or by its squared mean (``"mean"``: errors relative to the site's level).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import BASE_IN_JOINT, MODULATION_RULES, MODULATION_WEIGHTS, SITE_WEIGHTINGS, KGStream
+from ..models.kg_stream import BASE_IN_JOINT, MODULATION_RULES, MODULATION_WEIGHTS, SITE_NORMALIZATIONS, SITE_WEIGHTINGS, KGStream
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -153,11 +155,21 @@ def predict_sequence(model: KGStream, ss: StreamSite, log_scale: float | None = 
     return pred.numpy().astype(np.float64)
 
 
-def _site_weights(sites: list[StreamSite], masks: list[np.ndarray]) -> list[float]:
+def _site_weights(sites: list[StreamSite], masks: list[np.ndarray], normalization: str = "variance") -> list[float]:
+    """Per-row weight of each site's squared error: 1 / its variance (``"variance"``: every site's error
+    relative to its own variation) or 1 / its squared mean (``"mean"``: relative to its level, as the
+    shared response × site scale is multiplicative), over the usable target rows in ``masks``.
+    """
+    if normalization not in SITE_NORMALIZATIONS:
+        raise ValueError(f"train.site_normalization = {normalization!r}; expected one of {list(SITE_NORMALIZATIONS)}")
     w = []
     for ss, m in zip(sites, masks):
         y = ss.y.numpy()[m]
-        w.append(1.0 / max(float(np.nanvar(y)), 1e-6) if y.size else 0.0)
+        if normalization == "variance":
+            d = float(np.nanvar(y))
+        else:
+            d = float(np.nanmean(y)) ** 2
+        w.append(1.0 / max(d, 1e-6) if y.size else 0.0)
     return w
 
 
@@ -178,7 +190,7 @@ def _rows(ss: StreamSite, mask: np.ndarray) -> torch.Tensor:
 
 
 def fit_base(model: KGStream, sites: list[StreamSite], masks: list[np.ndarray], iters: int = 300,
-             max_rows: int = 40000, seed: int = 0) -> torch.Tensor:
+             max_rows: int = 40000, seed: int = 0, normalization: str = "variance") -> torch.Tensor:
     """Fit the physical base alone (Q10, moisture exponent, anomaly share, one log scale per site).
 
     Returns the per-site log scales ``[n_sites]``. The model's modulation is ignored (it starts at 1).
@@ -190,7 +202,7 @@ def fit_base(model: KGStream, sites: list[StreamSite], masks: list[np.ndarray], 
         if len(r) > max_rows:
             r = r[torch.randperm(len(r), generator=g)[:max_rows]]
         rows.append(r)
-    weights = _site_weights(sites, masks)
+    weights = _site_weights(sites, masks, normalization)
     with torch.no_grad():
         log_s = []
         for ss, r in zip(sites, rows):
@@ -288,7 +300,7 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
                  batch_chunks: int = 8, chunk_hours: float = 48.0, modulation_penalty: float = 0.01,
                  patience: int = 6, seed: int = 0, progress: bool = True, modulation_choice: str = "one_se",
                  modulation_block_hours: float = 24.0, site_weighting: str = "rows",
-                 base_in_joint: str = "trained") -> dict:
+                 base_in_joint: str = "trained", site_normalization: str = "variance") -> dict:
     """Train ``model`` in place on ``sites`` (rows where ``train_masks`` is True); returns the history.
 
     Sets the feature normalisation and envelope from the training rows, fits the base
@@ -302,14 +314,16 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
         raise ValueError(f"train.site_weighting = {site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
     if base_in_joint not in BASE_IN_JOINT:
         raise ValueError(f"train.base_in_joint = {base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
+    if site_normalization not in SITE_NORMALIZATIONS:
+        raise ValueError(f"train.site_normalization = {site_normalization!r}; expected one of {list(SITE_NORMALIZATIONS)}")
     torch.manual_seed(seed)
     feats = torch.cat([ss.feats[torch.from_numpy(np.asarray(m, bool)) & ss.spun_up] for ss, m in zip(sites, train_masks)])
     if feats.shape[0] < 10:
         raise ValueError(f"kg_stream: only {feats.shape[0]} training rows after the 168 h spin-up")
     model.set_feature_normalization(feats)
-    log_s = fit_base(model, sites, train_masks, seed=seed)
+    log_s = fit_base(model, sites, train_masks, seed=seed, normalization=site_normalization)
     log_s.requires_grad_(True)
-    weights = _site_weights(sites, train_masks)
+    weights = _site_weights(sites, train_masks, site_normalization)
     # the joint loss sums over rows: "sites" divides each site's weight by its share of the rows
     train_weights = weights if site_weighting == "rows" else _equal_site_weights(sites, train_masks, weights)
     val_masks = val_masks or [np.zeros(len(ss.y), bool) for ss in sites]

@@ -131,7 +131,8 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
                          batch_chunks=batch_chunks(cfg.train), chunk_hours=cfg.train.chunk_hours,
                          modulation_choice=cfg.train.modulation_choice,
                          modulation_block_hours=cfg.train.modulation_block_hours,
-                         site_weighting=cfg.train.site_weighting, base_in_joint=cfg.train.base_in_joint)
+                         site_weighting=cfg.train.site_weighting, base_in_joint=cfg.train.base_in_joint,
+                         site_normalization=cfg.train.site_normalization)
         scales = list(h["log_scales"].values())
         m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
         members.append(m)

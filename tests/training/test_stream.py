@@ -229,7 +229,8 @@ def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_ap
 def test_site_weighting_sites_gives_every_site_the_same_total_weight():
     """train.site_weighting = "sites": in the joint stage a site's weight times its usable rows is the same
     for every site (an average site's), whatever its record length; "rows" (default) keeps the per-row
-    weights, so a site with 4x the rows counts 4x; both train."""
+    weights, so a site with 4x the rows counts 4x; train.site_normalization divides a site's squared error
+    by its variance (default) or its squared mean; every combination trains."""
     from rsoil_couple.training.stream import _equal_site_weights, _rows, _site_weights
 
     long_site, short_site = synthetic_sites(days=40)[0], synthetic_sites(days=12, seed=1)[0]
@@ -240,12 +241,17 @@ def test_site_weighting_sites_gives_every_site_the_same_total_weight():
     n = [len(_rows(ss, mk)) for ss, mk in zip(sites, masks)]
     assert n[0] > 3 * n[1] > 0
     w = _site_weights(sites, masks)
+    y = [ss.y.numpy() for ss in sites]
+    np.testing.assert_allclose(w, [1.0 / float(np.nanvar(v)) for v in y], rtol=1e-12)          # "variance" (default)
+    np.testing.assert_allclose(_site_weights(sites, masks, "mean"), [1.0 / float(np.nanmean(v)) ** 2 for v in y], rtol=1e-12)
+    with pytest.raises(ValueError, match="train.site_normalization = 'sd'"):
+        _site_weights(sites, masks, "sd")
     eq = _equal_site_weights(sites, masks, w)
     np.testing.assert_allclose([e * k / wi for e, k, wi in zip(eq, n, w)], [np.mean(n)] * 2, rtol=1e-12)
-    for how in ("rows", "sites"):
+    for how, norm in (("rows", "variance"), ("sites", "mean")):
         torch.manual_seed(0)
         h = train_stream(KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0), sites, masks,
-                         epochs=2, seed=0, progress=False, site_weighting=how)
+                         epochs=2, seed=0, progress=False, site_weighting=how, site_normalization=norm)
         assert np.isfinite(h["val_loss"]).all()
     with pytest.raises(ValueError, match="train.site_weighting = 'equal'"):
         train_stream(m, sites, masks, epochs=1, progress=False, site_weighting="equal")
