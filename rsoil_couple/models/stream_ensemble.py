@@ -85,7 +85,7 @@ class StreamEnsemble(StreamingModel):
         ensemble's step is this class's. `ValueError` when ``shared_features`` and the file's members do
         not share their features. ``streaming``: the file's ``streaming`` metadata record, needed only to
         export the result again (loaded members have no ``streaming_meta`` of their own); re-exporting a
-        file with the shared step changes no value (tests/pretrained/test_shipped_models.py).
+        file with the shared step changes no value (tests/core/test_stream_fast.py).
         """
         members = [getattr(module.members, str(k)) for k in range(int(module.n_members))]
         if shared_features and not same_feature_recurrence(members):
