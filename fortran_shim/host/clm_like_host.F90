@@ -85,6 +85,12 @@ program clm_like_host
         call par_abort(trim(msg))
      end if
      call cpl%set_mask(use_lstm_global(begc:endc))
+     ! chunk_size > 0 asks for values independent of the decomposition: say so where the module cannot
+     if (cfg%chunk_size > 0 .and. myrank == 0) then
+        if (.not. cpl%rows_independent()) call par_warn('the model''s values depend on a column''s row in a ' &
+             // 'call on this CPU (rows_independent = false): they can differ in the last bits between MPI ' &
+             // 'decompositions')
+     end if
   end if
 
   ! ---- initial state or restart ---------------------------------------------------------------

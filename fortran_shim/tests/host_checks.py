@@ -459,6 +459,43 @@ def streaming(case: Case, which: str) -> None:
         mpi(case, tag="streaming_")
 
 
+def row_warning(case: Case) -> None:
+    """chunk_size > 0 asks for values independent of the MPI decomposition: the host warns (one line on
+    stderr, and runs on) when the load probe finds a model whose values depend on a column's row in a
+    call (here: the test model with its odd rows scaled by 1 + 1e-6), and not for the test model itself."""
+    from typing import List
+
+    import torch
+
+    from rsoil_couple.modelfile.export import export_model, load_model
+
+    inner, meta = load_model(case.model)
+
+    class RowDependent(torch.nn.Module):
+        __annotations__ = {"past_var_names": List[str], "future_var_names": List[str]}
+
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+            self.past_var_names = list(inner.past_var_names)
+            self.future_var_names = list(inner.future_var_names)
+            if hasattr(inner, "site_scale"):
+                self.register_buffer("site_scale", inner.site_scale.clone())
+
+        def forward(self, past: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+            y = self.inner(past, future)
+            return y * (1.0 + 1e-6 * (torch.arange(y.shape[0]) % 2).to(y.dtype))
+
+    path = case.work / "row_warning" / "row_dependent.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_model(RowDependent(), {k: v for k, v in meta.items() if k != "model_id"}, path)
+    words = "rows_independent = false"
+    p, _ = case.run("row_warning", chunk_size=4, model_file=str(path), stop_step=60)
+    check(words in p.stderr, f"row-dependent model, chunk_size 4: the host warns ({p.stderr.strip()[:160]!r})")
+    p, _ = case.run("row_warning_none", chunk_size=4, stop_step=60)
+    check(words not in p.stderr, "the test model, chunk_size 4: no such warning")
+
+
 def expect_fail(args) -> None:
     p = subprocess.run(args.cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
@@ -490,7 +527,7 @@ def main(argv=None) -> int:
         else:
             {"scalar": scalar, "swap": swap, "restart": restart, "mpi": mpi, "errors": errors,
              "F15_nstep": F15_nstep, "F15_pool": F15_pool,
-             "F16_missing_h2osoi": F16_missing_h2osoi,
+             "F16_missing_h2osoi": F16_missing_h2osoi, "row_warning": row_warning,
              "streaming_agree": lambda c: streaming(c, "agree"),
              "streaming_mpi": lambda c: streaming(c, "mpi")}[args.case](case)
     if FAILURES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -62,7 +63,9 @@ class Coupler(_core.Coupler):
     strict : bool
         Columns outside the training envelope fall back to Q10 instead of extrapolating.
     chunk_size : int
-        Columns per forward call; 0 = all active columns in one call.
+        Columns per forward call; 0 = all active columns in one call. With ``chunk_size > 0`` a
+        RuntimeWarning says when the load probe finds the module's values row-dependent on this CPU
+        (`streaming_rows_independent` False: decompositions may then differ in the last bits).
     num_threads : int
         > 0 sets torch's intra-op threads PROCESS-WIDE (also `torch.get_num_threads()`).
     """
@@ -71,6 +74,12 @@ class Coupler(_core.Coupler):
                  strict: bool = False, chunk_size: int = 0, num_threads: int = 0):
         super().__init__(os.fspath(resolve(model_path)), int(ncol), policy_code(policy), bool(strict),
                          int(chunk_size), int(num_threads))
+        if int(chunk_size) > 0 and not self.streaming_rows_independent:
+            # chunk_size > 0 asks for values independent of the decomposition; this module cannot give them
+            warnings.warn(f"{os.fspath(model_path)}: chunk_size = {int(chunk_size)}, but the load probe found the "
+                          "module's values depend on a column's row in a call on this CPU "
+                          "(streaming_rows_independent is False): they can differ in the last bits between "
+                          "MPI decompositions (docs/core.md)", RuntimeWarning, stacklevel=2)
 
     @property
     def policy(self) -> str:

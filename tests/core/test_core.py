@@ -485,5 +485,6 @@ def test_the_window_load_probe_finds_a_module_whose_rows_round_differently(scale
     assert Coupler(tmp_path / "q10.pt", 5, "supplied", chunk_size=4).streaming_rows_independent
     path = tmp_path / "rowdep.pt"
     export_model(RowDependentQ10(), {k: v for k, v in meta.items() if k != "model_id"}, path)
-    assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
+    with pytest.warns(RuntimeWarning, match="streaming_rows_independent is False"):   # and says so
+        assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
     assert not capi.CapiCoupler(path, 5, chunk_size=4).rows_independent

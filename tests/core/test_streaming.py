@@ -456,7 +456,8 @@ def test_the_load_probe_finds_a_module_whose_rows_round_differently(model, tmp_p
     _, wmeta, _ = model
     path = tmp_path / "row_dependent.pt"
     sm.export_streaming(RowDependent(wmeta["envelope"], wmeta["step_seconds"], spinup_steps=2), wmeta, path, "rowdep")
-    assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
+    with pytest.warns(RuntimeWarning, match="rows_independent is False"):   # a coupler made with it warns
+        assert not Coupler(path, 5, "supplied", chunk_size=4).streaming_rows_independent
     same = tmp_path / "ema.pt"
     sm.export_streaming(sm.EmaStreamingModel(wmeta["envelope"], wmeta["step_seconds"], spinup_steps=2), wmeta, same, "ema")
     assert Coupler(same, 5, "supplied", chunk_size=4).streaming_rows_independent
