@@ -137,19 +137,11 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
     if t.chunk_hours <= 0:
         raise ValueError(f"train.chunk_hours must be > 0 [h] (streaming truncation length), got {t.chunk_hours}")
-    from ..models.kg_stream import MODULATION_RULES
-    if t.modulation_choice not in MODULATION_RULES:
-        raise ValueError(f"train.modulation_choice = {t.modulation_choice!r}; expected one of {list(MODULATION_RULES)}")
+    from ..models.kg_stream import TRAIN_CHOICES, check_train_choice
+    for name in TRAIN_CHOICES:
+        check_train_choice(name, getattr(t, name))
     if not t.modulation_block_hours > 0:
         raise ValueError(f"train.modulation_block_hours must be > 0 [h], got {t.modulation_block_hours}")
-    from ..models.kg_stream import BASE_IN_JOINT, SITE_NORMALIZATIONS, SITE_WEIGHTINGS
-    if t.site_weighting not in SITE_WEIGHTINGS:
-        raise ValueError(f"train.site_weighting = {t.site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
-    if t.base_in_joint not in BASE_IN_JOINT:
-        raise ValueError(f"train.base_in_joint = {t.base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
-    if t.site_normalization not in SITE_NORMALIZATIONS:
-        raise ValueError(f"train.site_normalization = {t.site_normalization!r}; expected one of "
-                         f"{list(SITE_NORMALIZATIONS)}")
     if not 1 <= t.members <= 64:
         raise ValueError(f"train.members must be in 1..64 (1 = one model, N > 1 = an ensemble of N seeds), "
                          f"got {t.members}")

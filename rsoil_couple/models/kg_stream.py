@@ -80,6 +80,17 @@ BASE_IN_JOINT = ("trained", "frozen")
 #: what each site's squared error is divided by in training (``train.site_normalization``): its variance or
 #: its squared mean
 SITE_NORMALIZATIONS = ("variance", "mean")
+#: the ``[train]`` options of kg_stream that take one of a few words, and those words
+TRAIN_CHOICES = {"modulation_choice": MODULATION_RULES, "site_weighting": SITE_WEIGHTINGS,
+                 "base_in_joint": BASE_IN_JOINT, "site_normalization": SITE_NORMALIZATIONS}
+
+
+def check_train_choice(field: str, value: str) -> None:
+    """ValueError naming ``train.<field>`` unless ``value`` is one of `TRAIN_CHOICES` [field] (the config
+    loader and the trainer check with this one rule).
+    """
+    if value not in TRAIN_CHOICES[field]:
+        raise ValueError(f"train.{field} = {value!r}; expected one of {list(TRAIN_CHOICES[field])}")
 LT_T0_C = -46.02           # [degC]
 
 

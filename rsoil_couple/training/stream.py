@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import BASE_IN_JOINT, MODULATION_RULES, MODULATION_WEIGHTS, SITE_NORMALIZATIONS, SITE_WEIGHTINGS, KGStream
+from ..models.kg_stream import MODULATION_WEIGHTS, KGStream, check_train_choice
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -160,8 +160,7 @@ def _site_weights(sites: list[StreamSite], masks: list[np.ndarray], normalizatio
     relative to its own variation) or 1 / its squared mean (``"mean"``: relative to its level, as the
     shared response × site scale is multiplicative), over the usable target rows in ``masks``.
     """
-    if normalization not in SITE_NORMALIZATIONS:
-        raise ValueError(f"train.site_normalization = {normalization!r}; expected one of {list(SITE_NORMALIZATIONS)}")
+    check_train_choice("site_normalization", normalization)
     w = []
     for ss, m in zip(sites, masks):
         y = ss.y.numpy()[m]
@@ -277,8 +276,7 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
 
     Returns the chosen weight.
     """
-    if rule not in MODULATION_RULES:
-        raise ValueError(f"train.modulation_choice = {rule!r}; expected one of {MODULATION_RULES}")
+    check_train_choice("modulation_choice", rule)
     blocks = []
     for lam in MODULATION_WEIGHTS:
         model.modulation_weight.fill_(lam)
@@ -310,12 +308,9 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     "seconds": s, "physics": model.physics()}``; the model's ``site_scale`` is left at 1.
     """
     t0 = time.perf_counter()
-    if site_weighting not in SITE_WEIGHTINGS:
-        raise ValueError(f"train.site_weighting = {site_weighting!r}; expected one of {list(SITE_WEIGHTINGS)}")
-    if base_in_joint not in BASE_IN_JOINT:
-        raise ValueError(f"train.base_in_joint = {base_in_joint!r}; expected one of {list(BASE_IN_JOINT)}")
-    if site_normalization not in SITE_NORMALIZATIONS:
-        raise ValueError(f"train.site_normalization = {site_normalization!r}; expected one of {list(SITE_NORMALIZATIONS)}")
+    for name, value in (("site_weighting", site_weighting), ("base_in_joint", base_in_joint),
+                        ("site_normalization", site_normalization)):   # (before any work)
+        check_train_choice(name, value)
     torch.manual_seed(seed)
     feats = torch.cat([ss.feats[torch.from_numpy(np.asarray(m, bool)) & ss.spun_up] for ss, m in zip(sites, train_masks)])
     if feats.shape[0] < 10:
@@ -336,13 +331,13 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
     fnorm = [model.norm_features(ss.feats).detach() for ss in sites]
     trust = [model.trust(ss.feats).detach() for ss in sites]
     # "frozen": the joint stage trains the network and the site scales only; the base stays the fit above
-    physics = [getattr(model, n) for n in PHYSICS_PARAMS] if base_in_joint == "trained" else []
-    frozen = [getattr(model, n) for n in PHYSICS_PARAMS if base_in_joint == "frozen" and getattr(model, n).requires_grad]
+    physics = [getattr(model, n) for n in PHYSICS_PARAMS]
+    frozen = [p for p in physics if p.requires_grad] if base_in_joint == "frozen" else []
     for p in frozen:   # (no gradient: none to step, none in the clipping norm)
         p.requires_grad_(False)
     opt = torch.optim.Adam([{"params": [p for n, p in model.named_parameters()
                                         if n not in PHYSICS_PARAMS]},
-                            {"params": physics + [log_s], "lr": lr * 3}],
+                            {"params": (physics if base_in_joint == "trained" else []) + [log_s], "lr": lr * 3}],
                            lr=lr, weight_decay=0.0)
     best, best_state, best_ls, bad, hist = float("inf"), None, log_s.detach().clone(), 0, []
     g = np.random.default_rng(seed)
