@@ -139,6 +139,7 @@ struct Coupler::Impl {
   bool probe_single_call(const torch::Tensor& midpoint_drivers);
   bool probe_rows_independent(const torch::Tensor& midpoint_drivers);
   bool probe_window_rows_independent(const torch::Tensor& midpoint_past, const torch::Tensor& midpoint_future);
+  torch::Tensor probe_windows(const torch::Tensor& midpoint, const std::vector<int>& vars, int64_t rows) const;
   torch::Tensor probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const;
   void freeze_streaming_module();
   // chunk_size > 0: every step() (streaming) or forward() (window) call is padded to a multiple of kCallRowMultiple rows

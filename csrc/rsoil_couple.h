@@ -129,10 +129,10 @@ RSC_API const char* rsc_last_error_message(void);
  *                1: they fall back to Q10 (status EXTRAPOLATION_FALLBACK).
  *   chunk_size   0: all active columns in one forward call (fastest; a column's value can then
  *                differ in the last float32 bit with the number of active columns, ~1e-7 relative).
- *                > 0: every forward call has exactly chunk_size rows (the last chunk padded; streaming
- *                models: padded to a multiple of 64 rows), so a column's value is bit for bit
- *                independent of the other columns: the same with 1 or N MPI ranks, any mask, any
- *                ncol. Use it (e.g. 64) where decompositions must agree.
+ *                > 0: every forward call has chunk_size rows rounded up to a multiple of 64 (the
+ *                last chunk padded), so a column's value is bit for bit independent of the other
+ *                columns where rsc_coupler_rows_independent says so: the same with 1 or N MPI ranks,
+ *                any mask, any ncol. Use it (e.g. 64) where decompositions must agree.
  *   num_threads  > 0: sets libtorch's intra-op thread count — PROCESS-WIDE (at::set_num_threads also
  *                changes it for any other libtorch user in the process, e.g. Python torch);
  *                0: leave the current setting.

@@ -80,17 +80,25 @@ torch::Tensor padded_rows(const torch::Tensor& x, int64_t b0, int64_t nb, int64_
 }
 }  // namespace
 
-// `rows` rows of varied drivers inside the envelope around the midpoint (the load probes' input).
-torch::Tensor Coupler::Impl::probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const {
-  const int64_t npv = midpoint_drivers.size(1);
-  torch::Tensor drv = midpoint_drivers.select(0, 0).unsqueeze(0).repeat({rows, 1}).contiguous();
-  float* pd = drv.data_ptr<float>();
+// `rows` windows [rows, T, nv] of varied values of `vars` inside the envelope around the midpoint
+// window [.., T, nv] (the load probes' input): value + 0.4 * envelope width * sin(0.37 r + 0.11 t + 1.3 k).
+torch::Tensor Coupler::Impl::probe_windows(const torch::Tensor& midpoint, const std::vector<int>& vars,
+                                           int64_t rows) const {
+  const int64_t T = midpoint.size(1), nv = midpoint.size(2);
+  torch::Tensor x = midpoint.select(0, 0).unsqueeze(0).repeat({rows, 1, 1}).contiguous();
+  float* px = x.data_ptr<float>();
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t k = 0; k < npv; ++k) {
-      const Range& e = meta.envelope.at(meta.past_vars[static_cast<size_t>(k)]);
-      pd[r * npv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 1.3 * k));
-    }
-  return drv;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < nv; ++k) {
+        const Range& e = meta.envelope.at(vars[static_cast<size_t>(k)]);
+        px[(r * T + t) * nv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 0.11 * t + 1.3 * k));
+      }
+  return x;
+}
+
+// Streaming models: `rows` rows [rows, n_past_vars] of one step's drivers (a window of one step, t = 0).
+torch::Tensor Coupler::Impl::probe_drivers(const torch::Tensor& midpoint_drivers, int64_t rows) const {
+  return probe_windows(midpoint_drivers.unsqueeze(1), meta.past_vars, rows).squeeze(1);
 }
 
 // chunk_size > 0: is a column's value independent of its row in a call? Three steps of chunk_call_rows()
@@ -126,23 +134,10 @@ bool Coupler::Impl::probe_window_rows_independent(const torch::Tensor& midpoint_
                                                  const torch::Tensor& midpoint_future) {
   if (opt.chunk_size <= 0) return false;
   const int64_t R = chunk_call_rows();
-  auto varied = [&](const torch::Tensor& mid, const std::vector<int>& vars) {
-    const int64_t T = mid.size(1), nv = mid.size(2);
-    torch::Tensor x = mid.select(0, 0).unsqueeze(0).repeat({R, 1, 1}).contiguous();
-    float* px = x.data_ptr<float>();
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t k = 0; k < nv; ++k) {
-          const Range& e = meta.envelope.at(vars[static_cast<size_t>(k)]);
-          px[(r * T + t) * nv + k] += static_cast<float>(0.4 * (e.max - e.min) * std::sin(0.37 * r + 0.11 * t + 1.3 * k));
-        }
-    return x;
-  };
   try {
     c10::InferenceMode guard;
-    torch::Tensor past = varied(midpoint_past, meta.past_vars);
-    torch::Tensor fut = midpoint_future.size(2) > 0 ? varied(midpoint_future, meta.future_vars)
-                                                    : midpoint_future.narrow(0, 0, 1).repeat({R, 1, 1}).contiguous();
+    torch::Tensor past = probe_windows(midpoint_past, meta.past_vars, R);
+    torch::Tensor fut = probe_windows(midpoint_future, meta.future_vars, R);
     torch::Tensor rev = torch::arange(R - 1, -1, -1, torch::kLong);
     torch::Tensor y_a = forward(past, fut);
     torch::Tensor y_b = forward(past.index_select(0, rev).contiguous(), fut.index_select(0, rev).contiguous());

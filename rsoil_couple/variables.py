@@ -112,8 +112,8 @@ Q10_TREF_C = 10.0
 #: ``rsoil_model / rsoil_q10_reference`` is 1 (csrc/coupler.hpp kQ10RefMin, the generated kQ10RefMin).
 Q10_REF_MIN = 1e-12
 
-#: Every call of a streaming model's ``step`` / ``run`` on a fixed row count (the core with chunk_size > 0,
-#: `rsoil_couple.core.streaming.StreamingRun` with batch_rows > 0) is padded to a multiple of this many
+#: Every call on a fixed row count (the core with chunk_size > 0: a window model's ``forward``, a streaming
+#: model's ``step``; `rsoil_couple.core.streaming.StreamingRun` with batch_rows > 0) is padded to a multiple of this many
 #: rows: then every float32 tensor of the call is a whole number of libtorch's widest vector loops (2 x 16
 #: floats with AVX-512) with no scalar tail, whose rounding differs in the last bit on such CPUs, and
 #: matrix products give every row the same bits from 64 rows on: a column's value does not depend on its
