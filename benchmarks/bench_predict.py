@@ -152,14 +152,20 @@ def _warm_worker() -> int:
     return os.getpid()
 
 
+def _profiler_enabled(dask_worker) -> bool:
+    """Whether this worker runs dask's statistical profiler (its periodic "profile" callback)."""
+    return "profile" in dask_worker.periodic_callbacks
+
+
 def _peak_rss_mib() -> float:
     return float(next(s for s in open("/proc/self/status") if s.startswith("VmHWM")).split()[1]) / 1024.0
 
 
 def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int | None, repeats: int, wd: Path,
-                dask: bool, extra: list[str], quiet: tuple) -> dict:
+                dask: bool, extra: list[str], quiet: tuple, profilers: tuple = ("on",)) -> dict:
     """One model: each N in one process (`repeats` runs); the largest N alternately in one process and on a
-    2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs)."""
+    2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs), one cluster
+    per entry of `profilers` ("on": dask's default, "off": the workers' statistical profiler disabled)."""
     from rsoil_couple.prediction.perturbed import write_perturbed_columns
 
     res = {"ntime": ntime, "chunk_columns": chunk, "extra_args": extra, "runs": {}}
@@ -172,18 +178,28 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
                                                         chunk, extra, quiet=quiet) for _ in range(repeats)])
     n = columns[-1]
     src, one_out, dask_out = wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc", wd / f"out_{label}_{n}_dask.nc"
-    one, two = [], []
+    one, two = [], {p: [] for p in profilers}
     if dask:
+        import contextlib
+
+        import dask as dask_mod
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
-                Client(cl) as client:
-            client.run(_warm_worker)
+        with contextlib.ExitStack() as stack:
+            clients = {}
+            for p in profilers:
+                with dask_mod.config.set({"distributed.worker.profile.enabled": p == "on"}):
+                    cl = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                          dashboard_address=":0"))
+                clients[p] = (stack.enter_context(Client(cl)), cl.scheduler_address)
+                clients[p][0].run(_warm_worker)
             for _ in range(repeats):
                 one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
-                two.append(run_dask(client, model, src, dask_out, chunk, extra, scheduler=cl.scheduler_address,
-                                    quiet=quiet))
-            worker_rss = list(client.run(_peak_rss_mib).values())
+                for p, (client, address) in clients.items():
+                    two[p].append(run_dask(client, model, src, dask_out.with_name(f"{dask_out.stem}_{p}.nc"), chunk,
+                                           extra, scheduler=address, quiet=quiet))
+            worker_rss = {p: list(c.run(_peak_rss_mib).values()) for p, (c, _) in clients.items()}
+            profiling = {p: list(c.run(_profiler_enabled).values()) for p, (c, _) in clients.items()}
     else:
         one = [run_predict(model, src, one_out, chunk, extra, quiet=quiet) for _ in range(repeats)]
     res["runs"][str(n)] = summarise(n, one)
@@ -194,21 +210,23 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
     small, large = (res["runs"][str(m)] for m in (columns[0], columns[-1]))
     res["peak_rss_ratio_large_over_small"] = large["median_peak_rss_mib"] / small["median_peak_rss_mib"]
     print(f"{label:9s} columns x{columns[-1] / columns[0]:g}: peak RSS x{res['peak_rss_ratio_large_over_small']:.2f}")
-    if dask:
-        r = summarise(n, two)
-        r["worker_peak_rss_mib"] = worker_rss
-        r["identical_to_one_process"] = same_output(one_out, dask_out)
+    for p in profilers if dask else ():
+        r = summarise(n, two[p])
+        r["worker_profiler"] = p
+        r["workers_profiling"] = profiling[p]
+        r["worker_peak_rss_mib"] = worker_rss[p]
+        r["identical_to_one_process"] = same_output(one_out, dask_out.with_name(f"{dask_out.stem}_{p}.nc"))
         # per pair (run i in one process, run i on the cluster, one after the other), then the median
         r["speedup_over_one_process"] = statistics.median(b["column_steps_per_s"] / a["column_steps_per_s"]
-                                                          for a, b in zip(one, two))
+                                                          for a, b in zip(one, two[p]))
         # CPU seconds of the whole one-process run / of all cluster processes for the same work
-        r["cpu_efficiency"] = statistics.median(a["cpu_s"] / b["total_cpu_s"] for a, b in zip(one, two))
-        res["runs"][f"{n}_dask2"] = r
-        print(f"{label:9s} {n:6d} columns on a 2-worker LocalCluster: {r['median_column_steps_per_s']:,.0f} "
-              f"column-steps/s, x{r['speedup_over_one_process']:.2f} one process (median of paired runs); "
-              f"CPU efficiency {r['cpu_efficiency']:.2f}; identical output: {r['identical_to_one_process']}; "
-              f"client peak RSS {r['median_peak_rss_mib']:.0f} MiB, workers "
-              f"{', '.join(f'{x:.0f}' for x in worker_rss)} MiB", flush=True)
+        r["cpu_efficiency"] = statistics.median(a["cpu_s"] / b["total_cpu_s"] for a, b in zip(one, two[p]))
+        res["runs"][f"{n}_dask2" + ("" if p == "on" else "_profiler_off")] = r
+        print(f"{label:9s} {n:6d} columns on a 2-worker LocalCluster (worker profiler {p}): "
+              f"{r['median_column_steps_per_s']:,.0f} column-steps/s, x{r['speedup_over_one_process']:.2f} one "
+              f"process (median of paired runs); CPU efficiency {r['cpu_efficiency']:.2f}; identical output: "
+              f"{r['identical_to_one_process']}; client peak RSS {r['median_peak_rss_mib']:.0f} MiB, workers "
+              f"{', '.join(f'{x:.0f}' for x in worker_rss[p])} MiB", flush=True)
     return res
 
 
@@ -223,6 +241,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
+    ap.add_argument("--worker-profiler", choices=["on", "off", "both"], default="on",
+                    help="the cluster workers' statistical profiler (on: dask's default); both: one cluster of "
+                         "each, run alternately (measured: no difference, docs/predict.md)")
     ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
     ap.add_argument("--batch-rows", type=int, default=None, help="predict --batch-rows (default: predict's)")
     ap.add_argument("--model", default=None, metavar="FILE_OR_NAME",
@@ -263,7 +284,8 @@ def main(argv=None) -> int:
             if args.batch_rows is not None:
                 extra += ["--batch-rows", str(args.batch_rows)]
             r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
-                            (args.wait_quiet, args.wait_max))
+                            (args.wait_quiet, args.wait_max),
+                            ("on", "off") if args.worker_profiler == "both" else (args.worker_profiler,))
             r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
             r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")

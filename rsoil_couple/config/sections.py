@@ -138,7 +138,8 @@ class ModelConfig:
     q10_init : float, default 2
         kg_lstm: initial Q10 [-]
     learn_q10 : bool, default True
-        kg_lstm: learn Q10; False keeps it at ``q10_init``.
+        kg_lstm, kg_stream: learn Q10; False keeps it at ``q10_init`` (kg_stream's Lloyd-Taylor form: E0 at
+        Lloyd & Taylor's 308.56 K), a prior instead of a fit.
     q10_min, q10_max : float, default 1 and 4
         kg_lstm: bounds of Q10, with 1 <= q10_min < q10_init < q10_max [-]
     modulation_max : float, default 20
@@ -146,11 +147,15 @@ class ModelConfig:
     temperature_form : str, default "lloyd_taylor"
         kg_stream: the base's temperature response, "lloyd_taylor" (E0 learned) or "q10" (exponential).
     moisture_form : str, default "power"
-        kg_stream: the base's moisture factor, "power" ((θ/0.1)^c inside the training SWC range) or "damm"
-        (substrate limitation S/(K(T)+S), S = (θ/0.1)^c, K rising with temperature).
+        kg_stream: the base's moisture factor, "power" ((θ/0.1)^c inside the training SWC range), "damm"
+        (substrate limitation S/(K(T)+S), S = (θ/0.1)^c, K rising with temperature) or "none" (the network
+        alone carries soil water).
     sees_level : bool, default False
         kg_stream: the network also reads the temperature level (24 h mean); by default the level acts
         through the physical base alone (docs/training.md).
+    envelope : str, default "fade"
+        kg_stream: outside the training envelope the network's modulation "fade"s (the base decides there)
+        or stays whole on inputs "clamp"ed to the training range (as the window kg_lstm does).
     """
 
     kind: str = "lstm"
@@ -167,6 +172,7 @@ class ModelConfig:
     temperature_form: str = "lloyd_taylor"   # kg_stream only
     moisture_form: str = "power"             # kg_stream only
     sees_level: bool = False                 # kg_stream only
+    envelope: str = "fade"                   # kg_stream only
 
 
 @dataclass

@@ -25,7 +25,8 @@ def model_card(meta: dict, name: str = "") -> str:
     hp = tr.get("hyperparameters", {})
     if "moisture_form" in hp:
         lines.append(f"- base: temperature `{hp.get('temperature_form')}`, moisture `{hp['moisture_form']}`, "
-                     f"network modulation within x/÷ {hp.get('modulation_max')}, LSTM width {hp.get('hidden')}")
+                     f"network modulation within x/÷ {hp.get('modulation_max')}, LSTM width {hp.get('hidden')}"
+                     + (f", outside the training envelope the modulation {hp['envelope']}s" if "envelope" in hp else ""))
     st = meta.get("streaming")
     if st:
         lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "

@@ -25,6 +25,8 @@ the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_
   training envelope the modulation fades: ``s`` is multiplied by ``exp(−d)``, ``d`` the distance
   outside the training range of the features and of the temperature level in training standard
   deviations (`KGStream.trust`), so far from its experience the physical base alone sets Rsoil.
+  (``envelope = "clamp"`` keeps it whole; with ``temperature_form = "q10"``, ``moisture_form = "none"``
+  and ``sees_level`` the model has the window kg_lstm's structure: a Q10 base times a network.)
 - The moving averages are exact for any step (``α = 1 − exp(−Δt/τ)``); with ``hidden = 0`` (no LSTM)
   the whole model is defined in hours, and the same weights run at other steps (`set_step`).
 
@@ -61,10 +63,13 @@ COUNT_CAP = 1.0e7
 #: the temperature response of the base: "q10" (exponential) or "lloyd_taylor" (Lloyd & Taylor 1994,
 #: exp(E0 (1/(10 - T0) - 1/(T - T0))) with T0 = -46.02 degC: the sensitivity grows toward the cold)
 TEMPERATURE_FORMS = ("lloyd_taylor", "q10")
-#: the moisture factor of the base: "power" ((θ/θ_ref)^c, θ held inside the training range) or "damm"
-#: (substrate limitation S/(K(T)+S) after the DAMM model of Davidson et al. 2012, S = (θ/θ_ref)^c and a
-#: half-saturation K that rises with temperature: the apparent temperature sensitivity falls as soil dries)
-MOISTURE_FORMS = ("power", "damm")
+#: the moisture factor of the base: "power" ((θ/θ_ref)^c, θ held inside the training range), "damm" (substrate
+#: limitation S/(K(T)+S) after Davidson et al. 2012's DAMM, S = (θ/θ_ref)^c, half-saturation K rising with
+#: temperature: the apparent sensitivity falls as soil dries) or "none" (the network alone carries soil water)
+MOISTURE_FORMS = ("power", "damm", "none")
+#: the network's modulation outside the training envelope (``model.envelope``): "fade" (`KGStream.trust`: the
+#: base decides there) or "clamp" (whole, on features held at the edge of training, as in the window kg_lstm)
+ENVELOPE_RULES = ("fade", "clamp")
 E0_RANGE = (30.0, 800.0)   # [K]
 #: the shares λ of the network's modulation tried after training (on validation rows) and by
 #: ``rsoil-couple calibrate --fit-modulation`` (on a new site's calibration rows); 0 = the base alone
@@ -113,7 +118,8 @@ class KGStream(StreamingModel):
                  future_steps: int, step_seconds: float, hidden: int = 16, head_layers: int = 1,
                  head_hidden: int = 32, dropout: float = 0.0, q10_init: float = 2.0, q10_min: float = 1.0,
                  q10_max: float = 5.0, c_max: float = 3.0, modulation_max: float = 10.0,
-                 sees_level: bool = False, temperature_form: str = "lloyd_taylor", moisture_form: str = "power"):
+                 sees_level: bool = False, temperature_form: str = "lloyd_taylor", moisture_form: str = "power",
+                 envelope: str = "fade", learn_temperature: bool = True):
         super().__init__(past_vars, [], past_steps, 0)
         if "tsoil" not in past_vars:
             raise ValueError("model.kind = 'kg_stream' needs 'tsoil' in data.past_vars")
@@ -128,6 +134,8 @@ class KGStream(StreamingModel):
             raise ValueError(f"model.temperature_form = {temperature_form!r}; expected one of {TEMPERATURE_FORMS}")
         if moisture_form not in MOISTURE_FORMS:
             raise ValueError(f"model.moisture_form = {moisture_form!r}; expected one of {MOISTURE_FORMS}")
+        if envelope not in ENVELOPE_RULES:
+            raise ValueError(f"model.envelope = {envelope!r}; expected one of {ENVELOPE_RULES}")
         if hidden < 0:
             raise ValueError(f"model.hidden must be >= 0 for kg_stream (0: no LSTM), got {hidden}")
         pv = list(past_vars)
@@ -160,10 +168,16 @@ class KGStream(StreamingModel):
         self.e0_min, self.e0_max, self.t0_c = E0_RANGE[0], E0_RANGE[1], LT_T0_C
         # Lloyd & Taylor (1994): E0 starts at their 308.56 K
         self.e0_raw = nn.Parameter(torch.tensor(math.log((308.56 - E0_RANGE[0]) / (E0_RANGE[1] - 308.56))))
+        self.learn_temperature = bool(learn_temperature)   # False: a prior, Q10 = q10_init or E0 = 308.56 K
+        self.q10_raw.requires_grad_(self.learn_temperature)
+        self.e0_raw.requires_grad_(self.learn_temperature)
         self.c_raw = nn.Parameter(torch.tensor(-1.0))     # c = c_max * sigmoid(c_raw)
         # DAMM substrate limitation: K(T) = exp(k_raw + softplus(ek_raw) (T_b - 10)/10) (relative to S(θ_ref) = 1)
         self.damm = moisture_form == "damm"
+        self.power = moisture_form == "power"
         self.moisture_form = moisture_form
+        self.fade = envelope == "fade"
+        self.envelope = envelope
         self.k_raw = nn.Parameter(torch.tensor(0.0))
         self.ek_raw = nn.Parameter(torch.tensor(0.0))
         self.w_raw = nn.Parameter(torch.tensor(-2.0))     # w = sigmoid(w_raw)
@@ -192,13 +206,14 @@ class KGStream(StreamingModel):
     @classmethod
     def from_config(cls, cfg, past_vars, future_vars, past_steps, future_steps, step_seconds) -> "KGStream":
         """Build from ``cfg`` (hidden, head_layers, dropout, the ``q10_*`` bounds, modulation_max, the base's
-        forms, sees_level).
+        forms, sees_level, envelope; ``learn_q10 = false`` keeps the temperature response at its start).
         """
         return cls(past_vars, future_vars, past_steps, future_steps, step_seconds, hidden=cfg.hidden,
                    head_layers=cfg.head_layers, dropout=cfg.dropout, q10_init=cfg.q10_init,
                    q10_min=cfg.q10_min, q10_max=max(cfg.q10_max, cfg.q10_init + 1.0),
                    modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form,
-                   moisture_form=cfg.moisture_form, sees_level=cfg.sees_level)
+                   moisture_form=cfg.moisture_form, sees_level=cfg.sees_level, envelope=cfg.envelope,
+                   learn_temperature=cfg.learn_q10)
 
     # -- step-independent parameterisation -------------------------------------------------------
     @torch.jit.ignore
@@ -225,7 +240,7 @@ class KGStream(StreamingModel):
         anomaly share w [-], site scale.
         """
         with torch.no_grad():
-            out = {"moisture_exponent": float(self.moisture_exponent()),
+            out = {**({"moisture_exponent": float(self.moisture_exponent())} if self.damm or self.power else {}),
                    "modulation_weight": float(self.modulation_weight),
                    **({"half_saturation_10C": float(torch.exp(self.k_raw)),
                        "half_saturation_q10": float(torch.exp(nn.functional.softplus(self.ek_raw)))} if self.damm else {}),
@@ -338,7 +353,7 @@ class KGStream(StreamingModel):
             k10 = torch.exp(self.k_raw)
             k = k10 * torch.exp(nn.functional.softplus(self.ek_raw) * (tb - 10.0) / 10.0)
             b = b * s / (k + s) * (1.0 + k10)
-        elif self.has_swc:
+        elif self.has_swc and self.power:
             theta = torch.maximum(torch.minimum(base_in[..., 2], self.theta_range[1]), self.theta_range[0])
             b = b * torch.exp(self.moisture_exponent() * torch.log(theta / self.theta_ref))
         return b
@@ -360,7 +375,10 @@ class KGStream(StreamingModel):
         ``d`` is the summed distance outside the training range of every network feature and of the
         temperature level, in training standard deviations: 1 inside the envelope, → 0 far outside it,
         so that far from its experience the network's modulation fades and the physical base decides.
+        With ``envelope = "clamp"``: 1 everywhere (the features are clamped to the training range).
         """
+        if not self.fade:
+            return torch.ones_like(feats[..., 0])
         f = torch.index_select(feats, -1, self.env_index)
         d = (torch.relu(f - self.env_max) + torch.relu(self.env_min - f)) / self.env_std
         return torch.exp(-d.sum(-1))
@@ -391,7 +409,6 @@ class KGStream(StreamingModel):
         s, h1, c1 = self.modulation_logit(self.norm_features(feats).unsqueeze(1), h0, c0)
         out = self.rsoil(s[:, 0], base_in, self.trust(feats))
         return out, torch.cat([fs, h1, c1], 1)
-
 
     # -- training helpers (Python only) ------------------------------------------------------------
     @torch.jit.ignore

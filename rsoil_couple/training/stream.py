@@ -381,8 +381,9 @@ def train_stream(model: KGStream, sites: list[StreamSite], train_masks: list[np.
         hist.append(vl)
         if progress:
             ph = model.physics()
+            c = f"  c {ph['moisture_exponent']:.2f}" if "moisture_exponent" in ph else ""
             print(f"  kg_stream epoch {ep:3d}: {'val' if has_val else 'train'} loss {vl:.4f}  Q10 {ph['q10']:.2f}"
-                  f"  c {ph['moisture_exponent']:.2f}  w {ph['anomaly_share']:.2f}", flush=True)
+                  f"{c}  w {ph['anomaly_share']:.2f}", flush=True)
         if vl < best - 1e-5:
             best, bad = vl, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -187,6 +187,8 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                                          "temperature_form": cfg.model.temperature_form,
                                          "moisture_form": cfg.model.moisture_form,
                                          "sees_level": cfg.model.sees_level,
+                                         "envelope": cfg.model.envelope,
+                                         "learn_q10": cfg.model.learn_q10,
                                          "modulation_max": cfg.model.modulation_max},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},
                      "steps_s": {s.name: int(s.step_seconds) for s in sites}},
@@ -279,7 +281,7 @@ def report_stream_run(cfg: RunConfig, out: str) -> int:
         print(f"test {name}: {fmt(m)}")
     ph = meta["training"]["physics"]
     print("learned physics (mean ± sd over members): " + ", ".join(
-        f"{k} {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f}" for k in ("q10", "moisture_exponent", "anomaly_share")))
+        f"{k} {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f}" for k in ("q10", "moisture_exponent", "anomaly_share") if k in ph))
     if "ensemble" in meta:
         sp = meta["ensemble"]["spread"]
         print(f"members nse {sp['nse']['min']:.3f}..{sp['nse']['max']:.3f}, cc {sp['cc']['min']:.3f}..{sp['cc']['max']:.3f}")

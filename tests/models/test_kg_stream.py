@@ -165,3 +165,60 @@ def test_sees_level_from_the_config_puts_the_temperature_level_among_the_network
     blind = KGStream.from_config(type(cfg)(kind="kg_stream", hidden=0), VARS, [], 48, 0, 1800)
     assert cfg.sees_level and 2 in seen.feat_idx and 2 not in blind.feat_idx   # 2: t_level (FEATURES)
     assert seen.n_feat == blind.n_feat + 1
+
+
+def test_envelope_clamp_keeps_the_modulation_whole_far_outside_the_envelope():
+    fade, clamp = _trained_like(0), _trained_like(0)
+    clamp.fade = False
+    clamp.envelope = "clamp"
+    hot = torch.tensor([[60.0, 0.15, 0.0]])
+    fs, feats, base_in = fade.advance(fade.initial_state(1)[:, :NFS], hot, fade.alpha, fade.dt_h)
+    with torch.no_grad():
+        s, _, _ = clamp.modulation_logit(clamp.norm_features(feats).unsqueeze(1), torch.zeros(1, 0), torch.zeros(1, 0))
+        assert float(fade.trust(feats)) < 1e-6 and float(clamp.trust(feats)) == 1.0
+        expect = clamp.base(base_in) * torch.exp(clamp.log_bound * torch.tanh(s[:, 0]))
+        assert abs(float(s)) > 0.05    # a modulation that shows
+        r_clamp, _ = torch.jit.script(clamp.eval()).step(clamp.initial_state(1), hot)
+        r_fade, _ = fade.step(fade.initial_state(1), hot)
+        base = fade.base(base_in)
+    assert float(r_clamp) == pytest.approx(float(expect), rel=1e-6)
+    assert float(r_fade) == pytest.approx(float(base), rel=1e-4)
+    assert float(r_clamp) != pytest.approx(float(r_fade), rel=1e-3)
+    with pytest.raises(ValueError, match="model.envelope"):
+        KGStream(VARS, [], 48, 0, 1800, envelope="none")
+
+
+def test_moisture_form_none_leaves_soil_water_to_the_network(tmp_path):
+    from pathlib import Path
+
+    from rsoil_couple.config.loading import load_run_config
+
+    text = (Path(__file__).parents[2] / "configs" / "drylands_v2.toml").read_text()
+    text = text.replace('moisture_form = "damm"', 'moisture_form = "none"')
+    (tmp_path / "run.toml").write_text(text.replace("[model]\n", '[model]\nenvelope = "clamp"\n', 1))
+    cfg = load_run_config(tmp_path / "run.toml").model
+    assert (cfg.moisture_form, cfg.envelope) == ("none", "clamp")
+    m = KGStream.from_config(cfg, VARS, [], 48, 0, 1800)
+    assert not m.fade and _base(m, 15.0, 0.02) == _base(m, 15.0, 0.30) == pytest.approx(_base(m, 15.0, 0.1))
+    assert _base(m, 20.0, 0.1) > _base(m, 10.0, 0.1)
+    assert "moisture_exponent" not in m.physics() and "swc" in m.past_var_names
+    assert 3 in m.feat_idx    # SWC is still a network input (FEATURES[3])
+
+
+def test_learn_q10_false_keeps_the_temperature_response_through_training():
+    from rsoil_couple.config import ModelConfig
+
+    cfg = ModelConfig(kind="kg_stream", hidden=0, temperature_form="q10", q10_init=2.0, learn_q10=False)
+    m = KGStream.from_config(cfg, VARS, [], 48, 0, 1800)
+    lt = KGStream.from_config(ModelConfig(kind="kg_stream", hidden=0, learn_q10=False), VARS, [], 48, 0, 1800)
+    assert m.physics()["q10"] == pytest.approx(2.0) and lt.physics()["e0_K"] == pytest.approx(308.56, rel=1e-5)
+    assert not m.q10_raw.requires_grad and not lt.e0_raw.requires_grad and m.c_raw.requires_grad
+    x = _drivers(2, 300)
+    feats, base_in = m.feature_sequence(x, 1800)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(5):   # a loss that would pull Q10 far from 2 if it could move
+        opt.zero_grad()
+        ((m.base(base_in) - 5.0 * (base_in[..., 0] / 10.0) ** 4) ** 2).mean().backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(m.q10()) == pytest.approx(2.0) and float(m.moisture_exponent()) != pytest.approx(3.0 / (1 + math.e))
