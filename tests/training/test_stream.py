@@ -282,3 +282,37 @@ def test_base_in_joint_frozen_keeps_the_fitted_physics_while_the_network_trains(
     assert max(abs(d) for d in ends["trained"]) > 0.0
     with pytest.raises(ValueError, match="train.base_in_joint = 'fixed'"):
         train_stream(m, [ss], [tr], epochs=1, progress=False, base_in_joint="fixed")
+
+
+def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_path):
+    """model.envelope = "clamp", moisture_form = "none", learn_q10 = false (the *_window_like_q10fixed
+    benchmark configs, hidden 0 here): Q10 stays 2 through training, and the exported file gives the same
+    numbers prepared for offline runs (chunked heads + frozen) and stepped by the C++ core, also outside
+    the training envelope (where the clamped modulation stays whole)."""
+    from rsoil_couple import Coupler
+    from rsoil_couple.core import stream_fast
+
+    extra = 'temperature_form = "q10"\nmoisture_form = "none"\nsees_level = true\nenvelope = "clamp"\nlearn_q10 = false\n'
+    p = _config(tmp_path, members=2)
+    p.write_text(p.read_text().replace("modulation_max = 10.0\n", "modulation_max = 10.0\n" + extra))
+    cfg = load_run_config(p)
+    res = stream_train_run(cfg, progress=False)
+    meta = export_model(res.model, res.meta, tmp_path / "wl.pt")
+    module, meta = load_model(tmp_path / "wl.pt")
+    hp = meta["training"]["hyperparameters"]
+    assert (hp["envelope"], hp["moisture_form"], hp["learn_q10"]) == ("clamp", "none", False)
+    assert meta["training"]["physics"]["q10"]["members"] == pytest.approx([2.0, 2.0])
+    fast, applied = stream_fast.prepared_module(tmp_path / "wl.pt", module, meta, probe_steps=40, rows=64)
+    assert "chunked_heads" in applied and applied[-1] == "frozen"
+    x = stream_fast.probe_drivers(meta, 64, int(meta["streaming"]["spinup_steps"]) + 40, seed=3)
+    with torch.inference_mode():
+        ya, sa = module.run(module.initial_state(64), x)
+        yb, sb = fast.run(fast.initial_state(64), x)
+    assert torch.equal(ya, yb) and torch.equal(sa, sb)
+    c = Coupler(tmp_path / "wl.pt", 64, "supplied", chunk_size=64)
+    xs = x.numpy().astype("float64")
+    for t in range(x.shape[1]):
+        r = c.step(xs[:, t, 0], xs[:, t, 1], xs[:, t, 2])
+    net = (r.status == 0) | (r.status == 1)          # ACTIVE, EXTRAPOLATING: the model's own value
+    assert net.sum() > 32 and (r.status == 1).any()   # some columns outside the envelope
+    np.testing.assert_array_equal(r.rsoil[net], ya[:, -1].double().numpy()[net])
