@@ -177,8 +177,9 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
         res["runs"][str(n)] = summarise(n, [run_predict(model, wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc",
                                                         chunk, extra, quiet=quiet) for _ in range(repeats)])
     n = columns[-1]
-    src, one_out, dask_out = wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc", wd / f"out_{label}_{n}_dask.nc"
+    src, one_out = wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc"
     one, two = [], {p: [] for p in profilers}
+    dask_outs = {p: wd / f"out_{label}_{n}_dask_{p}.nc" for p in profilers}
     if dask:
         import contextlib
 
@@ -196,8 +197,8 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
             for _ in range(repeats):
                 one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
                 for p, (client, address) in clients.items():
-                    two[p].append(run_dask(client, model, src, dask_out.with_name(f"{dask_out.stem}_{p}.nc"), chunk,
-                                           extra, scheduler=address, quiet=quiet))
+                    two[p].append(run_dask(client, model, src, dask_outs[p], chunk, extra, scheduler=address,
+                                           quiet=quiet))
             worker_rss = {p: list(c.run(_peak_rss_mib).values()) for p, (c, _) in clients.items()}
             profiling = {p: list(c.run(_profiler_enabled).values()) for p, (c, _) in clients.items()}
     else:
@@ -215,7 +216,7 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
         r["worker_profiler"] = p
         r["workers_profiling"] = profiling[p]
         r["worker_peak_rss_mib"] = worker_rss[p]
-        r["identical_to_one_process"] = same_output(one_out, dask_out.with_name(f"{dask_out.stem}_{p}.nc"))
+        r["identical_to_one_process"] = same_output(one_out, dask_outs[p])
         # per pair (run i in one process, run i on the cluster, one after the other), then the median
         r["speedup_over_one_process"] = statistics.median(b["column_steps_per_s"] / a["column_steps_per_s"]
                                                           for a, b in zip(one, two[p]))

@@ -168,16 +168,14 @@ class KGStream(StreamingModel):
         self.e0_min, self.e0_max, self.t0_c = E0_RANGE[0], E0_RANGE[1], LT_T0_C
         # Lloyd & Taylor (1994): E0 starts at their 308.56 K
         self.e0_raw = nn.Parameter(torch.tensor(math.log((308.56 - E0_RANGE[0]) / (E0_RANGE[1] - 308.56))))
-        self.learn_temperature = bool(learn_temperature)   # False: a prior, Q10 = q10_init or E0 = 308.56 K
-        self.q10_raw.requires_grad_(self.learn_temperature)
-        self.e0_raw.requires_grad_(self.learn_temperature)
+        self.q10_raw.requires_grad_(bool(learn_temperature))   # False: a prior, Q10 = q10_init or E0 = 308.56 K
+        self.e0_raw.requires_grad_(bool(learn_temperature))
         self.c_raw = nn.Parameter(torch.tensor(-1.0))     # c = c_max * sigmoid(c_raw)
         # DAMM substrate limitation: K(T) = exp(k_raw + softplus(ek_raw) (T_b - 10)/10) (relative to S(θ_ref) = 1)
         self.damm = moisture_form == "damm"
         self.power = moisture_form == "power"
         self.moisture_form = moisture_form
         self.fade = envelope == "fade"
-        self.envelope = envelope
         self.k_raw = nn.Parameter(torch.tensor(0.0))
         self.ek_raw = nn.Parameter(torch.tensor(0.0))
         self.w_raw = nn.Parameter(torch.tensor(-2.0))     # w = sigmoid(w_raw)

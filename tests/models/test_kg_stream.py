@@ -20,9 +20,9 @@ def _drivers(n: int, T: int, seed: int = 0) -> torch.Tensor:
     return torch.cat([t, w, p], 2)
 
 
-def _trained_like(hidden: int) -> KGStream:
+def _trained_like(hidden: int, **options) -> KGStream:
     torch.manual_seed(0)
-    m = KGStream(VARS, [], 48, 0, 1800, hidden=hidden)
+    m = KGStream(VARS, [], 48, 0, 1800, hidden=hidden, **options)
     feats, _ = m.feature_sequence(_drivers(2, 200)[:, :, [0, 1, 2]], 1800)
     m.set_feature_normalization(feats.reshape(-1, 12))
     with torch.no_grad():   # a non-trivial modulation
@@ -168,9 +168,7 @@ def test_sees_level_from_the_config_puts_the_temperature_level_among_the_network
 
 
 def test_envelope_clamp_keeps_the_modulation_whole_far_outside_the_envelope():
-    fade, clamp = _trained_like(0), _trained_like(0)
-    clamp.fade = False
-    clamp.envelope = "clamp"
+    fade, clamp = _trained_like(0), _trained_like(0, envelope="clamp")
     hot = torch.tensor([[60.0, 0.15, 0.0]])
     fs, feats, base_in = fade.advance(fade.initial_state(1)[:, :NFS], hot, fade.alpha, fade.dt_h)
     with torch.no_grad():
