@@ -137,7 +137,7 @@ def check_run(cfg: RunConfig) -> None:
         raise ValueError("train.epochs, train.batch_size, train.patience must be >= 1 and train.lr > 0")
     if t.chunk_hours <= 0:
         raise ValueError(f"train.chunk_hours must be > 0 [h] (streaming truncation length), got {t.chunk_hours}")
-    from ..models.kg_stream import TRAIN_CHOICES, check_train_choice
+    from ..models.stream_options import TRAIN_CHOICES, check_train_choice
     for name in TRAIN_CHOICES:
         check_train_choice(name, getattr(t, name))
     if not t.modulation_block_hours > 0:

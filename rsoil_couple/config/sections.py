@@ -156,6 +156,9 @@ class ModelConfig:
     envelope : str, default "fade"
         kg_stream: outside the training envelope the network's modulation "fade"s (the base decides there)
         or stays whole on inputs "clamp"ed to the training range (as the window kg_lstm does).
+    recent_hours : float, default 0
+        kg_stream: the network's head also reads the last ``recent_hours`` of soil temperature, SWC and rain
+        themselves (a delay line in the state, counted in steps; 0 = off; rsoil_couple.models.recent).
     """
 
     kind: str = "lstm"
@@ -173,6 +176,7 @@ class ModelConfig:
     moisture_form: str = "power"             # kg_stream only
     sees_level: bool = False                 # kg_stream only
     envelope: str = "fade"                   # kg_stream only
+    recent_hours: float = 0.0               # kg_stream only
 
 
 @dataclass

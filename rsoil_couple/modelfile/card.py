@@ -26,7 +26,8 @@ def model_card(meta: dict, name: str = "") -> str:
     if "moisture_form" in hp:
         lines.append(f"- base: temperature `{hp.get('temperature_form')}`, moisture `{hp['moisture_form']}`, "
                      f"network modulation within x/÷ {hp.get('modulation_max')}, LSTM width {hp.get('hidden')}"
-                     + (f", outside the training envelope the modulation {hp['envelope']}s" if "envelope" in hp else ""))
+                     + (f", outside the training envelope the modulation {hp['envelope']}s" if "envelope" in hp else "")
+                     + (f", the head reads the last {hp['recent_hours']:g} h of drivers" if hp.get("recent_hours") else ""))
     st = meta.get("streaming")
     if st:
         lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "

@@ -27,12 +27,15 @@ the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_
   deviations (`KGStream.trust`), so far from its experience the physical base alone sets Rsoil.
   (``envelope = "clamp"`` keeps it whole; with ``temperature_form = "q10"``, ``moisture_form = "none"``
   and ``sees_level`` the model has the window kg_lstm's structure: a Q10 base times a network.)
+- ``recent_hours`` > 0: the head also reads the last K steps of soil temperature, SWC and rain themselves
+  (a delay line in the state, `rsoil_couple.models.recent`), as the window kg_lstm reads its past window.
 - The moving averages are exact for any step (``α = 1 − exp(−Δt/τ)``); with ``hidden = 0`` (no LSTM)
   the whole model is defined in hours, and the same weights run at other steps (`set_step`).
 
 State per column (``streaming`` metadata record; docs/model_format.md, "Streaming models"): the last
 valid value of each driver, whether one was seen, the moving averages, the hours since rain, the
-number of steps taken and of steps with a held (missing) driver, then the LSTM's h and c. A NaN driver
+number of steps taken and of steps with a held (missing) driver, the delay line (if any), then the LSTM's
+h and c. A NaN driver
 keeps its last valid value (``missing = "hold"``) and is counted; before a variable was ever seen its
 averages start at its first valid value (rain averages start at 0, hours since rain at 720).
 Spin-up: the 7-day averages need ``spinup_hours`` (168 h) before the state stands for the site.
@@ -46,6 +49,8 @@ import torch
 from torch import nn
 
 from .base import StreamingModel, mlp_head
+from .recent import RECENT_LAYOUT_NAME, push_recent, recent_features, recent_steps_for
+from .stream_options import ENVELOPE_RULES, MOISTURE_FORMS, TEMPERATURE_FORMS
 
 TAU_H = (3.0, 24.0, 24.0, 168.0, 6.0, 24.0, 72.0, 168.0)  # T3, T24, W24, W168, R6, R24, R72, R168 [h]
 RAIN_CAP_H = 720.0
@@ -60,52 +65,21 @@ NFS = sum(n for _, n in LAYOUT)  # 17
 FEATURES = ("t_anomaly", "t_change_3h", "t_level", "swc", "swc_minus_24h", "swc_minus_168h",
             "rain_6h", "rain_24h", "rain_72h", "rain_168h", "hours_since_rain", "rain_now")
 COUNT_CAP = 1.0e7
-#: the temperature response of the base: "q10" (exponential) or "lloyd_taylor" (Lloyd & Taylor 1994,
-#: exp(E0 (1/(10 - T0) - 1/(T - T0))) with T0 = -46.02 degC: the sensitivity grows toward the cold)
-TEMPERATURE_FORMS = ("lloyd_taylor", "q10")
-#: the moisture factor of the base: "power" ((θ/θ_ref)^c, θ held inside the training range), "damm" (substrate
-#: limitation S/(K(T)+S) after Davidson et al. 2012's DAMM, S = (θ/θ_ref)^c, half-saturation K rising with
-#: temperature: the apparent sensitivity falls as soil dries) or "none" (the network alone carries soil water)
-MOISTURE_FORMS = ("power", "damm", "none")
-#: the network's modulation outside the training envelope (``model.envelope``): "fade" (`KGStream.trust`: the
-#: base decides there) or "clamp" (whole, on features held at the edge of training, as in the window kg_lstm)
-ENVELOPE_RULES = ("fade", "clamp")
 E0_RANGE = (30.0, 800.0)   # [K]
-#: the shares λ of the network's modulation tried after training (on validation rows) and by
-#: ``rsoil-couple calibrate --fit-modulation`` (on a new site's calibration rows); 0 = the base alone
-MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: how training picks λ on validation rows (``train.modulation_choice``): the smallest share within one
-#: standard error of the best (over days), or the best (`rsoil_couple.training.stream.choose_modulation_weight`)
-MODULATION_RULES = ("one_se", "min")
-#: how the joint training stage weighs several sites (``train.site_weighting``): "rows" (a site counts in
-#: proportion to its usable rows) or "sites" (every site counts equally; `rsoil_couple.training.stream`)
-SITE_WEIGHTINGS = ("rows", "sites")
-#: whether the base's parameters keep training with the network after the base fit (``train.base_in_joint``)
-BASE_IN_JOINT = ("trained", "frozen")
-#: what each site's squared error is divided by in training (``train.site_normalization``): its variance or
-#: its squared mean
-SITE_NORMALIZATIONS = ("variance", "mean")
-#: the ``[train]`` options of kg_stream that take one of a few words, and those words
-TRAIN_CHOICES = {"modulation_choice": MODULATION_RULES, "site_weighting": SITE_WEIGHTINGS,
-                 "base_in_joint": BASE_IN_JOINT, "site_normalization": SITE_NORMALIZATIONS}
-
-
-def check_train_choice(field: str, value: str) -> None:
-    """ValueError naming ``train.<field>`` unless ``value`` is one of `TRAIN_CHOICES` [field] (the config
-    loader and the trainer check with this one rule).
-    """
-    if value not in TRAIN_CHOICES[field]:
-        raise ValueError(f"train.{field} = {value!r}; expected one of {list(TRAIN_CHOICES[field])}")
 LT_T0_C = -46.02           # [degC]
 
 
-def _feature_index(past_vars: Sequence[str], sees_level: bool) -> List[int]:
+def _feature_index(past_vars: Sequence[str], sees_level: bool, k: int) -> Tuple[List[int], List[int]]:
+    """The kept `FEATURES` and the kept features of the delay line (its 3 blocks of ``k`` follow them)."""
     keep = [0, 1] + ([2] if sees_level else [])
+    blocks = [0]
     if "swc" in past_vars:
         keep += [3, 4, 5]
+        blocks.append(1)
     if "precip" in past_vars:
         keep += [6, 7, 8, 9, 10, 11]
-    return keep
+        blocks.append(2)
+    return keep, [len(FEATURES) + b * k + i for b in blocks for i in range(k)]
 
 
 class KGStream(StreamingModel):
@@ -119,7 +93,7 @@ class KGStream(StreamingModel):
                  head_hidden: int = 32, dropout: float = 0.0, q10_init: float = 2.0, q10_min: float = 1.0,
                  q10_max: float = 5.0, c_max: float = 3.0, modulation_max: float = 10.0,
                  sees_level: bool = False, temperature_form: str = "lloyd_taylor", moisture_form: str = "power",
-                 envelope: str = "fade", learn_temperature: bool = True):
+                 envelope: str = "fade", learn_temperature: bool = True, recent_hours: float = 0.0):
         super().__init__(past_vars, [], past_steps, 0)
         if "tsoil" not in past_vars:
             raise ValueError("model.kind = 'kg_stream' needs 'tsoil' in data.past_vars")
@@ -144,11 +118,15 @@ class KGStream(StreamingModel):
         self.col_w = pv.index("swc") if "swc" in pv else -1
         self.col_p = pv.index("precip") if "precip" in pv else -1
         self.has_swc = self.col_w >= 0
-        self.feat_idx: List[int] = _feature_index(pv, sees_level)
+        self.recent_hours = float(recent_hours)
+        self.recent_steps = recent_steps_for(recent_hours, step_seconds)   # K (0: no delay line)
+        kept, lagged = _feature_index(pv, sees_level, self.recent_steps)
+        self.feat_idx: List[int] = kept + lagged
         self.n_feat = len(self.feat_idx)
+        self.n_lstm_feat = len(kept)   # the LSTM reads the kept features; the head also the delay line's
         self.register_buffer("feat_index", torch.tensor(self.feat_idx, dtype=torch.long))
         # features whose distance outside the training envelope shrinks the modulation (kept ones + level)
-        self.env_idx: List[int] = sorted(set(self.feat_idx) | {2})
+        self.env_idx: List[int] = sorted(set(kept) | {2})
         self.register_buffer("env_index", torch.tensor(self.env_idx, dtype=torch.long))
         self.register_buffer("env_min", torch.full((len(self.env_idx),), -1.0e30))
         self.register_buffer("env_max", torch.full((len(self.env_idx),), 1.0e30))
@@ -157,8 +135,8 @@ class KGStream(StreamingModel):
         self.register_buffer("theta_range", torch.tensor([0.01, 1.0]))
         self.register_buffer("reads", torch.tensor([True, self.col_w >= 0, self.col_p >= 0]))
         self.hidden = int(hidden)
-        self.nfs = NFS
-        self.state_size = NFS + 2 * self.hidden
+        self.nfs = NFS + 3 * self.recent_steps
+        self.state_size = self.nfs + 2 * self.hidden
         self.rain_cap_h, self.count_cap, self.theta_ref = RAIN_CAP_H, COUNT_CAP, THETA_REF
         self.q10_min, self.q10_max, self.c_max = float(q10_min), float(q10_max), float(c_max)
         self.log_bound = float(math.log(modulation_max))
@@ -190,7 +168,7 @@ class KGStream(StreamingModel):
         self.register_buffer("feat_std", torch.ones(self.n_feat))
         self.register_buffer("feat_min", torch.full((self.n_feat,), -1.0e30))
         self.register_buffer("feat_max", torch.full((self.n_feat,), 1.0e30))
-        self.lstm = nn.ModuleList([nn.LSTM(self.n_feat, self.hidden, batch_first=True)] if self.hidden > 0 else [])
+        self.lstm = nn.ModuleList([nn.LSTM(self.n_lstm_feat, self.hidden, batch_first=True)] if self.hidden > 0 else [])
         self.head = mlp_head(self.n_feat + self.hidden, head_hidden, head_layers, dropout)
         with torch.no_grad():  # start as the physical base (modulation 1)
             last = self.head[-1]
@@ -211,12 +189,17 @@ class KGStream(StreamingModel):
                    q10_min=cfg.q10_min, q10_max=max(cfg.q10_max, cfg.q10_init + 1.0),
                    modulation_max=cfg.modulation_max, temperature_form=cfg.temperature_form,
                    moisture_form=cfg.moisture_form, sees_level=cfg.sees_level, envelope=cfg.envelope,
-                   learn_temperature=cfg.learn_q10)
+                   learn_temperature=cfg.learn_q10, recent_hours=cfg.recent_hours)
 
     # -- step-independent parameterisation -------------------------------------------------------
     @torch.jit.ignore
     def set_step(self, step_seconds: float) -> None:
-        """Set the moving-average weights for a step [s] (exact for any step; the LSTM, if any, was trained at one)."""
+        """Set the moving-average weights for a step [s] (exact for any step; the LSTM, if any, was trained at one;
+        a delay line is counted in steps, so a model with one keeps the step it was built for).
+        """
+        if self.recent_steps and float(step_seconds) != self.step_seconds:
+            raise ValueError(f"model.recent_hours = {self.recent_hours:g}: this model's delay line is "
+                             f"{self.recent_steps} steps of {self.step_seconds:g} s; it cannot run at {step_seconds} s")
         with torch.no_grad():
             dt_h = float(step_seconds) / 3600.0
             self.dt_h.fill_(dt_h)
@@ -226,6 +209,8 @@ class KGStream(StreamingModel):
     def streaming_meta(self) -> dict:
         """The model file's ``streaming`` record (docs/model_format.md, "Streaming models")."""
         layout = [{"name": n, "size": s} for n, s in LAYOUT]
+        if self.recent_steps:
+            layout.append({"name": RECENT_LAYOUT_NAME, "size": 3 * self.recent_steps})
         if self.hidden:
             layout += [{"name": "lstm_h", "size": self.hidden}, {"name": "lstm_c", "size": self.hidden}]
         return {"state_size": self.state_size, "spinup_steps": self.spinup_steps, "missing": "hold",
@@ -294,7 +279,7 @@ class KGStream(StreamingModel):
         Parameters
         ----------
         fs : torch.Tensor
-            Feature state ``[n, 17]`` (the first `NFS` slots of the state).
+            Feature state ``[n, nfs]`` (the first ``nfs`` slots of the state: `NFS`, then the delay line).
         x : torch.Tensor
             Raw drivers ``[n, 3]``: tsoil [degC], swc [m3 m-3], precip [mm per step]; NaN = missing.
         alpha : torch.Tensor
@@ -304,8 +289,8 @@ class KGStream(StreamingModel):
 
         Returns
         -------
-        (new feature state [n, 17], features [n, 12] in `FEATURES` order, base inputs [n, 3]: T24 [degC],
-        T − T24 [degC], θ [m3 m-3])
+        (new feature state [n, nfs], features [n, 12 + 3K] in `FEATURES` order then the delay line's
+        (`rsoil_couple.models.recent`), base inputs [n, 3]: T24 [degC], T − T24 [degC], θ [m3 m-3])
         """
         valid = torch.isfinite(x)
         held = (self.reads & ~valid).any(1)
@@ -331,11 +316,15 @@ class KGStream(StreamingModel):
         feats = torch.cat([tt - ema_t[:, 1:2], tt - ema_t[:, 0:1], ema_t[:, 1:2], ww, ww - ema_w[:, 0:1],
                            ww - ema_w[:, 1:2], torch.log1p(ema_r * tau), torch.log1p(hsr), torch.log1p(p)], 1)
         base_in = torch.cat([ema_t[:, 1:2], tt - ema_t[:, 1:2], ww], 1)
+        if self.recent_steps > 0:
+            line = fs[:, 17:]   # after the `NFS` feature slots
+            feats = torch.cat([feats, recent_features(line, ema_t[:, 1:2], ww)], 1)
+            new = torch.cat([new, push_recent(line, torch.cat([tt, ww, torch.log1p(p)], 1))], 1)
         return new, feats, base_in
 
     # -- the learned part --------------------------------------------------------------------------
     def norm_features(self, feats: torch.Tensor) -> torch.Tensor:
-        """Select, clamp to the training range and standardise the features ``[..., 12]`` -> ``[..., n_feat]``."""
+        """Select, clamp to the training range and standardise the features ``[..., 12 + 3K]`` -> ``[..., n_feat]``."""
         f = torch.index_select(feats, -1, self.feat_index)
         f = torch.maximum(torch.minimum(f, self.feat_max), self.feat_min)
         return (f - self.feat_mean) / self.feat_std
@@ -362,7 +351,7 @@ class KGStream(StreamingModel):
         h1, c1 = h0, c0
         z = fn
         for lstm in self.lstm:
-            out, hc = lstm(fn, (h0.unsqueeze(0), c0.unsqueeze(0)))
+            out, hc = lstm(fn[:, :, :self.n_lstm_feat], (h0.unsqueeze(0), c0.unsqueeze(0)))
             z = torch.cat([fn, out], 2)
             h1, c1 = hc[0][0], hc[1][0]
         return self.head(z).squeeze(2), h1, c1
@@ -411,7 +400,7 @@ class KGStream(StreamingModel):
     # -- training helpers (Python only) ------------------------------------------------------------
     @torch.jit.ignore
     def feature_sequence(self, drivers3: torch.Tensor, step_seconds: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Features ``[n, T, 12]`` and base inputs ``[n, T, 3]`` of whole sequences ``[n, T, 3]`` at a step [s].
+        """Features ``[n, T, 12 + 3K]`` and base inputs ``[n, T, 3]`` of whole sequences ``[n, T, 3]`` at a step [s].
 
         The same `advance` as `step`, looped without gradients (the feature state has no parameters).
         """
@@ -428,7 +417,7 @@ class KGStream(StreamingModel):
 
     @torch.jit.ignore
     def set_feature_normalization(self, feats: torch.Tensor) -> None:
-        """Training envelope and statistics of the selected features from training rows ``[n, 12]``."""
+        """Training envelope and statistics of the selected features from training rows ``[n, 12 + 3K]``."""
         with torch.no_grad():
             w = feats[:, 3].float()
             self.theta_range.copy_(torch.stack([w.min().clamp(min=0.01), w.max().clamp(min=0.02)]))

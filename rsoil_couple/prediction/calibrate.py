@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 
 from .. import metrics
-from ..models.kg_stream import MODULATION_WEIGHTS
+from ..models.stream_options import MODULATION_WEIGHTS
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .inputs import DEFAULT_BATCH_ROWS, check_compatible, detect_kind, model_variables

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..models.kg_stream import MODULATION_WEIGHTS, KGStream, check_train_choice
+from ..models.kg_stream import KGStream
+from ..models.recent import recent_sequence
+from ..models.stream_options import MODULATION_WEIGHTS, check_train_choice
 from .records import SiteArrays
 
 DRIVERS3 = ("tsoil", "swc", "precip")
@@ -61,7 +63,8 @@ def prepare_site(model: KGStream, site: SiteArrays) -> StreamSite:
     The features have no learned parameters: they are computed once per record and variable set and
     kept for the process (leave-one-site-out prepares every site once, not once per fold).
     """
-    key = (site.name, site.source, int(site.step_seconds), tuple(model.past_var_names), len(site.time),
+    key = (site.name, site.source, int(site.step_seconds), tuple(model.past_var_names), model.recent_steps,
+           len(site.time),
            float(np.nansum(site.target)), float(np.nansum(site.drivers["tsoil"])))
     if key not in _CACHE:
         _CACHE[key] = _prepare(model, site)
@@ -104,7 +107,8 @@ def feature_sequence_np(x3: np.ndarray, step_seconds: float, model: KGStream) ->
     The same recurrences as the model's ``advance``: NaN holds the last valid value (0 before the
     first), averages restart at a variable's first valid value, rain averages start at 0, hours since
     rain at 720. Equal to the step-by-step float32 path to float32 rounding (tests/training/test_stream.py).
-    Returns features ``[T, 12]`` and base inputs ``[T, 3]`` (float32).
+    Returns features ``[T, 12 + 3K]`` (K = ``model.recent_steps``: `rsoil_couple.models.recent`) and base
+    inputs ``[T, 3]`` (float32).
     """
     x = np.asarray(x3, np.float64)
     n = len(x)
@@ -131,6 +135,10 @@ def feature_sequence_np(x3: np.ndarray, step_seconds: float, model: KGStream) ->
     feats = np.stack([t - et24, t - et3, et24, w, w - ew24, w - ew168, *np.log1p(er * tau[4:8]).T,
                       np.log1p(hsr), np.log1p(p)], 1)
     base_in = np.stack([et24, t - et24, w], 1)
+    if model.recent_steps:
+        lags = recent_sequence(torch.from_numpy(np.stack([t, w, np.log1p(p)], 1)), torch.from_numpy(et24),
+                               torch.from_numpy(w), model.recent_steps)
+        feats = np.concatenate([feats, lags.numpy()], 1)
     return torch.from_numpy(feats.astype(np.float32)), torch.from_numpy(base_in.astype(np.float32))
 
 

@@ -27,7 +27,7 @@ import tomllib
 
 from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
 from ..metrics import best_scaled, cc, nse, origin_scale
-from ..models.kg_stream import MODULATION_WEIGHTS
+from ..models.stream_options import MODULATION_WEIGHTS
 from .records import SiteArrays
 from .stream import predict_sequence, prepare_site
 from .stream_run import physics_record, train_members

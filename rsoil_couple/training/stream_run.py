@@ -188,6 +188,7 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                                          "moisture_form": cfg.model.moisture_form,
                                          "sees_level": cfg.model.sees_level,
                                          "envelope": cfg.model.envelope,
+                                         "recent_hours": cfg.model.recent_hours,
                                          "learn_q10": cfg.model.learn_q10,
                                          "modulation_max": cfg.model.modulation_max},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},
