@@ -24,7 +24,7 @@ def _trained_like(hidden: int, **options) -> KGStream:
     torch.manual_seed(0)
     m = KGStream(VARS, [], 48, 0, 1800, hidden=hidden, **options)
     feats, _ = m.feature_sequence(_drivers(2, 200)[:, :, [0, 1, 2]], 1800)
-    m.set_feature_normalization(feats.reshape(-1, 12))
+    m.set_feature_normalization(feats.reshape(-1, feats.shape[-1]))
     with torch.no_grad():   # a non-trivial modulation
         for p in m.head.parameters():
             p.normal_(0, 0.3)

@@ -78,10 +78,12 @@ def test_training_learns_and_the_vectorised_path_equals_the_scripted_run():
     assert np.mean((fast[ok] - y[ok]) ** 2) < np.var(y[ok])
 
 
-def test_numpy_features_equal_the_step_by_step_features():
+@pytest.mark.parametrize("recent_hours", [0.0, 5.0])
+def test_numpy_features_equal_the_step_by_step_features(recent_hours):
+    """Also the delay line's features (model.recent_hours): `recent_sequence` over the record == the state's line."""
     from rsoil_couple.training.stream import feature_sequence_np
     site = synthetic_sites(days=12)[0]
-    m = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0)
+    m = KGStream(["tsoil", "swc", "precip"], [], 336, 0, 1800, hidden=0, recent_hours=recent_hours)
     x = np.stack([site.drivers[v] for v in ("tsoil", "swc", "precip")], 1).astype(np.float32)
     x[5:9, 1] = np.nan          # held values
     x[0:3, 0] = np.nan          # tsoil unseen at the start
@@ -89,6 +91,7 @@ def test_numpy_features_equal_the_step_by_step_features():
     f_t, b_t = m.feature_sequence(torch.from_numpy(x).unsqueeze(0), 1800)
     np.testing.assert_allclose(f_np.numpy(), f_t[0].numpy(), rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(b_np.numpy(), b_t[0].numpy(), rtol=1e-4, atol=2e-5)
+    assert f_np.shape[1] == 12 + 3 * m.recent_steps and m.recent_steps == int(2 * recent_hours)
 
 
 def test_split_masks_are_disjoint_and_in_time_order():
@@ -284,15 +287,18 @@ def test_base_in_joint_frozen_keeps_the_fitted_physics_while_the_network_trains(
         train_stream(m, [ss], [tr], epochs=1, progress=False, base_in_joint="fixed")
 
 
-def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_path):
+@pytest.mark.parametrize("recent_hours", [0.0, 6.0])
+def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_path, recent_hours):
     """model.envelope = "clamp", moisture_form = "none", learn_q10 = false (the *_window_like_q10fixed
     benchmark configs, hidden 0 here): Q10 stays 2 through training, and the exported file gives the same
     numbers prepared for offline runs (chunked heads + frozen) and stepped by the C++ core, also outside
-    the training envelope (where the clamped modulation stays whole)."""
+    the training envelope (where the clamped modulation stays whole). With recent_hours = 6 (the
+    *_recent24 configs' delay line, shorter) the state carries the line through the same paths."""
     from rsoil_couple import Coupler
     from rsoil_couple.core import stream_fast
 
-    extra = 'temperature_form = "q10"\nmoisture_form = "none"\nsees_level = true\nenvelope = "clamp"\nlearn_q10 = false\n'
+    extra = ('temperature_form = "q10"\nmoisture_form = "none"\nsees_level = true\nenvelope = "clamp"\n'
+             f'learn_q10 = false\nrecent_hours = {recent_hours}\n')
     p = _config(tmp_path, members=2)
     p.write_text(p.read_text().replace("modulation_max = 10.0\n", "modulation_max = 10.0\n" + extra))
     cfg = load_run_config(p)
@@ -300,7 +306,9 @@ def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_p
     meta = export_model(res.model, res.meta, tmp_path / "wl.pt")
     module, meta = load_model(tmp_path / "wl.pt")
     hp = meta["training"]["hyperparameters"]
-    assert (hp["envelope"], hp["moisture_form"], hp["learn_q10"]) == ("clamp", "none", False)
+    assert (hp["envelope"], hp["moisture_form"], hp["learn_q10"], hp["recent_hours"]) == ("clamp", "none", False,
+                                                                                          recent_hours)
+    assert meta["streaming"]["state_size"] == 2 * (17 + 3 * int(2 * recent_hours))   # 2 members, 30-min step
     assert meta["training"]["physics"]["q10"]["members"] == pytest.approx([2.0, 2.0])
     fast, applied = stream_fast.prepared_module(tmp_path / "wl.pt", module, meta, probe_steps=40, rows=64)
     assert "chunked_heads" in applied and applied[-1] == "frozen"
