@@ -61,8 +61,15 @@ def prepare_site(model: KGStream, site: SiteArrays) -> StreamSite:
     """Features of ``site``'s whole record at its own step (a variable the model does not read is 0).
 
     The features have no learned parameters: they are computed once per record and variable set and
-    kept for the process (leave-one-site-out prepares every site once, not once per fold).
+    kept for the process (leave-one-site-out prepares every site once, not once per fold). An LSTM
+    (``model.hidden``) or a delay line (``model.recent_hours``, counted in steps) is trained at the model's
+    step only: a site at another step is refused, not read with other time constants.
     """
+    if (model.hidden or model.recent_steps) and float(site.step_seconds) != float(model.step_seconds):
+        what = "model.recent_hours (a delay line counted in steps)" if model.recent_steps else "model.hidden (an LSTM)"
+        raise ValueError(f"site '{site.name}' ({site.source}) is at a {site.step_seconds:g} s step but this model is "
+                         f"at {model.step_seconds:g} s and {what} is trained at one step: bring the sites to one "
+                         "step (data.step_minutes)")
     key = (site.name, site.source, int(site.step_seconds), tuple(model.past_var_names), model.recent_steps,
            len(site.time),
            float(np.nansum(site.target)), float(np.nansum(site.drivers["tsoil"])))

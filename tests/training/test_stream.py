@@ -324,3 +324,14 @@ def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_p
     net = (r.status == 0) | (r.status == 1)          # ACTIVE, EXTRAPOLATING: the model's own value
     assert net.sum() > 32 and (r.status == 1).any()   # some columns outside the envelope
     np.testing.assert_array_equal(r.rsoil[net], ya[:, -1].double().numpy()[net])
+
+
+def test_a_delay_line_or_an_lstm_refuses_a_site_at_another_step():
+    from rsoil_couple.training.stream import prepare_site
+    site = synthetic_sites(days=10)[0]
+    assert site.step_seconds == 1800
+    with pytest.raises(ValueError, match=r"1800 s step .* 3600 s and model.recent_hours"):
+        prepare_site(KGStream(["tsoil", "swc", "precip"], [], 168, 0, 3600, hidden=0, recent_hours=6.0), site)
+    with pytest.raises(ValueError, match=r"model.hidden \(an LSTM\)"):
+        prepare_site(KGStream(["tsoil", "swc", "precip"], [], 168, 0, 3600, hidden=4), site)
+    prepare_site(KGStream(["tsoil", "swc", "precip"], [], 168, 0, 3600, hidden=0), site)   # hours: any step
