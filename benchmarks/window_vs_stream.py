@@ -20,8 +20,9 @@ Its test NSE / CC are put beside the streaming ensemble's and the best fitted Q1
 
 The two models do not score the same rows: the window model only rows with a complete 48 h window (at
 gappy sites far fewer: Haibei (d) 7,357 of the streaming model's 12,681). ``--common-rows`` trains the
-streaming ensemble of the benchmark config here too (the same sites) and scores both models on the rows
-both score (matched by time; the observations there must agree), beside each one's own rows.
+streaming ensemble of the benchmark config here too (the same sites; ``--members`` and ``--epochs`` then
+apply to it as well) and scores both models on the rows both score (matched by time; the observations
+there must agree), beside each one's own rows.
 
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --out docs/benchmarks/window_vs_stream   # (d), ~15 min
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --bench configs/benchmarks/b_cross_season.toml --out DIR
@@ -135,7 +136,10 @@ def main(argv=None) -> int:
     stream_rows = {}
     if args.common_rows:   # the benchmark's own runner, these sites only, one thread (as `experiment`)
         torch.set_num_threads(1)
-        stream_rows = RUNNERS[b.kind](dataclasses.replace(b, sites=list(keys)), False)["sites"]
+        # --members / --epochs apply to both models here: trained alike
+        train = dataclasses.replace(b.train, epochs=args.epochs) if args.epochs else b.train
+        sb = dataclasses.replace(b, sites=list(keys), members=args.members, train=train)
+        stream_rows = RUNNERS[b.kind](sb, False)["sites"]
     for key, site in zip(keys, read_sites(keys)):
         t0 = time.perf_counter()
         assumed = None

@@ -122,3 +122,4 @@ def test_benchmark_configs_parse(repo_root):
     assert {"a_us_hn1_extrapolation", "b_cross_season", "c_leave_one_site_out", "d_own_site_split"} <= set(loaded)
     assert loaded["d_own_site_split_sees_level"].model.sees_level
     assert loaded["d_own_site_split_lstm16"].model.hidden == 16 and not loaded["d_own_site_split"].model.sees_level
+    assert loaded["d_own_site_split_recent24"].model.recent_hours == 24.0 and loaded["d_own_site_split"].model.recent_hours == 0

@@ -16,7 +16,7 @@ def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "window_vs_stream.py"), "--sites", "US-Wkg",
-                        "--members", "1", "--epochs", "1", "--out", str(tmp_path)],
+                        "--members", "1", "--epochs", "1", "--common-rows", "--out", str(tmp_path)],
                        env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "window_own_split.json").read_text())
@@ -29,6 +29,11 @@ def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     assert np.isfinite(r["window_persistence_nse"]) and r["window_ablation"]["persistence"]["n"] > 1000
     # (rows whose persistence forecast is missing, a gap the day before, are not scored)
     assert r["window_ablation"]["persistence"]["n"] <= r["window_ablation"]["true"]["n"] <= r["window_n"]
+    # --common-rows: the streaming model trained here too, both scored on the rows both score (the window
+    # model's need complete 48 h windows: at gappy US-Wkg far fewer than the streaming model's)
+    assert 1000 < r["common_n"] <= min(r["window_n"], r["stream_n_rerun"]) and r["common_n"] < r["stream_n_rerun"]
+    assert np.isfinite(r["window_nse_common"]) and np.isfinite(r["stream_nse_common"])
+    assert res["stream_matches_or_beats_window_common_rows"]["US-Wkg"] == (r["stream_nse_common"] >= r["window_nse_common"])
     assert (tmp_path / "window_own_split.png").stat().st_size > 5000
 
 
