@@ -55,8 +55,9 @@ from rsoil_couple.training.stream_figures import nse_bars
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def window_split(b, key: str, site) -> SplitSection:
-    """The benchmark's split of one site for a window model (see the module docstring)."""
+def window_split(b, key: str, site, val_at_end: bool = False) -> SplitSection:
+    """The benchmark's split of one site for a window model (see the module docstring); ``val_at_end``: (d)'s
+    validation is the last tenth before the test, as the streaming model's, instead of a random tenth."""
     if b.kind == "cross_season":
         m = b.options["months"][key]
         return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1)
@@ -68,7 +69,7 @@ def window_split(b, key: str, site) -> SplitSection:
                          "(own_split, cross_season, extrapolation)")
     t = np.asarray(site.time, "datetime64[D]")
     return SplitSection(scenario="extrapolation", test_start=str(t[int(0.7 * len(t))]),
-                        test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1)
+                        test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1, val_at_end=val_at_end)
 
 
 def window_config(base, site, split: SplitSection, past_vars: list[str], members: int, epochs: int | None,
@@ -123,6 +124,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs (quick checks)")
     ap.add_argument("--common-rows", action="store_true",
                     help="also train the streaming ensemble here and score both models on the rows both score")
+    ap.add_argument("--window-val", choices=("random", "last"), default="random",
+                    help="(d): the window model's validation, a random tenth of the training rows (default) or the "
+                         "last tenth before the test (the streaming model's)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     b = load_benchmark(args.bench)
@@ -145,7 +149,8 @@ def main(argv=None) -> int:
         assumed = None
         if not np.isfinite(site.depth_m):   # US-Bi1: the file does not say; only the model file's metadata
             assumed = site.depth_m = 0.05   # needs a depth (training does not read it), nothing is exported
-        cfg = window_config(base, site, window_split(b, key, site), vars_for(b, site), args.members, args.epochs,
+        cfg = window_config(base, site, window_split(b, key, site, args.window_val == "last"), vars_for(b, site),
+                            args.members, args.epochs,
                             b.options.get("seed", 0), b.kind)
         s = stream.get(site.name, {})
         r = rows[site.name] = {"stream_nse": s.get("nse", float("nan")), "stream_cc": s.get("cc", float("nan")),
@@ -184,6 +189,7 @@ def main(argv=None) -> int:
     result = {"benchmark": f"window_{b.kind}",
               "bench_config": str(bench.relative_to(ROOT)) if bench.is_relative_to(ROOT) else bench.name,
               "window_config": Path(args.window_config).name, "members": args.members, "epochs": args.epochs,
+              "window_validation": args.window_val,
               "sites": rows, "stream_matches_or_beats_window": better, "n_stream_ge_window": int(sum(better.values())),
               "stream_matches_or_beats_window_persistence": better_p,
               "n_stream_ge_window_persistence": int(sum(better_p.values())),

@@ -106,6 +106,9 @@ class SplitSection:
         Streaming kinds, temporal scenario: 0 validates on the ``fractions[1]`` right before the test; > 0
         on whole blocks of this many days drawn at random (seeded) from everything before the test, the
         same share, so that validation (early stopping, the network's share λ) spans the training period.
+    val_at_end : bool, default False
+        Window kinds, extrapolation and months: validate on the last ``val_fraction`` in time of each site's
+        non-test samples (the streaming trainer's rule) instead of a random share of them.
     """
 
     scenario: str = "interpolation"
@@ -117,6 +120,7 @@ class SplitSection:
     test_months: list[int] = field(default_factory=list)    # months scenario
     test_below_train_min: str = ""      # months: keep test samples whose variable at t < training min
     val_block_days: float = 0.0         # streaming temporal: validation as random blocks of days (0: last part)
+    val_at_end: bool = False            # window extrapolation / months: validation = each site's last share
 
 
 @dataclass

@@ -68,9 +68,16 @@ def make_split(ws: WindowSet, scfg, seed: int) -> Split:
     pool = v[pool_row[v]]
     overlap = ws.window_count(test_row, pool - ws.P + 1, pool + ws.Fs) > 0
     excluded = int(overlap.sum())
-    pool = rng.permutation(pool[~overlap])
-    n_va = int(round(scfg.val_fraction * len(pool)))
-    val, train = np.sort(pool[:n_va]), np.sort(pool[n_va:])
+    pool = pool[~overlap]
+    if getattr(scfg, "val_at_end", False):   # each site's last share in time (ws rows are in time order per site)
+        last = [rows[len(rows) - int(round(scfg.val_fraction * len(rows))):]
+                for rows in (pool[ws.site[pool] == i] for i in np.unique(ws.site[pool]))]
+        val = np.sort(np.concatenate(last)) if last else pool[:0]
+        train = np.setdiff1d(pool, val)
+    else:
+        pool = rng.permutation(pool)
+        n_va = int(round(scfg.val_fraction * len(pool)))
+        val, train = np.sort(pool[:n_va]), np.sort(pool[n_va:])
     other, note = 0, ""
     if scfg.scenario == "months" and scfg.test_below_train_min:
         # threshold from every row of the training months (independent of the window length)

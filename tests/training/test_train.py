@@ -124,6 +124,21 @@ def test_splits_interpolation_extrapolation_months_without_leakage():
         make_split(ws, SplitSection(scenario="extrapolation", test_start="2020-01-01", test_end="2020-01-02"), 0)
 
 
+def test_validation_at_the_end_is_each_sites_last_share_before_the_test():
+    """split.val_at_end (window kinds): the last val_fraction in time of each site's non-test samples."""
+    a, b = _site(24 * 2 * 30), _site(24 * 2 * 30, name="B")
+    ws = WindowSet([a, b], PV, FV, 12, 6)
+    sc = SplitSection(scenario="extrapolation", test_start="2019-06-25", test_end="2019-06-30", val_fraction=0.2,
+                      val_at_end=True)
+    sp = make_split(ws, sc, 0)
+    assert np.array_equal(make_split(ws, sc, 5).val, sp.val)   # no draw: the seed does not matter
+    for i in (0, 1):
+        tr, va = sp.train[ws.site[sp.train] == i], sp.val[ws.site[sp.val] == i]
+        assert tr.max() < va.min() and abs(len(va) - 0.2 * (len(tr) + len(va))) <= 1
+        assert ws.time[va].max() < np.datetime64("2019-06-25")
+    assert len(set(sp.train) & set(sp.val)) == 0 and len(set(sp.test) & set(sp.val)) == 0
+
+
 def test_months_split_test_colder_than_training():
     hot, cold = _site(24 * 2 * 20, start="2019-06-01"), _site(24 * 2 * 20, start="2019-11-01", name="B")
     cold.drivers["tsoil"] -= 8                    # 12..22 degC against 20..30 in June
