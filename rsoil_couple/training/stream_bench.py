@@ -11,6 +11,9 @@ A benchmark config has a ``[benchmark]`` table (configs/bench_*.toml; docs/train
 - ``own_split``: per site, train on the first ``train_fraction`` (validation: its last 10 %), test on
   the rest, against the best Q10 form fitted on the same training rows.
 
+``choose_recent_hours = [h, ...]`` (extrapolation and own_split): one ensemble per delay-line length
+``model.recent_hours``, the one with the best NSE on the validation rows scored (`_train_chosen`).
+
 Every benchmark writes ``OUT/benchmark.json`` (the numbers, the config, the learned physics with
 spreads) and ``OUT/<kind>.png``. Sites are keys of `rsoil_couple.data.sites.SITES` read at their own
 step (``model.hidden = 0``: the model is defined in hours).
@@ -126,6 +129,26 @@ def _train(b, sites, split, seed, members, past_vars, progress, masks=None):
     return train_members(cfg, sites, int(sites[0].step_seconds), progress, masks)
 
 
+def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=None):
+    """`_train`, and the choice record; with ``choose_recent_hours = [h, ...]`` in ``[benchmark]``: one
+    ensemble per delay-line length (``model.recent_hours``), the one whose ensemble has the highest NSE on
+    the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
+    """
+    hours = [float(h) for h in b.options.get("choose_recent_hours", [])]
+    if not hours:
+        return _train(b, sites, split, seed, members, past_vars, progress, masks), {}
+    best, val_nse = None, {}
+    for h in hours:
+        bh = dataclasses.replace(b, model=dataclasses.replace(b.model, recent_hours=h))
+        out = _train(bh, sites, split, seed, members, past_vars, progress, masks)
+        name = out[2][0].name
+        val_nse[f"{h:g}"] = _split_scores(out[0], out[1], out[2][:1], out[3][:1], which=1).get(
+            name, {}).get("nse", float("-inf"))
+        if best is None or val_nse[f"{h:g}"] > best[0]:
+            best = (val_nse[f"{h:g}"], h, out)
+    return best[2], {"recent_hours_validation_nse": val_nse, "recent_hours_chosen": best[1]}
+
+
 def ensemble_at(members, p, lam: float, log_scales=None) -> np.ndarray:
     """The members' mean over a prepared site with every member's modulation weight set to ``lam``
     (0: the physical base alone); each member's own weight is restored afterwards.
@@ -178,9 +201,11 @@ def run_extrapolation(b, progress=True) -> dict:
     sites = read_sites(b.sites)
     split = SplitSection(scenario="extrapolation", test_start=b.options["test_start"], test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
-    members, hists, prepared, masks = _train(b, sites, split, int(b.options.get("seed", 0)), b.members,
-                                             vars_for(b, sites[0]), progress)
+    (members, hists, prepared, masks), choice = _train_chosen(b, sites, split, int(b.options.get("seed", 0)),
+                                                              b.members, vars_for(b, sites[0]), progress)
     sc = _split_scores(members, hists, prepared, masks)
+    for r in sc.values():
+        r.update(choice)
     return {"sites": sc, "physics": physics_record(members, hists)}
 
 
@@ -274,8 +299,10 @@ def run_own_split(b, progress=True) -> dict:
     for key, s in zip(b.sites, read_sites(b.sites)):
         split = SplitSection(scenario="temporal", fractions=[frac * 0.9, frac * 0.1, 1.0 - frac],
                              val_block_days=float(b.options.get("val_block_days", 0.0)))
-        members, hists, prepared, masks = _train(b, [s], split, 0, b.members, vars_for(b, s), progress)
+        (members, hists, prepared, masks), choice = _train_chosen(b, [s], split, 0, b.members, vars_for(b, s),
+                                                                  progress)
         out.update(_split_scores(members, hists, prepared, masks))
+        out[s.name].update(choice)
         phys[s.name] = physics_record(members, hists)
         fit_rows = (masks[0][0] | masks[0][1]) & np.isfinite(prepared[0].y.numpy())
         out[s.name]["q10"] = _q10_on(prepared[0], fit_rows, masks[0][2] & np.isfinite(prepared[0].y.numpy()))
