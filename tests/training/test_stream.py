@@ -143,11 +143,14 @@ def test_train_exports_a_streaming_file_with_physics_and_scale(tmp_path):
     assert ok.all() and (out.numpy()[0] > 0).all()
 
 
-def test_ci_sized_benchmark_own_split(tmp_path, shared_data):
+@pytest.mark.parametrize("choose", ["", "choose_recent_hours = [0.0, 3.0]"])
+def test_ci_sized_benchmark_own_split(tmp_path, shared_data, choose):
+    """Also with the delay line's length chosen on validation rows (choose_recent_hours)."""
     from rsoil_couple.training.stream_bench import run_benchmark
     p = tmp_path / "bench.toml"
-    p.write_text("""
+    p.write_text(f"""
 [benchmark]
+{choose}
 kind = "own_split"
 sites = ["US-Hn1_2019"]
 past_vars = ["tsoil", "swc", "precip"]
@@ -165,6 +168,12 @@ patience = 2
     assert r["n"] > 500 and np.isfinite(r["nse"]) and r["q10"]["best"] in ("q10", "q10_swc", "logistic_power")
     assert (tmp_path / "out" / "own_split.png").stat().st_size > 5000
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["summary"]["n_beats"] in (0, 1)
+    if choose:   # the length with the best validation NSE, both recorded
+        v = r["recent_hours_validation_nse"]
+        assert set(v) == {"0", "3"} and all(np.isfinite(x) for x in v.values())
+        assert r["recent_hours_chosen"] == float(max(v, key=v.get))
+    else:
+        assert "recent_hours_chosen" not in r
 
 
 def _untrained_on_synthetic(seed: int):
