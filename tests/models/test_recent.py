@@ -5,20 +5,11 @@ import math
 
 import pytest
 import torch
+from test_kg_stream import VARS, _drivers  # the neighbouring module's random drivers (pytest puts tests/models on the path)
 
 from rsoil_couple.models import KGStream
 from rsoil_couple.models.kg_stream import NFS
 from rsoil_couple.models.recent import RECENT_LAYOUT_NAME, recent_sequence, recent_steps_for
-
-VARS = ["tsoil", "swc", "precip"]
-
-
-def _drivers(n: int, T: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    t = 15 + 10 * torch.rand(n, T, 1, generator=g)
-    w = 0.05 + 0.2 * torch.rand(n, T, 1, generator=g)
-    p = (torch.rand(n, T, 1, generator=g) > 0.7).float() * 2.0
-    return torch.cat([t, w, p], 2)
 
 
 def test_the_line_holds_the_last_k_steps_oldest_first_and_the_state_layout_says_so():
@@ -28,7 +19,8 @@ def test_the_line_holds_the_last_k_steps_oldest_first_and_the_state_layout_says_
     assert sum(e["size"] for e in layout) == m.state_size
     assert [e["name"] for e in layout][-3:] == [RECENT_LAYOUT_NAME, "lstm_h", "lstm_c"]
     sm = torch.jit.script(m)
-    x = _drivers(3, 10)
+    x = _drivers(3, 10, rain_share=0.3)
+    assert bool((x[:, 6:10, 2] > 0).any())           # some rain in the line
     x[1, 8, 1] = float("nan")                     # a missing SWC is held in the line, as in the features
     _, st = sm.run(sm.initial_state(3), x)
     line = st[:, NFS:NFS + 12].reshape(3, 4, 3)
