@@ -56,14 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def window_split(b, key: str, site, val_at_end: bool = False) -> SplitSection:
-    """The benchmark's split of one site for a window model (see the module docstring); ``val_at_end``: (d)'s
-    validation is the last tenth before the test, as the streaming model's, instead of a random tenth."""
+    """The benchmark's split of one site for a window model (see the module docstring); ``val_at_end``: the
+    validation is the last tenth of the training rows in time, as the streaming model's, not a random tenth."""
     if b.kind == "cross_season":
         m = b.options["months"][key]
-        return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1)
+        return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1,
+                            val_at_end=val_at_end)
     if b.kind == "extrapolation":
         return SplitSection(scenario="extrapolation", test_start=b.options["test_start"],
-                            test_end=b.options["test_end"], val_fraction=float(b.options.get("val_fraction", 0.1)))
+                            test_end=b.options["test_end"], val_fraction=float(b.options.get("val_fraction", 0.1)),
+                            val_at_end=val_at_end)
     if b.kind != "own_split":
         raise SystemExit(f"{b.name}: kind {b.kind!r} has no window counterpart here "
                          "(own_split, cross_season, extrapolation)")
@@ -125,8 +127,8 @@ def main(argv=None) -> int:
     ap.add_argument("--common-rows", action="store_true",
                     help="also train the streaming ensemble here and score both models on the rows both score")
     ap.add_argument("--window-val", choices=("random", "last"), default="random",
-                    help="(d): the window model's validation, a random tenth of the training rows (default) or the "
-                         "last tenth before the test (the streaming model's)")
+                    help="the window model's validation: a random tenth of its training rows (default) or the "
+                         "last tenth in time (the streaming model's rule)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     b = load_benchmark(args.bench)

@@ -30,14 +30,14 @@ the cold, as respiration falls steeply into winter) or an exponential ``Q10^((T_
 - ``recent_hours`` > 0: the head also reads the last K steps of soil temperature, SWC and rain themselves
   (a delay line in the state, `rsoil_couple.models.recent`), as the window kg_lstm reads its past window.
 - The moving averages are exact for any step (``α = 1 − exp(−Δt/τ)``); with ``hidden = 0`` (no LSTM)
-  the whole model is defined in hours, and the same weights run at other steps (`set_step`).
+  and no delay line the whole model is defined in hours, and the same weights run at other steps (`set_step`).
 
 State per column (``streaming`` metadata record; docs/model_format.md, "Streaming models"): the last
 valid value of each driver, whether one was seen, the moving averages, the hours since rain, the
 number of steps taken and of steps with a held (missing) driver, the delay line (if any), then the LSTM's
-h and c. A NaN driver
-keeps its last valid value (``missing = "hold"``) and is counted; before a variable was ever seen its
-averages start at its first valid value (rain averages start at 0, hours since rain at 720).
+h and c. A NaN driver keeps its last valid value (``missing = "hold"``) and is counted; before a variable
+was ever seen its averages start at its first valid value (rain averages start at 0, hours since rain at
+720).
 Spin-up: the 7-day averages need ``spinup_hours`` (168 h) before the state stands for the site.
 """
 from __future__ import annotations
