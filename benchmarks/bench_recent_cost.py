@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rsoil_couple import Coupler
-from rsoil_couple.config import load_run_config
+from rsoil_couple.config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
 from rsoil_couple.modelfile.export import export_model
 from rsoil_couple.training.stream_run import stream_train_run
 
@@ -37,31 +37,14 @@ def main(argv=None) -> int:
     sample = ROOT / "rsoil_couple/sample_data/US-Hn1_2019_demo_30min.csv.gz"
     files = {}
     for h in (0.0, 6.0, 24.0):
-        p = tmp / f"r{h:g}.toml"
-        p.write_text(f"""
-[run]
-name = "cost"
-seed = 0
-[data]
-sites = [{{ path = "{sample.as_posix()}", name = "US-Hn1", depth_m = 0.15 }}]
-past_vars = ["tsoil", "swc", "precip"]
-future_vars = []
-past_hours = 168
-future_hours = 0
-[split]
-scenario = "temporal"
-fractions = [0.6, 0.1, 0.3]
-[model]
-kind = "kg_stream"
-hidden = 0
-modulation_max = 10.0
-recent_hours = {h}
-[train]
-epochs = 1
-patience = 1
-members = 1
-    """)
-        res = stream_train_run(load_run_config(p), progress=False)
+        cfg = RunConfig(run=RunSection(name="cost", seed=0),
+                        data=DataSection(sites=[SiteConfig(sample.as_posix(), "US-Hn1", 0.15)],
+                                         past_vars=["tsoil", "swc", "precip"], future_vars=[], past_hours=168,
+                                         future_hours=0),
+                        split=SplitSection(scenario="temporal", fractions=[0.6, 0.1, 0.3]),
+                        model=ModelConfig(kind="kg_stream", hidden=0, modulation_max=10.0, recent_hours=h),
+                        train=TrainSection(epochs=1, patience=1, members=1, progress=False))
+        res = stream_train_run(cfg, progress=False)
         files[h] = tmp / f"r{h:g}.pt"
         export_model(res.model, res.meta, files[h])
     ncol, steps = 1024, args.steps
