@@ -12,12 +12,11 @@ from rsoil_couple.models.kg_stream import NFS
 VARS = ["tsoil", "swc", "precip"]
 
 
-def _drivers(n: int, T: int, seed: int = 0, rain_share: float = 0.1) -> torch.Tensor:
-    """Random drivers ``[n, T, 3]``: tsoil 15-25 degC, swc 0.05-0.25, 2 mm of rain in ``rain_share`` of the steps."""
+def _drivers(n: int, T: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     t = 15 + 10 * torch.rand(n, T, 1, generator=g)
     w = 0.05 + 0.2 * torch.rand(n, T, 1, generator=g)
-    p = (torch.rand(n, T, 1, generator=g) > 1.0 - rain_share).float() * 2.0
+    p = (torch.rand(n, T, 1, generator=g) > 0.9).float() * 2.0
     return torch.cat([t, w, p], 2)
 
 

@@ -5,11 +5,20 @@ import math
 
 import pytest
 import torch
-from test_kg_stream import VARS, _drivers  # the neighbouring module's random drivers (pytest puts tests/models on the path)
 
 from rsoil_couple.models import KGStream
 from rsoil_couple.models.kg_stream import NFS
 from rsoil_couple.models.recent import RECENT_LAYOUT_NAME, recent_sequence, recent_steps_for
+
+VARS = ["tsoil", "swc", "precip"]
+
+
+def _ramp_drivers(n: int, T: int) -> torch.Tensor:
+    """Drivers ``[n, T, 3]`` that differ at every step and column: tsoil 15 + t + n_col/10 degC, swc
+    0.1 + 0.01 t, rain 2 mm every third step."""
+    t = torch.arange(T, dtype=torch.float32).expand(n, T)
+    col = torch.arange(n, dtype=torch.float32).unsqueeze(1)
+    return torch.stack([15 + t + col / 10, 0.1 + 0.01 * t + 0 * col, 2.0 * (t % 3 == 0) + 0 * col], 2)
 
 
 def test_the_line_holds_the_last_k_steps_oldest_first_and_the_state_layout_says_so():
@@ -19,8 +28,7 @@ def test_the_line_holds_the_last_k_steps_oldest_first_and_the_state_layout_says_
     assert sum(e["size"] for e in layout) == m.state_size
     assert [e["name"] for e in layout][-3:] == [RECENT_LAYOUT_NAME, "lstm_h", "lstm_c"]
     sm = torch.jit.script(m)
-    x = _drivers(3, 10, rain_share=0.3)
-    assert bool((x[:, 6:10, 2] > 0).any())           # some rain in the line
+    x = _ramp_drivers(3, 10)
     x[1, 8, 1] = float("nan")                     # a missing SWC is held in the line, as in the features
     _, st = sm.run(sm.initial_state(3), x)
     line = st[:, NFS:NFS + 12].reshape(3, 4, 3)
