@@ -55,23 +55,20 @@ from rsoil_couple.training.stream_figures import nse_bars
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def window_split(b, key: str, site, val_at_end: bool = False) -> SplitSection:
-    """The benchmark's split of one site for a window model (see the module docstring); ``val_at_end``: the
-    validation is the last tenth of the training rows in time, as the streaming model's, not a random tenth."""
+def window_split(b, key: str, site) -> SplitSection:
+    """The benchmark's split of one site for a window model (see the module docstring)."""
     if b.kind == "cross_season":
         m = b.options["months"][key]
-        return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1,
-                            val_at_end=val_at_end)
+        return SplitSection(scenario="months", train_months=m["train"], test_months=m["test"], val_fraction=0.1)
     if b.kind == "extrapolation":
         return SplitSection(scenario="extrapolation", test_start=b.options["test_start"],
-                            test_end=b.options["test_end"], val_fraction=float(b.options.get("val_fraction", 0.1)),
-                            val_at_end=val_at_end)
+                            test_end=b.options["test_end"], val_fraction=float(b.options.get("val_fraction", 0.1)))
     if b.kind != "own_split":
         raise SystemExit(f"{b.name}: kind {b.kind!r} has no window counterpart here "
                          "(own_split, cross_season, extrapolation)")
     t = np.asarray(site.time, "datetime64[D]")
     return SplitSection(scenario="extrapolation", test_start=str(t[int(0.7 * len(t))]),
-                        test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1, val_at_end=val_at_end)
+                        test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1)
 
 
 def window_config(base, site, split: SplitSection, past_vars: list[str], members: int, epochs: int | None,
@@ -151,8 +148,9 @@ def main(argv=None) -> int:
         assumed = None
         if not np.isfinite(site.depth_m):   # US-Bi1: the file does not say; only the model file's metadata
             assumed = site.depth_m = 0.05   # needs a depth (training does not read it), nothing is exported
-        cfg = window_config(base, site, window_split(b, key, site, args.window_val == "last"), vars_for(b, site),
-                            args.members, args.epochs,
+        # --window-val last: validation = the last tenth of the training rows in time (split.val_at_end)
+        split = dataclasses.replace(window_split(b, key, site), val_at_end=args.window_val == "last")
+        cfg = window_config(base, site, split, vars_for(b, site), args.members, args.epochs,
                             b.options.get("seed", 0), b.kind)
         s = stream.get(site.name, {})
         r = rows[site.name] = {"stream_nse": s.get("nse", float("nan")), "stream_cc": s.get("cc", float("nan")),

@@ -69,7 +69,7 @@ def make_split(ws: WindowSet, scfg, seed: int) -> Split:
     overlap = ws.window_count(test_row, pool - ws.P + 1, pool + ws.Fs) > 0
     excluded = int(overlap.sum())
     pool = pool[~overlap]
-    if getattr(scfg, "val_at_end", False):   # each site's last share in time (ws rows are in time order per site)
+    if scfg.val_at_end:   # each site's last share in time (ws rows are in time order per site)
         last = [rows[len(rows) - int(round(scfg.val_fraction * len(rows))):]
                 for rows in (pool[ws.site[pool] == i] for i in np.unique(ws.site[pool]))]
         val = np.sort(np.concatenate(last)) if last else pool[:0]

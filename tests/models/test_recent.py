@@ -18,7 +18,7 @@ def _ramp_drivers(n: int, T: int) -> torch.Tensor:
     0.1 + 0.01 t, rain 2 mm every third step."""
     t = torch.arange(T, dtype=torch.float32).expand(n, T)
     col = torch.arange(n, dtype=torch.float32).unsqueeze(1)
-    return torch.stack([15 + t + col / 10, 0.1 + 0.01 * t + 0 * col, 2.0 * (t % 3 == 0) + 0 * col], 2)
+    return torch.stack([15 + t + col / 10, 0.1 + 0.01 * t, 2.0 * (t % 3 == 0)], 2)
 
 
 def test_the_line_holds_the_last_k_steps_oldest_first_and_the_state_layout_says_so():
