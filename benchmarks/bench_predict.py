@@ -14,7 +14,8 @@ For each model and N, `rsoil-couple predict` runs `--repeats` times in a fresh i
 peak RSS (VmHWM), the throughput predict measures itself (column-steps / predict's own seconds, start-up
 of the interpreter excluded), CPU seconds and stage seconds are kept, and the median is reported. The
 largest N runs alternately in one process and on a 2-worker LocalCluster (processes, 1 thread each,
-workers warmed with the imports first, as a long-lived cluster is): the speed-up is the median over
+`rsoil_couple.prediction.cluster.local_cluster`: started before each run with its workers warmed with the
+imports, as a long-lived cluster's are, and closed after it; `--dask-config`): the speed-up is the median over
 these pairs, so both sides of a pair see about the same load from other jobs on a shared machine. Also
 reported: the CPU efficiency of the cluster (CPU seconds of the one-process run / CPU seconds of the
 client, workers and scheduler for the same work) and whether its output equals the one-process output
@@ -145,27 +146,18 @@ def same_output(a: Path, b: Path, block: int = 1000) -> bool:
     return True
 
 
-def _warm_worker() -> int:
-    """Imports a predict task needs (torch, xarray, the core): a long-lived cluster's workers have them."""
-    import rsoil_couple.core.emulate  # noqa: F401
-    import rsoil_couple.prediction.run  # noqa: F401
-    return os.getpid()
-
-
-def _profiler_enabled(dask_worker) -> bool:
-    """Whether this worker runs dask's statistical profiler (its periodic "profile" callback)."""
-    return "profile" in dask_worker.periodic_callbacks
-
-
 def _peak_rss_mib() -> float:
     return float(next(s for s in open("/proc/self/status") if s.startswith("VmHWM")).split()[1]) / 1024.0
 
 
 def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: int | None, repeats: int, wd: Path,
-                dask: bool, extra: list[str], quiet: tuple, profilers: tuple = ("on",)) -> dict:
+                dask: bool, extra: list[str], quiet: tuple, configs: tuple = ("lean",)) -> dict:
     """One model: each N in one process (`repeats` runs); the largest N alternately in one process and on a
-    2-worker LocalCluster (one, dask, one, dask, ...: both see the same load from other jobs), one cluster
-    per entry of `profilers` ("on": dask's default, "off": the workers' statistical profiler disabled)."""
+    2-worker LocalCluster per entry of `configs` (one, dask, one, dask, ...: both see the same load from other
+    jobs). "lean": `rsoil_couple.prediction.cluster.LEAN_CONFIG`, "default": dask's own settings. Each
+    cluster is started (workers warmed with the imports, as a long-lived cluster's are) before its run and
+    closed after it, so no idle cluster runs beside a measured one."""
+    from rsoil_couple.prediction.cluster import local_cluster, worker_settings
     from rsoil_couple.prediction.perturbed import write_perturbed_columns
 
     res = {"ntime": ntime, "chunk_columns": chunk, "extra_args": extra, "runs": {}}
@@ -178,31 +170,19 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
                                                         chunk, extra, quiet=quiet) for _ in range(repeats)])
     n = columns[-1]
     src, one_out = wd / f"in_{n}x{ntime}.nc", wd / f"out_{label}_{n}.nc"
-    one, two = [], {p: [] for p in profilers}
-    dask_outs = {p: wd / f"out_{label}_{n}_dask_{p}.nc" for p in profilers}
-    if dask:
-        import contextlib
+    one, two = [], {c: [] for c in configs}
+    dask_outs = {c: wd / f"out_{label}_{n}_dask_{c}.nc" for c in configs}
+    worker_rss, profiling = {c: [] for c in configs}, {c: [] for c in configs}
+    for _ in range(repeats):
+        one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
+        for c in configs if dask else ():
+            from distributed import Client
 
-        import dask as dask_mod
-        from distributed import Client, LocalCluster
-
-        with contextlib.ExitStack() as stack:
-            clients = {}
-            for p in profilers:
-                with dask_mod.config.set({"distributed.worker.profile.enabled": p == "on"}):
-                    cl = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                                          dashboard_address=":0"))
-                clients[p] = (stack.enter_context(Client(cl)), cl.scheduler_address)
-                clients[p][0].run(_warm_worker)
-            for _ in range(repeats):
-                one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
-                for p, (client, address) in clients.items():
-                    two[p].append(run_dask(client, model, src, dask_outs[p], chunk, extra, scheduler=address,
-                                           quiet=quiet))
-            worker_rss = {p: list(c.run(_peak_rss_mib).values()) for p, (c, _) in clients.items()}
-            profiling = {p: list(c.run(_profiler_enabled).values()) for p, (c, _) in clients.items()}
-    else:
-        one = [run_predict(model, src, one_out, chunk, extra, quiet=quiet) for _ in range(repeats)]
+            with local_cluster(2, lean=c == "lean") as address, Client(address) as client:
+                two[c].append(run_dask(client, model, src, dask_outs[c], chunk, extra, scheduler=address,
+                                       quiet=quiet))
+                worker_rss[c].append(list(client.run(_peak_rss_mib).values()))
+                profiling[c].append([w["profiling"] for w in client.run(worker_settings).values()])
     res["runs"][str(n)] = summarise(n, one)
     for m in columns:
         r = res["runs"][str(m)]
@@ -211,23 +191,23 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
     small, large = (res["runs"][str(m)] for m in (columns[0], columns[-1]))
     res["peak_rss_ratio_large_over_small"] = large["median_peak_rss_mib"] / small["median_peak_rss_mib"]
     print(f"{label:9s} columns x{columns[-1] / columns[0]:g}: peak RSS x{res['peak_rss_ratio_large_over_small']:.2f}")
-    for p in profilers if dask else ():
-        r = summarise(n, two[p])
-        r["worker_profiler"] = p
-        r["workers_profiling"] = profiling[p]
-        r["worker_peak_rss_mib"] = worker_rss[p]
-        r["identical_to_one_process"] = same_output(one_out, dask_outs[p])
+    for c in configs if dask else ():
+        r = summarise(n, two[c])
+        r["dask_config"] = c
+        r["workers_profiling"] = profiling[c]
+        r["worker_peak_rss_mib"] = worker_rss[c]
+        r["identical_to_one_process"] = same_output(one_out, dask_outs[c])
         # per pair (run i in one process, run i on the cluster, one after the other), then the median
-        r["speedup_over_one_process"] = statistics.median(b["column_steps_per_s"] / a["column_steps_per_s"]
-                                                          for a, b in zip(one, two[p]))
+        r["speedup_each_pair"] = [b["column_steps_per_s"] / a["column_steps_per_s"] for a, b in zip(one, two[c])]
+        r["speedup_over_one_process"] = statistics.median(r["speedup_each_pair"])
         # CPU seconds of the whole one-process run / of all cluster processes for the same work
-        r["cpu_efficiency"] = statistics.median(a["cpu_s"] / b["total_cpu_s"] for a, b in zip(one, two[p]))
-        res["runs"][f"{n}_dask2" + ("" if p == "on" else "_profiler_off")] = r
-        print(f"{label:9s} {n:6d} columns on a 2-worker LocalCluster (worker profiler {p}): "
+        r["cpu_efficiency"] = statistics.median(a["cpu_s"] / b["total_cpu_s"] for a, b in zip(one, two[c]))
+        res["runs"][f"{n}_dask2_{c}"] = r
+        print(f"{label:9s} {n:6d} columns on a 2-worker LocalCluster (dask config {c}): "
               f"{r['median_column_steps_per_s']:,.0f} column-steps/s, x{r['speedup_over_one_process']:.2f} one "
               f"process (median of paired runs); CPU efficiency {r['cpu_efficiency']:.2f}; identical output: "
               f"{r['identical_to_one_process']}; client peak RSS {r['median_peak_rss_mib']:.0f} MiB, workers "
-              f"{', '.join(f'{x:.0f}' for x in worker_rss[p])} MiB", flush=True)
+              f"{', '.join(f'{x:.0f}' for x in worker_rss[c][-1])} MiB", flush=True)
     return res
 
 
@@ -242,9 +222,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
-    ap.add_argument("--worker-profiler", choices=["on", "off", "both"], default="on",
-                    help="the cluster workers' statistical profiler (on: dask's default); both: one cluster of "
-                         "each, run alternately (measured: no difference, docs/predict.md)")
+    ap.add_argument("--dask-config", choices=["lean", "default", "both"], default="lean",
+                    help="the clusters' dask settings: rsoil_couple.prediction.cluster.LEAN_CONFIG, dask's own, or "
+                         "both (one cluster of each after every one-process run)")
     ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
     ap.add_argument("--batch-rows", type=int, default=None, help="predict --batch-rows (default: predict's)")
     ap.add_argument("--model", default=None, metavar="FILE_OR_NAME",
@@ -286,7 +266,7 @@ def main(argv=None) -> int:
                 extra += ["--batch-rows", str(args.batch_rows)]
             r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
                             (args.wait_quiet, args.wait_max),
-                            ("on", "off") if args.worker_profiler == "both" else (args.worker_profiler,))
+                            ("lean", "default") if args.dask_config == "both" else (args.dask_config,))
             r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
             r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")

@@ -3,7 +3,8 @@
 `rsoil-couple predict --model MODEL.pt --input IN [IN ...] --output OUT.nc` reads drivers (a canonical
 NetCDF, a site CSV readable by `rsoil_couple.data`, or CLM history files), runs
 `rsoil_couple.emulate` on one block of columns at a time (memory is bounded by the block, not by the
-input) in this process or on a dask distributed cluster (`--scheduler ADDRESS`), and writes a
+input) in this process or on a dask distributed cluster (`--scheduler ADDRESS`, or `--workers N` for one
+started here), and writes a
 CF-1.10 NetCDF file under a temporary name that is renamed to OUT.nc only when every block is in.
 See docs/predict.md.
 """
@@ -31,6 +32,7 @@ from ..data.ncopen import OPEN_LOCK
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .block import predict_block, read_block
+from .cluster import LEAN_CONFIG, local_cluster
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
@@ -82,7 +84,7 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
             scheduler: str | None = None, strict: bool = False, calendar: str | None = None,
             include_snow: bool = False, progress: bool = True, threads: int = 1,
             batch_rows: int | None = None, time_chunk: int = STREAM_TIME_CHUNK, deflate: int = 1,
-            command: str | None = None, run_threads: int = 1) -> PredictResult:
+            command: str | None = None, run_threads: int = 1, workers: int | None = None) -> PredictResult:
     """Predict Rsoil for every (selected) column of `inputs` and write a CF NetCDF to `output`.
 
     model_path : model file (TorchScript + rsoil_meta.json) or the name of a pretrained model
@@ -94,6 +96,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
         `DEFAULT_CHUNK_COLUMNS` (256) for window models, `STREAM_CHUNK_COLUMNS` (1024) for streaming models
         (a block narrower than ``batch_rows`` is padded to it).
     scheduler : address of a dask distributed scheduler; None runs blocks in this process.
+    workers : start a local dask cluster of this many worker processes (one thread each, dask's periodic
+        work slowed by `cluster.LEAN_CONFIG`) for this call and run the blocks there; not with `scheduler`.
     threads : torch threads per block (default 1: parallelism comes from blocks on workers; 0: torch's default).
     batch_rows : rows of every network forward call (the core pads the last one), so a column's value
         does not depend on which other columns share its block (0: one call per block, faster but
@@ -119,6 +123,9 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     output = check_output(output, paths, model_path)
     if not 0 <= int(deflate) <= 9:
         raise ValueError(f"--deflate {deflate}: expected a zlib level 0..9 (0: no compression)")
+    if workers is not None and scheduler is not None:
+        raise ValueError(f"--workers {workers} and --scheduler {scheduler}: give one (a cluster to start here, "
+                         "or the address of a running one)")
     _, meta = load_model(model_path)
     if batch_rows is None:
         batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS
@@ -129,8 +136,10 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     with bounded_chunk_cache():
         ds = open_input(spec)
     # this handle (the only one that reads the column names) stays open until every block is in
-    with contextlib.closing(ds):
+    with contextlib.closing(ds), contextlib.ExitStack() as stack:
         spec = dataclasses.replace(spec, drop_variables=ds.encoding.get("other_variables", ()))
+        if workers is not None:
+            scheduler = stack.enter_context(local_cluster(workers))
         return _predict(t0, model_path, paths, output, ds, spec, meta, policy=policy, columns=columns,
                         chunk_columns=chunk_columns, scheduler=scheduler, strict=strict,
                         progress=progress, threads=threads, batch_rows=batch_rows, time_chunk=time_chunk,
@@ -238,9 +247,10 @@ def _run_distributed(address: str, model_path: str, spec: InputSpec, blocks: lis
 
     Workers re-open the input from `spec`, so they must see the same files (a shared file system).
     """
+    import dask
     from distributed import Client, as_completed
 
-    with Client(address) as client:
+    with dask.config.set(LEAN_CONFIG), Client(address) as client:
         nworkers = max(1, len(client.scheduler_info().get("workers", {})))
         limit = 2 * nworkers
         todo = list(enumerate(blocks))
@@ -318,7 +328,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     ----------
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--model``, ``--input``, ``--output``, ``--policy``,
-        ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
+        ``--columns``, ``--chunk-columns``, ``--scheduler``, ``--workers``, ``--strict``, ``--clm-calendar``, ``--include-snow``,
         ``--threads``, ``--batch-rows``, ``--time-chunk``, ``--run-threads``, ``--deflate``, ``--no-progress`` and ``--plot``.
     """
     parser.add_argument("--model", required=True,
@@ -333,6 +343,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"columns per block (bounds memory; default {DEFAULT_CHUNK_COLUMNS}, streaming models "
                              f"{STREAM_CHUNK_COLUMNS})")
     parser.add_argument("--scheduler", default=None, help="dask distributed scheduler address (default: this process)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="start a local dask cluster of this many worker processes for this run (not with "
+                             "--scheduler)")
     parser.add_argument("--strict", action="store_true", help="columns outside the training envelope fall back to Q10")
     parser.add_argument("--clm-calendar", default=None, help="override the calendar CLM files declare (e.g. noleap)")
     parser.add_argument("--include-snow", action="store_true", help="CLM input: precip = RAIN + SNOW")
@@ -372,7 +385,8 @@ def run(args: argparse.Namespace) -> int:
                   chunk_columns=args.chunk_columns, scheduler=args.scheduler, strict=args.strict,
                   calendar=args.clm_calendar, include_snow=args.include_snow,
                   progress=not args.no_progress, threads=args.threads, batch_rows=args.batch_rows,
-                  time_chunk=args.time_chunk, deflate=args.deflate, command=command, run_threads=args.run_threads)
+                  time_chunk=args.time_chunk, deflate=args.deflate, command=command, run_threads=args.run_threads,
+                  workers=args.workers)
     total = sum(res.status_counts.values())
     print(f"wrote {res.output}: {res.n_columns} columns x {res.n_time} steps in {res.seconds:.1f} s "
           f"({res.column_steps_per_s:,.0f} column-steps/s)")
