@@ -45,8 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rsoil_couple.data.sites import shared_data_dir  # $RSOIL_SHARED_DATA or ../shared/data
+
 REPO = Path(__file__).resolve().parents[1]
-FORCING = REPO.parent / "shared" / "data" / "US-Hn1" / "US-Hn1_2016-2017_forcing_30min.csv"
+FORCING = shared_data_dir() / "US-Hn1" / "US-Hn1_2016-2017_forcing_30min.csv"
 
 
 def streaming_helpers():
