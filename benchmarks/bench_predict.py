@@ -224,9 +224,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=["streaming", "window"], choices=["streaming", "window"])
     ap.add_argument("--quick", action="store_true", help="CI size: streaming 200/1,000 x 2,000, window 100/1,000 x 200")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
-    ap.add_argument("--dask-config", choices=["lean", "default", "both"], default="lean",
-                    help="the clusters' dask settings: rsoil_couple.prediction.cluster.LEAN_CONFIG, dask's own, or "
-                         "both (one cluster of each after every one-process run)")
+    ap.add_argument("--dask-config", choices=["lean", "default"], nargs="+", default=["lean"],
+                    help="the clusters' dask settings, run in this order after every one-process run: lean "
+                         "(rsoil_couple.prediction.cluster.LEAN_CONFIG), default (dask's own)")
     ap.add_argument("--deflate", type=int, default=None, help="predict --deflate (default: predict's)")
     ap.add_argument("--batch-rows", type=int, default=None, help="predict --batch-rows (default: predict's)")
     ap.add_argument("--model", default=None, metavar="FILE_OR_NAME",
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
                 extra += ["--batch-rows", str(args.batch_rows)]
             r = bench_model(label, model, cols, ntime, args.chunk, args.repeats, wd, not args.no_dask, extra,
                             (args.wait_quiet, args.wait_max),
-                            ("lean", "default") if args.dask_config == "both" else (args.dask_config,))
+                            tuple(dict.fromkeys(args.dask_config)))
             r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
             r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")
