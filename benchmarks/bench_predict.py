@@ -270,7 +270,8 @@ def main(argv=None) -> int:
                             (args.wait_quiet, args.wait_max),
                             tuple(dict.fromkeys(args.dask_config)))
             r["model"] = {k: meta[k] for k in ("model_kind", "model_id", "past_steps", "future_steps", "step_seconds")}
-            r["model"]["path"] = str(model) if label == "window" or not args.model else args.model
+            # a file this run wrote is named by its place in the work folder (no path of this machine)
+            r["model"]["path"] = f"<workdir>/{model.name}" if label == "window" or not args.model else args.model
             r["model"]["streaming"] = meta.get("streaming")
             res["models"][label] = r
         if len(res["models"]) == 2:
