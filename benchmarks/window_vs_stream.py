@@ -31,7 +31,8 @@ there must agree), beside each one's own rows.
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites Haibei US-Wkg --common-rows --out DIR
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites US-Wkg --members 1 --epochs 1 --out DIR  # CI size
 
-Writes OUT/window_<kind>.json and OUT/window_<kind>.png; prints progress per site.
+Writes OUT/window_<kind>.json and OUT/window_<kind>.png (with ``--common-rows`` also the monthly means on
+the common rows, ``by_month_common`` in the JSON and OUT/window_<kind>_by_month.png); prints progress per site.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from rsoil_couple.config import SiteConfig, SplitSection, load_run_config
@@ -93,7 +95,39 @@ def common_rows(res, stream_site: dict) -> dict:
         raise RuntimeError("the two models' observations differ on common rows: the splits read other data")
     return {"common_n": int(len(both)), "window_nse_common": nse(y, res.test_pred[iw]),
             "stream_nse_common": nse(y, stream_site["pred"][js]), "stream_nse_rerun": float(stream_site["nse"]),
-            "stream_n_rerun": int(stream_site["n"])}
+            "stream_n_rerun": int(stream_site["n"]),
+            "by_month_common": by_month(both, {"obs": y, "window": res.test_pred[iw], "stream": stream_site["pred"][js],
+                                               "stream_base_alone": stream_site["base"][js]})}
+
+
+def by_month(time: np.ndarray, series: dict) -> list[dict]:
+    """Monthly means of each series over the given rows (where in the year a model's error lies)."""
+    df = pd.DataFrame({k: np.asarray(v, np.float64) for k, v in series.items()}, index=pd.DatetimeIndex(time))
+    g = df.groupby([df.index.year, df.index.month])
+    return [{"year": int(yr), "month": int(mo), "n": int(n), **{k: float(v) for k, v in row.items()}}
+            for ((yr, mo), row), n in zip(g.mean().iterrows(), g.size())]
+
+
+def month_figure(rows: dict, path: Path, title: str) -> None:
+    """Per site, monthly means on the common rows: observed, window model, streaming model, its base alone."""
+    names = [n for n in rows if rows[n].get("by_month_common")]
+    plt = pyplot()
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 2.4 * len(names)), squeeze=False)
+    for ax, n in zip(axes[:, 0], names):
+        t = rows[n]["by_month_common"]
+        x = np.arange(len(t))
+        for key, style in (("obs", "k-o"), ("window", "C1-"), ("stream", "C0-"), ("stream_base_alone", "C0:")):
+            ax.plot(x, [m[key] for m in t], style, ms=3, lw=1.2, label=key.replace("_", " "))
+        ax.set_xticks(x[::2], [f"{m['year']}-{m['month']:02d}" for m in t][::2], fontsize=6, rotation=45)
+        ax.set_ylabel("Rsoil [umol m-2 s-1]", fontsize=7)
+        ax.set_title(f"{n}: monthly means of the {rows[n]['common_n']} test rows both models score "
+                     f"(window NSE {rows[n]['window_nse_common']:.3f}, streaming {rows[n]['stream_nse_common']:.3f})",
+                     fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=4)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def figure(rows: dict, path: Path, title: str) -> None:
@@ -164,11 +198,13 @@ def main(argv=None) -> int:
             print(f"{site.name:12s} window model not trained: {exc}", flush=True)
             continue
         member = [float(m["nse"]) for m in res.meta.get("ensemble", {}).get("member_test_metrics", [])]
+        learned_q10 = [float(m.q10().detach()) for m in getattr(res.model, "members", [res.model]) if hasattr(m, "q10")]
         # what a land model would give it: the future soil temperature forecast by persistence (yesterday's
         # cycle at today's level) instead of the truth, on the test rows that have the day before
         abl = ablation(res)
         r.update(window_nse=res.test_metrics["nse"], window_cc=res.test_metrics["cc"], window_n=res.test_metrics["n"],
-                 window_member_nse=member, window_seconds=round(time.perf_counter() - t0, 1),
+                 window_member_nse=member, window_member_q10=learned_q10,
+                 window_seconds=round(time.perf_counter() - t0, 1),
                  window_ablation={k: {"nse": float(v["nse"]), "cc": float(v["cc"]), "n": int(v["n"])} for k, v in abl.items()},
                  window_persistence_nse=float(abl["persistence"]["nse"]),
                  window_persistence_cc_loss=float(abl["true"]["cc"] - abl["persistence"]["cc"]))
@@ -200,6 +236,8 @@ def main(argv=None) -> int:
               "runtime_s": round(time.perf_counter() - t_all, 1)}
     (out / f"window_{b.kind}.json").write_text(json.dumps(result, indent=1))
     figure(rows, out / f"window_{b.kind}.png", f"benchmark {b.name}: streaming vs window model")
+    if stream_rows:
+        month_figure(rows, out / f"window_{b.kind}_by_month.png", f"benchmark {b.name}: streaming vs window model")
     print(f"streaming >= window at {result['n_stream_ge_window']}/{len(better)} sites (>= the window model with a "
           f"persistence future at {result['n_stream_ge_window_persistence']}); wrote {out}/window_{b.kind}.json")
     return 0

@@ -35,6 +35,15 @@ def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
     assert np.isfinite(r["window_nse_common"]) and np.isfinite(r["stream_nse_common"])
     assert res["stream_matches_or_beats_window_common_rows"]["US-Wkg"] == (r["stream_nse_common"] >= r["window_nse_common"])
     assert (tmp_path / "window_own_split.png").stat().st_size > 5000
+    # monthly means on the common rows: every common row in one month, months in time order, all four
+    # series there (observed, window, streaming, its base alone); the window member's learned Q10 recorded
+    months = r["by_month_common"]
+    assert sum(m["n"] for m in months) == r["common_n"]
+    assert [(m["year"], m["month"]) for m in months] == sorted((m["year"], m["month"]) for m in months)
+    for key in ("obs", "window", "stream", "stream_base_alone"):
+        assert all(np.isfinite(m[key]) and m[key] > 0 for m in months), key
+    assert len(r["window_member_q10"]) == 1 and 1.0 <= r["window_member_q10"][0] <= 4.0
+    assert (tmp_path / "window_own_split_by_month.png").stat().st_size > 5000
 
 
 def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root):
