@@ -159,6 +159,8 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
     jobs). "lean": `rsoil_couple.prediction.cluster.LEAN_CONFIG`, "default": dask's own settings. Each
     cluster is started (workers warmed with the imports, as a long-lived cluster's are) before its run and
     closed after it, so no idle cluster runs beside a measured one."""
+    from distributed import Client
+
     from rsoil_couple.prediction.cluster import local_cluster, worker_settings
     from rsoil_couple.prediction.perturbed import write_perturbed_columns
 
@@ -178,8 +180,6 @@ def bench_model(label: str, model: Path, columns: list[int], ntime: int, chunk: 
     for _ in range(repeats):
         one.append(run_predict(model, src, one_out, chunk, extra, quiet=quiet))
         for c in configs if dask else ():
-            from distributed import Client
-
             with local_cluster(2, lean=c == "lean") as address, Client(address) as client:
                 two[c].append(run_dask(client, model, src, dask_outs[c], chunk, extra, scheduler=address,
                                        quiet=quiet))

@@ -57,6 +57,13 @@ def _warm_worker() -> int:
     return os.getpid()
 
 
+def check_workers(n_workers: int) -> int:
+    """``--workers N``: the number of worker processes of a local cluster, at least 1."""
+    if int(n_workers) < 1:
+        raise ValueError(f"--workers {n_workers}: expected at least 1 worker process")
+    return int(n_workers)
+
+
 @contextlib.contextmanager
 def local_cluster(n_workers: int, *, lean: bool = True, warm: bool = True) -> Iterator[str]:
     """A `distributed.LocalCluster` of `n_workers` processes with one thread each and no dashboard; yields
@@ -68,10 +75,9 @@ def local_cluster(n_workers: int, *, lean: bool = True, warm: bool = True) -> It
     import dask
     from distributed import Client, LocalCluster
 
-    if int(n_workers) < 1:
-        raise ValueError(f"--workers {n_workers}: expected at least 1 worker process")
+    n_workers = check_workers(n_workers)
     with dask.config.set(LEAN_CONFIG if lean else {}):
-        with LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
+        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster:
             if warm:
                 with Client(cluster) as client:

@@ -4,8 +4,8 @@
 NetCDF, a site CSV readable by `rsoil_couple.data`, or CLM history files), runs
 `rsoil_couple.emulate` on one block of columns at a time (memory is bounded by the block, not by the
 input) in this process or on a dask distributed cluster (`--scheduler ADDRESS`, or `--workers N` for one
-started here), and writes a
-CF-1.10 NetCDF file under a temporary name that is renamed to OUT.nc only when every block is in.
+started here), and writes a CF-1.10 NetCDF file under a temporary name that is renamed to OUT.nc only
+when every block is in.
 See docs/predict.md.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..data.ncopen import OPEN_LOCK
 from ..pretrained import resolve
 from ..variables import STATUS_NAMES
 from .block import predict_block, read_block
-from .cluster import LEAN_CONFIG, local_cluster
+from .cluster import LEAN_CONFIG, check_workers, local_cluster
 from .inputs import (
     _NC_LOCK,
     DEFAULT_BATCH_ROWS,
@@ -126,6 +126,8 @@ def predict(model_path: str | os.PathLike, inputs: str | os.PathLike | Sequence,
     if workers is not None and scheduler is not None:
         raise ValueError(f"--workers {workers} and --scheduler {scheduler}: give one (a cluster to start here, "
                          "or the address of a running one)")
+    if workers is not None:
+        workers = check_workers(workers)   # refused before the input is opened
     _, meta = load_model(model_path)
     if batch_rows is None:
         batch_rows = STREAM_BATCH_ROWS if is_streaming(meta) else DEFAULT_BATCH_ROWS

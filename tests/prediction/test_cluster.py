@@ -32,7 +32,7 @@ def test_local_cluster_workers_run_with_the_lean_config_and_without_the_profiler
     assert dask.config.get("distributed.admin.tick.interval") != "1s"  # the caller's config is left as it was
 
 
-def test_predict_on_its_own_workers_equals_one_process(model_24h, tmp_path):
+def test_predict_on_its_own_workers_equals_one_process(model_24h, tmp_path, monkeypatch):
     model = model_24h[0]
     src = P.write_perturbed_columns(SAMPLE_US_HN1, tmp_path / "cols.nc", 6, ntime=200, seed=3)
     one, two = tmp_path / "one.nc", tmp_path / "two.nc"
@@ -44,5 +44,9 @@ def test_predict_on_its_own_workers_equals_one_process(model_24h, tmp_path):
             np.testing.assert_array_equal(a[v].values, b[v].values)
     with pytest.raises(ValueError, match="--workers 2 and --scheduler"):
         P.predict(model, src, tmp_path / "x.nc", workers=2, scheduler="tcp://127.0.0.1:1", progress=False)
-    with pytest.raises(ValueError, match="--workers 0"):
+    # refused before the input is opened (and before any cluster starts)
+    import rsoil_couple.prediction.run as R
+
+    monkeypatch.setattr(R, "open_input", lambda spec: pytest.fail("opened the input before refusing --workers 0"))
+    with pytest.raises(ValueError, match="--workers 0: expected at least 1"):
         P.predict(model, src, tmp_path / "x.nc", workers=0, progress=False)
