@@ -22,7 +22,7 @@ QUICK_MODEL = {"kind": "lstm", "hidden": 24, "past_hours": 48.0, "future_hours":
 QUICK_TRAIN = {"epochs": 25, "batch_size": 128, "lr": 0.003, "patience": 5, "max_train_samples": 2500}
 HOST_COLUMNS = 8          # columns in the demo's host run; every other one uses the LSTM
 TEST_FRACTION = 0.25      # the last quarter of the record is the (extrapolation) test window
-PRETRAINED = "drylands-v2"  # the shipped model shown beside the one the demo trains
+PRETRAINED = "drylands-v2"  # the shipped model shown beside the one the demo trains (`--pretrained` names others)
 
 
 @dataclass
@@ -161,8 +161,8 @@ def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
                               for s in np.unique(status).astype(int)}}
 
 
-def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str) -> dict:
-    """`PRETRAINED` over the demo's site through the core (`predict`), scored on the test window.
+def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str, name: str = PRETRAINED) -> dict:
+    """The pretrained model ``name`` over the demo's site through the core (`predict`), scored on the test window.
 
     Two rows: as shipped (the median training-site scale) and with the site scale calibrated on the
     demo's training period (`rsoil-couple calibrate`, least squares through the origin). Where the
@@ -175,7 +175,7 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
     from .modelfile.export import load_model
     from .prediction.calibrate import calibrate
     from .prediction.run import predict
-    _, meta = load_model(PRETRAINED)
+    _, meta = load_model(name)
     t0, t1 = np.datetime64(test[0]), np.datetime64(test[1]) + np.timedelta64(1, "D")
     obs = read_site(obs_path)
     rows, note = {}, "not trained on this site"
@@ -184,10 +184,10 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
             overlap = max(np.timedelta64(0, "h"), min(np.datetime64(b), t1) - max(np.datetime64(a), t0))
             note = (f"trained on {s} {a[:10]}..{b[:10]}; overlap with this test window "
                     f"{overlap.astype('timedelta64[h]').astype(int)} h")
-    cal = out / f"{PRETRAINED}_calibrated.pt"
-    calibrate(PRETRAINED, str(obs_path), str(cal), start=str(obs["time"].values[0])[:10],
+    cal = out / f"{name}_calibrated.pt"
+    calibrate(name, str(obs_path), str(cal), start=str(obs["time"].values[0])[:10],
               end=str(np.datetime_as_string(t0 - np.timedelta64(1, "D"), unit="D")))
-    for name, model in ((f"{PRETRAINED} (as shipped)", PRETRAINED), (f"{PRETRAINED} (site scale calibrated)", cal)):
+    for row, model in ((f"{name} (as shipped)", name), (f"{name} (site scale calibrated)", cal)):
         p = out / f"offline_{Path(str(model)).stem}.nc"
         predict(str(model), obs_path, p, progress=False)
         with xr.open_dataset(p) as r:
@@ -197,7 +197,7 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
         o = obs["rsoil"].values.reshape(len(obs["time"]), -1)[:, 0]
         if len(o) != len(t):
             raise ValueError(f"{p}: {len(t)} time steps but the observations {obs_path} have {len(o)}")
-        rows[name] = all_metrics(o[keep], sim[keep])
+        rows[row] = all_metrics(o[keep], sim[keep])
     return {"rows": rows, "model_id": meta["model_id"], "note": note}
 
 
@@ -209,7 +209,7 @@ def metrics_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
+def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: tuple[str, ...] = (PRETRAINED,)) -> dict:
     """Run the chain; returns the summary also written to ``out/demo.json``.
 
     Parameters
@@ -220,12 +220,18 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
         Output folder.
     synthetic : bool
         Use the built-in SYNTHETIC site instead (for tests; says so everywhere).
+    pretrained : tuple of str
+        The shipped models shown beside the trained one (names, `rsoil_couple.pretrained.available`).
     """
     from .baselines import mi
     from .data.sites import SAMPLE_US_HN1
     from .evaluation.validate import validate
     from .prediction.run import predict
+    from .pretrained import available
 
+    unknown = [n for n in pretrained if n not in available()]
+    if unknown:
+        raise ValueError(f"--pretrained {' '.join(unknown)}: not a pretrained model name; available: {available()}")
     out.mkdir(parents=True, exist_ok=True)
     prog = Progress(total=9)
     if synthetic:
@@ -264,9 +270,9 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
         predict(model_path, obs_path, p, policy=policy, progress=False)
         offline[policy] = p
 
-    prog.step(f"the pretrained {PRETRAINED} (streaming ensemble of 8 dryland sites) through the C++ core: "
-              f"rsoil-couple predict --model {PRETRAINED}")
-    pretrained = pretrained_rows(obs_path, out, test, label)
+    prog.step(f"the pretrained {', '.join(pretrained)} (streaming ensembles of 8 dryland sites) through the C++ core: "
+              f"rsoil-couple predict --model NAME")
+    shipped = {n: pretrained_rows(obs_path, out, test, label, n) for n in pretrained}
 
     prog.step(f"Fortran CLM-like host: {HOST_COLUMNS} columns, every other one swapped to the LSTM")
     host = run_host(ds, model_path, baselines.get("clm_structure", {}).get("params", {}).get("k", 1.0),
@@ -284,7 +290,8 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
 
     prog.step("summary")
     rows = {"new LSTM (test window)": res.test_metrics}
-    rows.update(pretrained["rows"])
+    for r in shipped.values():
+        rows.update(r["rows"])
     rows.update({name: b["test"] for name, b in baselines.items()})
     series = next(iter(vres["columns"].values()))["resolutions"]["native"]["series"]
     policy_rows = {name: m["test"] for name, m in series.items() if name.startswith(QUICK_MODEL["kind"] + " (")}
@@ -292,7 +299,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
                "model": str(model_path), "model_id": res.meta.get("model_id", ""),
                "mi_peak_lag_hours": {k: v["peak_lag_hours"] for k, v in mi_res["drivers"].items()},
                "test_metrics": rows, "policy_test_metrics": policy_rows, "host": host,
-               "pretrained": {k: v for k, v in pretrained.items() if k != "rows"},
+               "pretrained": {n: {k: v for k, v in r.items() if k != "rows"} for n, r in shipped.items()},
                "validation_report": str(val_dir / "report.md"), "seconds": round(time.perf_counter() - prog.t0, 1)}
     (out / "demo.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     report = write_report(out, summary, rows)
@@ -301,6 +308,14 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False) -> dict:
           + metrics_table(policy_rows))
     print(f"\nreport: {report}")
     return summary
+
+
+def pretrained_text(shipped: dict) -> str:
+    """The report's sentence on the pretrained models shown."""
+    each = "; ".join(f"`{n}` (model_id `{r['model_id']}`; {r['note']}; card docs/model_card_{n}.md)"
+                     for n, r in shipped.items())
+    return (f"The pretrained {each} ran through the C++ core as shipped and with the site scale calibrated on "
+            "the training period (`rsoil-couple calibrate`).")
 
 
 def write_report(out: Path, summary: dict, rows: dict) -> Path:
@@ -323,9 +338,7 @@ Peak lags: {mi_lags}. Positive lag = the driver's FUTURE value (see `mi.json`).
 
 Model file: `{Path(summary['model']).name}` (model_id `{summary['model_id']}`).
 
-The pretrained `{PRETRAINED}` (model_id `{summary['pretrained']['model_id']}`; {summary['pretrained']['note']}) ran
-through the C++ core as shipped and with its site scale calibrated on the training period
-(`rsoil-couple calibrate`); its card: docs/model_card_{PRETRAINED}.md.
+{pretrained_text(summary['pretrained'])}
 
 ## 3. The same model inside the Fortran CLM-like host
 {HOST_COLUMNS} columns, every other one switched to the LSTM (policy `persistence`); the others keep the
@@ -356,13 +369,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     ----------
     parser : argparse.ArgumentParser
         The sub-command's parser, filled here with ``--data`` (site file; default the packaged US-Hn1 2019
-        sample), ``--synthetic`` (the built-in synthetic site instead) and ``--out`` (output folder)..
+        sample), ``--synthetic`` (the built-in synthetic site instead), ``--pretrained`` (the shipped models
+        shown beside the trained one) and ``--out`` (output folder).
     """
     parser.add_argument("--data", default=None,
                         help="site file (e.g. ../shared/data/US-Hn1/US-Hn1_2019_30min.csv); without it the "
                              "packaged real sample of US-Hn1 2019 (the same measurements, demo columns only)")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the built-in SYNTHETIC dryland site instead (labelled as such)")
+    parser.add_argument("--pretrained", nargs="+", default=[PRETRAINED], metavar="NAME",
+                        help=f"pretrained models to show beside the trained one (default {PRETRAINED}; "
+                             "e.g. --pretrained drylands-v1 drylands-v2)")
     parser.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
 
 
@@ -377,7 +394,8 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit status 0; ``ValueError`` is raised when both ``--data`` and ``--synthetic`` are given.
+        Exit status 0; ``ValueError`` is raised when both ``--data`` and ``--synthetic`` are given, or
+        ``--pretrained`` names no shipped model.
     """
-    run_demo(args.data, Path(args.out), synthetic=args.synthetic)
+    run_demo(args.data, Path(args.out), synthetic=args.synthetic, pretrained=tuple(args.pretrained))
     return 0

@@ -72,3 +72,33 @@ def test_demo_synthetic(tmp_path):
     assert summary["synthetic"] is True
     assert "SYNTHETIC" in (out / "report.md").read_text()
     _check_report(out, summary)
+
+
+def test_demo_refuses_an_unknown_pretrained_name_before_running(tmp_path):
+    from rsoil_couple.demo import run_demo
+    from rsoil_couple.pretrained import available
+
+    with pytest.raises(ValueError, match=r"--pretrained drylands-v0: not a pretrained model name; available: .*drylands-v1"):
+        run_demo(None, tmp_path / "demo", pretrained=("drylands-v1", "drylands-v0"))
+    assert not (tmp_path / "demo").exists()   # refused before anything was written
+    assert {"drylands-v1", "drylands-v2"} <= set(available())
+
+
+def test_the_demo_shows_drylands_v1_by_name_on_the_packaged_sample(tmp_path):
+    """`rsoil-couple demo --pretrained drylands-v1`: the demo's pretrained rows for another shipped model."""
+    from rsoil_couple.data import read_site
+    from rsoil_couple.data.sites import SAMPLE_US_HN1
+    from rsoil_couple.demo import pretrained_rows, split_window
+    from rsoil_couple.modelfile.export import load_model
+
+    test = split_window(read_site(SAMPLE_US_HN1))
+    r = pretrained_rows(SAMPLE_US_HN1, tmp_path, test, "US-Hn1 (sample)", "drylands-v1")
+    assert set(r["rows"]) == {"drylands-v1 (as shipped)", "drylands-v1 (site scale calibrated)"}
+    assert r["model_id"] == load_model("drylands-v1")[1]["model_id"]
+    # drylands-v1 was trained on US-Hn1 up to 2019-08-24: the overlap with the demo's test window is stated
+    assert r["note"].startswith("trained on US-Hn1 2019-") and "overlap with this test window" in r["note"]
+    for m in r["rows"].values():
+        assert m["n"] > 1000 and all(math.isfinite(m[k]) for k in ("mse", "nse", "cc", "kge"))
+    # calibrating the site scale on the training period changes the level, not the shape
+    shipped, cal = r["rows"].values()
+    assert cal["cc"] == pytest.approx(shipped["cc"], abs=1e-6) and cal["mse"] != shipped["mse"]
