@@ -1,6 +1,7 @@
 """`rsoil-couple demo`: the whole chain on real data (default: the packaged US-Hn1 2019 sample) or a synthetic site.
 
-data -> lagged mutual information -> Q10 family vs the paper's new LSTM -> exported model file ->
+data -> lagged mutual information -> Q10 family vs the paper's new LSTM and the knowledge-guided
+streaming ensemble (kg_stream) trained here, beside the pretrained drylands models -> exported model file ->
 the same file through the C++ core offline (`predict`) and inside the Fortran CLM-like host, half of
 whose columns swap their Q10 respiration for the LSTM -> validation against the observations.
 Everything lands in one folder with a Markdown report (``report.md``) and its figures.
@@ -22,6 +23,9 @@ QUICK_MODEL = {"kind": "lstm", "hidden": 24, "past_hours": 48.0, "future_hours":
 QUICK_TRAIN = {"epochs": 25, "batch_size": 128, "lr": 0.003, "patience": 5, "max_train_samples": 2500}
 HOST_COLUMNS = 8          # columns in the demo's host run; every other one uses the LSTM
 TEST_FRACTION = 0.25      # the last quarter of the record is the (extrapolation) test window
+#: the knowledge-guided streaming ensemble trained here: benchmark (a)'s model (configs/benchmarks/a_us_hn1_extrapolation.toml)
+STREAM_MODEL = {"kind": "kg_stream", "hidden": 0, "modulation_max": 10.0, "moisture_form": "damm"}
+STREAM_TRAIN = {"epochs": 40, "lr": 0.003, "patience": 6, "members": 5}
 PRETRAINED = "drylands-v2"  # the shipped model shown beside the one the demo trains (`--pretrained` names others)
 
 
@@ -90,15 +94,7 @@ def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
 
 def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
     """Train the quick new LSTM (extrapolation split) and export it; returns the train RunResult."""
-    from .config import (
-        DataSection,
-        ModelConfig,
-        RunConfig,
-        RunSection,
-        SiteConfig,
-        SplitSection,
-        TrainSection,
-    )
+    from .config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
     from .modelfile.export import export_model
     from .training.fit import set_determinism
     from .training.records import site_from_dataset
@@ -121,6 +117,52 @@ def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
     res = train_run(cfg, sites=[site])
     res.meta = export_model(res.model, res.meta, model_path)   # with model_id and versions
     return res
+
+
+def train_stream(data: str | None, ds, test: tuple[str, str], model_path: Path):
+    """Train the knowledge-guided streaming ensemble (`STREAM_MODEL`, `STREAM_TRAIN`: benchmark (a)'s
+    model) on the record before the test window and export it; returns the StreamResult.
+    """
+    from .config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
+    from .modelfile.export import export_model
+    from .training.fit import set_determinism
+    from .training.records import site_from_dataset
+    from .training.stream_run import stream_train_run
+
+    past_vars = [v for v in ("tsoil", "swc", "precip") if v in ds]
+    cfg = RunConfig(
+        data=DataSection(sites=[SiteConfig(path=data or "synthetic", depth_m=float(ds.attrs.get("depth_m", 0.15)))],
+                         past_vars=past_vars, future_vars=[], past_hours=168.0, future_hours=0.0),
+        run=RunSection(name="demo_kg_stream", seed=0, threads=1),
+        split=SplitSection(scenario="extrapolation", test_start=test[0], test_end=test[1], val_fraction=0.1),
+        model=ModelConfig(**STREAM_MODEL), train=TrainSection(**STREAM_TRAIN, progress=False))
+    set_determinism(cfg.run.seed, cfg.run.threads)
+    source = "synthetic" if data is None else str(ds.attrs.get("source", data))
+    res = stream_train_run(cfg, sites=[site_from_dataset(ds, name=str(ds.attrs.get("site", "site")), source=source)],
+                           progress=False)
+    res.meta = export_model(res.model, res.meta, model_path)
+    return res
+
+
+def core_metrics(model, obs, obs_path: Path, out_nc: Path, test: tuple[str, str]) -> dict:
+    """A model file (path or name) over the demo's site through the C++ core (`predict`), scored on the
+    test window's rows where the network ran (status ACTIVE or EXTRAPOLATING).
+    """
+    import xarray as xr
+
+    from .metrics import all_metrics
+    from .prediction.run import predict
+
+    t0, t1 = np.datetime64(test[0]), np.datetime64(test[1]) + np.timedelta64(1, "D")
+    predict(str(model), obs_path, out_nc, progress=False)
+    with xr.open_dataset(out_nc) as r:
+        t = r["time"].values
+        keep = (t >= t0) & (t < t1) & np.isin(r["status"].values.reshape(len(t), -1)[:, 0], (0, 1))
+        sim = r["rsoil"].values.reshape(len(t), -1)[:, 0]
+    o = obs["rsoil"].values.reshape(len(obs["time"]), -1)[:, 0]
+    if len(o) != len(t):
+        raise ValueError(f"{out_nc}: {len(t)} time steps but the observations {obs_path} have {len(o)}")
+    return all_metrics(o[keep], sim[keep])
 
 
 def run_host(ds, model_path: Path, k_baseline: float, workdir: Path) -> dict:
@@ -168,13 +210,9 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
     demo's training period (`rsoil-couple calibrate`, least squares through the origin). Where the
     pretrained model's training record includes this site, the overlap with the test window is stated.
     """
-    import xarray as xr
-
     from .data import read_site
-    from .metrics import all_metrics
     from .modelfile.export import load_model
     from .prediction.calibrate import calibrate
-    from .prediction.run import predict
     _, meta = load_model(name)
     t0, t1 = np.datetime64(test[0]), np.datetime64(test[1]) + np.timedelta64(1, "D")
     obs = read_site(obs_path)
@@ -188,16 +226,7 @@ def pretrained_rows(obs_path: Path, out: Path, test: tuple[str, str], label: str
     calibrate(name, str(obs_path), str(cal), start=str(obs["time"].values[0])[:10],
               end=str(np.datetime_as_string(t0 - np.timedelta64(1, "D"), unit="D")))
     for row, model in ((f"{name} (as shipped)", name), (f"{name} (site scale calibrated)", cal)):
-        p = out / f"offline_{Path(str(model)).stem}.nc"
-        predict(str(model), obs_path, p, progress=False)
-        with xr.open_dataset(p) as r:
-            t = r["time"].values
-            keep = (t >= t0) & (t < t1) & np.isin(r["status"].values.reshape(len(t), -1)[:, 0], (0, 1))
-            sim = r["rsoil"].values.reshape(len(t), -1)[:, 0]
-        o = obs["rsoil"].values.reshape(len(obs["time"]), -1)[:, 0]
-        if len(o) != len(t):
-            raise ValueError(f"{p}: {len(t)} time steps but the observations {obs_path} have {len(o)}")
-        rows[row] = all_metrics(o[keep], sim[keep])
+        rows[row] = core_metrics(model, obs, obs_path, out / f"offline_{Path(str(model)).stem}.nc", test)
     return {"rows": rows, "model_id": meta["model_id"], "note": note}
 
 
@@ -224,6 +253,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: t
         The shipped models shown beside the trained one (names, `rsoil_couple.pretrained.available`).
     """
     from .baselines import mi
+    from .data import read_site
     from .data.sites import SAMPLE_US_HN1
     from .evaluation.validate import validate
     from .prediction.run import predict
@@ -233,7 +263,7 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: t
     if unknown:
         raise ValueError(f"--pretrained {' '.join(unknown)}: not a pretrained model name; available: {available()}")
     out.mkdir(parents=True, exist_ok=True)
-    prog = Progress(total=9)
+    prog = Progress(total=10)
     if synthetic:
         if data:
             raise ValueError("--synthetic and --data exclude each other")
@@ -258,6 +288,12 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: t
     prog.step(f"training the quick new LSTM ({QUICK_MODEL['past_hours']:g} h past + "
               f"{QUICK_MODEL['future_hours']:g} h future) and exporting {model_path.name}")
     res = train_quick(data, ds, test, model_path)
+
+    stream_path = out / "kg_stream.pt"
+    prog.step(f"training the knowledge-guided streaming ensemble ({STREAM_MODEL['kind']}, {STREAM_TRAIN['members']} "
+              f"members, benchmark (a)'s model) and exporting {stream_path.name}; through the C++ core")
+    sres = train_stream(data, ds, test, stream_path)
+    stream_row = core_metrics(stream_path, read_site(obs_path), obs_path, out / "offline_kg_stream.nc", test)
 
     prog.step(f"Q10 family and CLM-structure baseline (fitted before {test[0]}, scored on the LSTM's "
               f"{len(res.split.test)} test samples)")
@@ -289,7 +325,8 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: t
              periods=[("test", test[0], test[1])])
 
     prog.step("summary")
-    rows = {"new LSTM (test window)": res.test_metrics}
+    rows = {"new LSTM (test window)": res.test_metrics,
+            f"kg_stream ensemble of {STREAM_TRAIN['members']} (trained here; C++ core)": stream_row}
     for r in shipped.values():
         rows.update(r["rows"])
     rows.update({name: b["test"] for name, b in baselines.items()})
@@ -297,6 +334,9 @@ def run_demo(data: str | None, out: Path, synthetic: bool = False, pretrained: t
     policy_rows = {name: m["test"] for name, m in series.items() if name.startswith(QUICK_MODEL["kind"] + " (")}
     summary = {"site": label, "synthetic": data is None, "test_window": list(test),
                "model": str(model_path), "model_id": res.meta.get("model_id", ""),
+               "stream_model": str(stream_path), "stream_model_id": sres.meta.get("model_id", ""),
+               "stream_physics": sres.meta["training"]["physics"],
+               "stream_test_metrics_python": sres.meta["test_metrics"],   # the same model in Python, for the core's row
                "mi_peak_lag_hours": {k: v["peak_lag_hours"] for k, v in mi_res["drivers"].items()},
                "test_metrics": rows, "policy_test_metrics": policy_rows, "host": host,
                "pretrained": {n: {k: v for k, v in r.items() if k != "rows"} for n, r in shipped.items()},
@@ -336,7 +376,9 @@ Peak lags: {mi_lags}. Positive lag = the driver's FUTURE value (see `mi.json`).
 ## 2. Q10 family vs the new LSTM on the test window
 {metrics_table(rows)}
 
-Model file: `{Path(summary['model']).name}` (model_id `{summary['model_id']}`).
+Model files: `{Path(summary['model']).name}` (the paper's new LSTM, model_id `{summary['model_id']}`) and
+`{Path(summary['stream_model']).name}` (the knowledge-guided streaming ensemble, benchmark (a)'s model, model_id
+`{summary['stream_model_id']}`; scored through the C++ core; its learned physics in `demo.json`).
 
 {pretrained_text(summary['pretrained'])}
 

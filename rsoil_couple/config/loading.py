@@ -140,6 +140,8 @@ def check_run(cfg: RunConfig) -> None:
     from ..models.stream_options import TRAIN_CHOICES, check_train_choice
     for name in TRAIN_CHOICES:
         check_train_choice(name, getattr(t, name))
+    if t.refit and not getattr(MODELS[m.kind], "streaming", False):
+        raise ValueError(f"train.refit = true applies to streaming kinds (kg_stream), not model.kind = {m.kind!r}")
     if not t.modulation_block_hours > 0:
         raise ValueError(f"train.modulation_block_hours must be > 0 [h], got {t.modulation_block_hours}")
     if not 1 <= t.members <= 64:

@@ -215,7 +215,14 @@ class TrainSection:
     modulation_choice : str, default "one_se"
         ``kg_stream``: how the network's share λ of the modulation is chosen on the validation rows after
         training: ``"one_se"`` the smallest share within one standard error (over days) of the best,
-        ``"min"`` the best (configs before this option; `rsoil_couple.training.stream.choose_modulation_weight`).
+        ``"min"`` the best (configs before this option; `rsoil_couple.training.stream.choose_modulation_weight`),
+        ``"none"`` no choice (λ = 1).
+    refit : bool, default False
+        ``kg_stream``: after training with early stopping and the choice of λ on the validation rows, train
+        every member again from its seed on the training AND validation rows, for the number of epochs
+        validation chose and with the λ it chose (the last days before a test are then learnt from, not
+        only validated on; benchmarks/split_sensitivity.py). The file's envelope and training periods
+        include the validation rows.
     modulation_block_hours : float, default 24
         ``kg_stream``: the validation rows are cut into blocks of this many hours for the choice of λ (the
         standard error of ``"one_se"`` is over blocks; longer blocks are less autocorrelated) [h].
@@ -243,7 +250,8 @@ class TrainSection:
     progress: bool = True               # tqdm bars (shown only on a terminal)
     members: int = 1                    # ensemble: N members, seeds run.seed .. run.seed+N-1, one file (mean)
     chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
-    modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min"
+    modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min" | "none" (λ = 1)
+    refit: bool = False                 # kg_stream: retrain on training + validation rows with the chosen epochs and λ
     modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
     site_weighting: str = "rows"        # kg_stream, several sites: "rows" | "sites" (each site counts equally)
     base_in_joint: str = "trained"      # kg_stream: the base's parameters after the base fit, "trained" | "frozen"

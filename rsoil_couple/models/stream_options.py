@@ -17,8 +17,9 @@ ENVELOPE_RULES = ("fade", "clamp")
 #: ``rsoil-couple calibrate --fit-modulation`` (on a new site's calibration rows); 0 = the base alone
 MODULATION_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: how training picks λ on validation rows (``train.modulation_choice``): the smallest share within one
-#: standard error of the best (over days), or the best (`rsoil_couple.training.stream.choose_modulation_weight`)
-MODULATION_RULES = ("one_se", "min")
+#: standard error of the best (over days), the best (`rsoil_couple.training.stream.choose_modulation_weight`),
+#: or none: the whole network (λ = 1) whatever the validation rows say
+MODULATION_RULES = ("one_se", "min", "none")
 #: how the joint training stage weighs several sites (``train.site_weighting``): "rows" (a site counts in
 #: proportion to its usable rows) or "sites" (every site counts equally; `rsoil_couple.training.stream`)
 SITE_WEIGHTINGS = ("rows", "sites")

@@ -283,6 +283,7 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
     validation rows are cut into days (``block_hours`` blocks); every share λ gets its mean daily loss.
 
     - ``rule = "min"``: the λ with the lowest mean (ties to the smaller one).
+    - ``rule = "none"``: no choice, λ = 1 (the validation rows are not read).
     - ``rule = "one_se"`` (the default): the SMALLEST λ whose mean daily loss exceeds the lowest one by
       no more than one standard error of the paired daily differences (the one-standard-error rule,
       Breiman et al. 1984; Hastie et al. 2009, sect. 7.10). The same rows chose the early-stopping
@@ -292,6 +293,9 @@ def choose_modulation_weight(model: KGStream, sites: list[StreamSite], val_masks
     Returns the chosen weight.
     """
     check_train_choice("modulation_choice", rule)
+    if rule == "none":
+        model.modulation_weight.fill_(1.0)
+        return 1.0
     blocks = []
     for lam in MODULATION_WEIGHTS:
         model.modulation_weight.fill_(lam)

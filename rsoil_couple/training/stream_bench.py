@@ -135,6 +135,9 @@ def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=Non
     the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
     """
     hours = [float(h) for h in b.options.get("choose_recent_hours", [])]
+    if hours and b.train.refit:
+        raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true "
+                         "trains on; use one or the other")
     if not hours:
         return _train(b, sites, split, seed, members, past_vars, progress, masks), {}
     best, val_nse = None, {}

@@ -122,17 +122,26 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
     prepared = [prepare_site(probe, s) for s in sites]
     masks = masks or [split_masks(s, cfg.split, cfg.run.seed) for s in sites]
     members, hists = [], []
-    for k in range(cfg.train.members):
+    t = cfg.train
+    opts = dict(lr=t.lr, progress=progress, batch_chunks=batch_chunks(t), chunk_hours=t.chunk_hours,
+                modulation_choice=t.modulation_choice, modulation_block_hours=t.modulation_block_hours,
+                site_weighting=t.site_weighting, base_in_joint=t.base_in_joint, site_normalization=t.site_normalization)
+    refit = t.refit and any(bool(mk[1].any()) for mk in masks)
+    for k in range(t.members):
         seed = cfg.run.seed + k
         torch.manual_seed(seed)
         m = build_stream_model(cfg, export_step)
-        h = train_stream(m, prepared, [mk[0] for mk in masks], [mk[1] for mk in masks], epochs=cfg.train.epochs,
-                         lr=cfg.train.lr, seed=seed, patience=cfg.train.patience, progress=progress,
-                         batch_chunks=batch_chunks(cfg.train), chunk_hours=cfg.train.chunk_hours,
-                         modulation_choice=cfg.train.modulation_choice,
-                         modulation_block_hours=cfg.train.modulation_block_hours,
-                         site_weighting=cfg.train.site_weighting, base_in_joint=cfg.train.base_in_joint,
-                         site_normalization=cfg.train.site_normalization)
+        h = train_stream(m, prepared, [mk[0] for mk in masks], [mk[1] for mk in masks], epochs=t.epochs, seed=seed,
+                         patience=t.patience, **opts)
+        if refit:   # the same member again on training + validation rows: validation's epochs and λ
+            epochs, lam = int(np.argmin(h["val_loss"])) + 1, float(m.modulation_weight)
+            torch.manual_seed(seed)
+            m = build_stream_model(cfg, export_step)
+            h = {**train_stream(m, prepared, [mk[0] | mk[1] for mk in masks], None, epochs=epochs, seed=seed,
+                                patience=epochs + 1, **opts), "refit": {"epochs": epochs, "modulation_weight": lam,
+                                                                         "first_pass_val_loss": h["val_loss"]}}
+            m.modulation_weight.fill_(lam)
+            h["physics"] = m.physics()
         scales = list(h["log_scales"].values())
         m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
         members.append(m)
@@ -163,8 +172,12 @@ def envelope(prepared: list[StreamSite], masks: list, past_vars: Sequence[str]) 
 
 
 def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], prepared, masks) -> dict:
-    """The fields every streaming file shares (the caller adds streaming, site_scale, fallback, metrics)."""
+    """The fields every streaming file shares (the caller adds streaming, site_scale, fallback, metrics).
+    With ``train.refit`` the members learnt from the validation rows too: they count as training rows here.
+    """
     spin = int(math.ceil(168.0 * 3600.0 / step_seconds))
+    if cfg.train.refit:
+        masks = [(mk[0] | mk[1], *mk[1:]) for mk in masks]
     periods = []
     for s, mk in zip(sites, masks):
         tt = s.time[mk[0]]
@@ -188,7 +201,8 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                                          "moisture_form": cfg.model.moisture_form,
                                          "sees_level": cfg.model.sees_level,
                                          "envelope": cfg.model.envelope,
-                                         "recent_hours": cfg.model.recent_hours,
+                                         "recent_hours": cfg.model.recent_hours, "refit": cfg.train.refit,
+                                         "modulation_choice": cfg.train.modulation_choice,
                                          "learn_q10": cfg.model.learn_q10,
                                          "modulation_max": cfg.model.modulation_max},
                      "depths_m": {s.name: (float(s.depth_m) if np.isfinite(s.depth_m) else None) for s in sites},

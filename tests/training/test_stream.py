@@ -236,6 +236,43 @@ def test_one_se_rule_keeps_a_clear_network_and_drops_one_the_days_cannot_tell_ap
     assert one == lam_min
     with pytest.raises(ValueError, match="modulation_choice"):
         choose_modulation_weight(m, [noisy], [mask], torch.zeros(1), [1.0], "median")
+    # "none": no choice, the whole network even where validation says it hurts (the base is the truth)
+    assert choose_modulation_weight(m, [_with_target(ss, base)], [mask], torch.zeros(1), [1.0], "none") == 1.0
+    assert float(m.modulation_weight) == 1.0
+    assert choose_modulation_weight(m, [_with_target(ss, base)], [mask], torch.zeros(1), [1.0], "min") == 0.0
+
+
+def test_refit_trains_each_member_again_on_training_and_validation_rows(tmp_path):
+    """train.refit: the members are trained a second time on training + validation rows, for the epochs and
+    with the λ the validated first pass chose; the file's envelope and periods include the validation rows."""
+    from rsoil_couple.training.stream_run import load_stream_sites, train_members
+
+    plain = load_run_config(_config(tmp_path, members=2, extra='modulation_choice = "min"'))
+    refit = load_run_config(_config(tmp_path, members=2, extra='modulation_choice = "min"\nrefit = true'))
+    m0, h0, _, _ = train_members(plain, load_stream_sites(plain), 1800, False)
+    res = stream_train_run(refit, progress=False)
+    tr, va, _ = res.masks[0]
+    for k, (first, h) in enumerate(zip(h0, res.histories)):
+        # the first pass of the refit run is the plain run (same seed, same rows): its choices are reused
+        assert h["refit"]["first_pass_val_loss"] == first["val_loss"]
+        assert h["refit"]["epochs"] == int(np.argmin(first["val_loss"])) + 1 == h["epochs"]
+        assert h["refit"]["modulation_weight"] == float(m0[k].modulation_weight) == float(res.members[k].modulation_weight)
+    # the refit members were fitted on more rows: their weights differ from the plain run's
+    assert not torch.equal(res.members[0].head[-1].weight, m0[0].head[-1].weight)
+    meta = res.meta
+    assert meta["training"]["hyperparameters"]["refit"] is True
+    both = tr | va
+    t = res.prepared[0].time
+    assert meta["training"]["periods"][0] == [str(t[both][0])[:19], str(t[both][-1])[:19]]
+    assert str(t[tr][-1])[:19] < meta["training"]["periods"][0][1]      # the validation days are in it
+    y = res.prepared[0].y.numpy()
+    assert meta["training"]["n_train"] == int(np.isfinite(y[both]).sum())
+    assert meta["training"]["n_val"] == int(np.isfinite(y[va]).sum()) > 0
+    # a window kind has no refit: refused by name
+    bad = _config(tmp_path, extra="refit = true").read_text().replace('kind = "kg_stream"', 'kind = "lstm"')
+    (tmp_path / "bad.toml").write_text(bad.replace("hidden = 0", "hidden = 4"))
+    with pytest.raises(ValueError, match="train.refit = true applies to streaming kinds"):
+        load_run_config(tmp_path / "bad.toml")
 
 
 def test_site_weighting_sites_gives_every_site_the_same_total_weight():
