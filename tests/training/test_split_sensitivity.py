@@ -1,0 +1,37 @@
+"""benchmarks/split_sensitivity.py (benchmark a with its test start moved), CI-sized: two starts, one member."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def test_split_sensitivity_quick(shared_data, repo_root, tmp_path):
+    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
+    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--first", "2019-08-19",
+                        "--last", "2019-08-20", "--variants", "one_se", "none+refit", "--members", "1",
+                        "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads((tmp_path / "split_sensitivity.json").read_text())
+    runs = {(r["variant"], r["test_start"]): r for r in res["runs"]}
+    assert set(runs) == {(v, s) for v in ("one_se", "none+refit") for s in ("2019-08-19", "2019-08-20")}
+    # every run is scored on the same rows, whatever its split
+    assert len({r["n_scored"] for r in runs.values()}) == 1 and res["runs"][0]["n_scored"] > 500
+    for r in runs.values():
+        assert np.isfinite(r["nse"]) and np.isfinite(r["base_alone_nse"]) and len(r["member_lambda"]) == 1
+        # validation is the tenth of the record before the test start, and ends the day before it
+        assert r["validation"]["to"][:10] < r["test_start"] and r["validation"]["rows"] > 100
+    # "none" keeps the whole network
+    assert all(r["member_lambda"] == [1.0] for (v, _), r in runs.items() if v == "none+refit")
+    # moving the start by a day moves the validation days by a day
+    assert runs[("one_se", "2019-08-19")]["validation"]["from"] < runs[("one_se", "2019-08-20")]["validation"]["from"]
+    assert (tmp_path / "split_sensitivity.png").stat().st_size > 10_000
+    # refused: a last start inside the scored rows
+    bad = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--last", "2019-08-30",
+                          "--out", str(tmp_path / "bad")], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "is after --score-from" in bad.stderr
