@@ -28,6 +28,9 @@ def model_card(meta: dict, name: str = "") -> str:
                      f"network modulation within x/÷ {hp.get('modulation_max')}, LSTM width {hp.get('hidden')}"
                      + (f", outside the training envelope the modulation {hp['envelope']}s" if "envelope" in hp else "")
                      + (f", the head reads the last {hp['recent_hours']:g} h of drivers" if hp.get("recent_hours") else ""))
+    if "modulation_choice" in hp:
+        lines.append(f"- the network's share λ chosen on validation rows by `{hp['modulation_choice']}`"
+                     + ("; then every member trained again on training + validation rows (refit)" if hp.get("refit") else ""))
     st = meta.get("streaming")
     if st:
         lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "

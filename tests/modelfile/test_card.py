@@ -23,3 +23,7 @@ def test_card_lists_sites_envelope_scores_and_physics(model, capsys):
     assert "| A | 10 | 0.500 | 0.800 | 0.600 |" in card
     assert "- q10: 1.600 ± 0.030" in card and "B 2.72" in card and "training_median" in card
     assert "17 floats of state per column" in card
+    assert "chosen on validation rows" not in card                      # files before the option: no line
+    meta["training"]["hyperparameters"] = {"modulation_choice": "none", "refit": True}
+    assert ("- the network's share λ chosen on validation rows by `none`; then every member trained again on "
+            "training + validation rows (refit)") in model_card(meta, "demo")
