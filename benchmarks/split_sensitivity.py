@@ -40,6 +40,8 @@ def one_run(b, site, start: str, variant: str, score_from: np.datetime64) -> dic
     split = SplitSection(scenario="extrapolation", test_start=start, test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
     rule, _, refit = variant.partition("+")
+    if refit not in ("", "refit"):
+        raise SystemExit(f"--variants {variant}: expected RULE or RULE+refit (RULE: one_se, min, none)")
     cfg = RunConfig(run=RunSection(name=b.name, seed=0, threads=1), data=data, split=split, model=b.model,
                     train=dataclasses.replace(b.train, members=b.members, modulation_choice=rule,
                                               refit=refit == "refit", progress=False),
