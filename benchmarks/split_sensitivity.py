@@ -24,29 +24,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rsoil_couple.config import DataSection, RunConfig, RunSection, SearchSection, SiteConfig, SplitSection
+from rsoil_couple.config import SplitSection
 from rsoil_couple.metrics import nse
 from rsoil_couple.training.figures import pyplot
-from rsoil_couple.training.stream_bench import ensemble_at, load_benchmark, read_sites, vars_for
-from rsoil_couple.training.stream_run import member_predictions, train_members
+from rsoil_couple.training.stream_bench import ensemble_at, load_benchmark, read_sites, train_benchmark, vars_for
+from rsoil_couple.training.stream_run import member_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_run(b, site, start: str, variant: str, score_from: np.datetime64) -> dict:
     """Train benchmark ``b``'s ensemble with the test from ``start``; scores on the rows from ``score_from``."""
-    data = DataSection(sites=[SiteConfig(site.source, site.name, site.depth_m)], past_vars=vars_for(b, site),
-                       future_vars=[], past_hours=168, future_hours=0)
     split = SplitSection(scenario="extrapolation", test_start=start, test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
     rule, _, refit = variant.partition("+")
     if refit not in ("", "refit"):
         raise SystemExit(f"--variants {variant}: expected RULE or RULE+refit (RULE: one_se, min, none)")
-    cfg = RunConfig(run=RunSection(name=b.name, seed=0, threads=1), data=data, split=split, model=b.model,
-                    train=dataclasses.replace(b.train, members=b.members, modulation_choice=rule,
-                                              refit=refit == "refit", progress=False),
-                    search=SearchSection())
-    members, hists, prepared, masks = train_members(cfg, [site], int(site.step_seconds), progress=False)
+    bv = dataclasses.replace(b, train=dataclasses.replace(b.train, modulation_choice=rule, refit=refit == "refit"))
+    members, hists, prepared, masks = train_benchmark(bv, [site], split, 0, b.members, vars_for(b, site), False)
     p, (_, val, test) = prepared[0], masks[0]
     y = p.y.numpy()
     rows = test & np.isfinite(y) & (np.asarray(p.time, "datetime64[s]") >= score_from)

@@ -124,13 +124,16 @@ def vars_for(b: Benchmark, s: SiteArrays) -> list[str]:
     return [v for v in b.past_vars if v in s.drivers and np.isfinite(s.drivers[v]).any()]
 
 
-def _train(b, sites, split, seed, members, past_vars, progress, masks=None):
+def train_benchmark(b, sites, split, seed, members, past_vars, progress, masks=None):
+    """Benchmark ``b``'s model and training on ``sites`` with ``split``: `train_members`' (members, histories,
+    prepared sites, masks), one torch thread, the config built by `_cfg`.
+    """
     cfg = _cfg(b, sites, split, seed, members, past_vars)
     return train_members(cfg, sites, int(sites[0].step_seconds), progress, masks)
 
 
 def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=None):
-    """`_train`, and the choice record; with ``choose_recent_hours = [h, ...]`` in ``[benchmark]``: one
+    """`train_benchmark`, and the choice record; with ``choose_recent_hours = [h, ...]`` in ``[benchmark]``: one
     ensemble per delay-line length (``model.recent_hours``), the one whose ensemble has the highest NSE on
     the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
     """
@@ -139,11 +142,11 @@ def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=Non
         raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true "
                          "trains on; use one or the other")
     if not hours:
-        return _train(b, sites, split, seed, members, past_vars, progress, masks), {}
+        return train_benchmark(b, sites, split, seed, members, past_vars, progress, masks), {}
     best, val_nse = None, {}
     for h in hours:
         bh = dataclasses.replace(b, model=dataclasses.replace(b.model, recent_hours=h))
-        out = _train(bh, sites, split, seed, members, past_vars, progress, masks)
+        out = train_benchmark(bh, sites, split, seed, members, past_vars, progress, masks)
         name = out[2][0].name
         val_nse[f"{h:g}"] = _split_scores(out[0], out[1], out[2][:1], out[3][:1], which=1).get(
             name, {}).get("nse", float("-inf"))
@@ -225,8 +228,8 @@ def run_cross_season(b, progress=True) -> dict:
         others = [e for e, k in zip(extra, extra_keys) if k != key]
         masks = [split_masks(s, split, 0)] + [split_masks(e, SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0]), 0)
                                               for e in others]
-        members, hists, prepared, masks = _train(b, [s] + others, split, 0, b.members, vars_for(b, s), progress,
-                                                 masks)
+        members, hists, prepared, masks = train_benchmark(b, [s] + others, split, 0, b.members, vars_for(b, s),
+                                                          progress, masks)
         prepared, masks = prepared[:1], masks[:1]
         out.update(_split_scores(members, hists, prepared, masks))
         phys[s.name] = physics_record(members, hists)
@@ -320,7 +323,7 @@ def run_loso(b, progress=True) -> dict:
     for i, left in enumerate(all_sites):
         train_sites = [s for j, s in enumerate(all_sites) if j != i]
         split = SplitSection(scenario="temporal", fractions=[0.9, 0.1, 0.0])
-        members, hists, _, _ = _train(b, train_sites, split, 0, b.members, b.past_vars, progress)
+        members, hists, _, _ = train_benchmark(b, train_sites, split, 0, b.members, b.past_vars, progress)
         p = prepare_site(members[0], left)
         y = p.y.numpy()
         n = len(y)
