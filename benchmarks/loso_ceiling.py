@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from loso_base_fit import KEYS, fit, shape, site_arrays
+from loso_base_fit import KEYS, fit, protocol, shape, site_arrays
 
-from rsoil_couple.metrics import cc, nse, origin_scale
+from rsoil_couple.metrics import origin_scale
 from rsoil_couple.training.figures import pyplot
 from rsoil_couple.training.stream_bench import read_sites
 from rsoil_couple.training.stream_figures import nse_bars
@@ -79,12 +79,6 @@ def fit_table(sites: list[dict], w: float, iters: int = 60) -> tuple[dict, list[
 def table_predict(table: dict, s: dict, w: float) -> np.ndarray:
     """g at every row of ``s`` (NaN where the cell was never seen)."""
     return np.array([table.get(k, np.nan) for k in cells(s, w).tolist()])
-
-
-def protocol(s: dict, pred: np.ndarray) -> dict:
-    """Benchmark (c)'s scoring: scale on the first 30 %, NSE on the last 70 %; CC uncalibrated."""
-    k = origin_scale(s["y"][s["first"]], pred[s["first"]])
-    return {"nse": nse(s["y"][s["rest"]], k * pred[s["rest"]]), "cc_uncalibrated": cc(s["y"][s["ok"]], pred[s["ok"]])}
 
 
 def daily_signs(s: dict, step_seconds: float) -> dict:
