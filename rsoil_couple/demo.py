@@ -94,56 +94,59 @@ def fit_baselines(ds, test_start: str, test_times: np.ndarray) -> dict:
     return out
 
 
-def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
-    """Train the quick new LSTM (extrapolation split) and export it; returns the train RunResult."""
-    from .config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
+def _site_config(ds, data: str | None):
+    """The demo's site as a config entry, and the drivers it has: (SiteConfig, past_vars)."""
+    from .config import SiteConfig
+    return (SiteConfig(path=data or "synthetic", depth_m=float(ds.attrs.get("depth_m", 0.15))),
+            [v for v in ("tsoil", "swc", "precip") if v in ds])
+
+
+def _train_export(cfg, ds, data: str | None, model_path: Path, train):
+    """Seed as ``cfg.run`` says, run ``train(cfg, [site])`` on the demo's site and export the model to
+    ``model_path`` (the metadata gets model_id and versions); returns the run's result.
+    """
     from .modelfile.export import export_model
     from .training.fit import set_determinism
     from .training.records import site_from_dataset
+
+    set_determinism(cfg.run.seed, cfg.run.threads)
+    source = "synthetic" if data is None else str(ds.attrs.get("source", data))
+    res = train(cfg, [site_from_dataset(ds, name=str(ds.attrs.get("site", "site")), source=source)])
+    res.meta = export_model(res.model, res.meta, model_path)
+    return res
+
+
+def train_quick(data: str | None, ds, test: tuple[str, str], model_path: Path):
+    """Train the quick new LSTM (extrapolation split) and export it; returns the train RunResult."""
+    from .config import DataSection, ModelConfig, RunConfig, RunSection, SplitSection, TrainSection
     from .training.run import train_run
 
-    depth = float(ds.attrs.get("depth_m", 0.15))
-    past_vars = [v for v in ("tsoil", "swc", "precip") if v in ds]
+    site, past_vars = _site_config(ds, data)
     cfg = RunConfig(
-        data=DataSection(sites=[SiteConfig(path=data or "synthetic", depth_m=depth)], past_vars=past_vars,
-                         future_vars=["tsoil"], past_hours=QUICK_MODEL["past_hours"],
-                         future_hours=QUICK_MODEL["future_hours"]),
+        data=DataSection(sites=[site], past_vars=past_vars, future_vars=["tsoil"],
+                         past_hours=QUICK_MODEL["past_hours"], future_hours=QUICK_MODEL["future_hours"]),
         run=RunSection(name="demo_quick_lstm", seed=0, threads=1),
         split=SplitSection(scenario="extrapolation", test_start=test[0], test_end=test[1]),
         model=ModelConfig(kind=QUICK_MODEL["kind"], hidden=QUICK_MODEL["hidden"]),
         train=TrainSection(**QUICK_TRAIN, progress=sys.stdout.isatty()),
     )
-    set_determinism(cfg.run.seed, cfg.run.threads)
-    source = "synthetic" if data is None else str(ds.attrs.get("source", data))
-    site = site_from_dataset(ds, name=str(ds.attrs.get("site", "site")), source=source)
-    res = train_run(cfg, sites=[site])
-    res.meta = export_model(res.model, res.meta, model_path)   # with model_id and versions
-    return res
+    return _train_export(cfg, ds, data, model_path, lambda c, sites: train_run(c, sites=sites))
 
 
 def train_stream(data: str | None, ds, test: tuple[str, str], model_path: Path):
     """Train the knowledge-guided streaming ensemble (`STREAM_MODEL`, `STREAM_TRAIN`: benchmark (a)'s
     model) on the record before the test window and export it; returns the StreamResult.
     """
-    from .config import DataSection, ModelConfig, RunConfig, RunSection, SiteConfig, SplitSection, TrainSection
-    from .modelfile.export import export_model
-    from .training.fit import set_determinism
-    from .training.records import site_from_dataset
+    from .config import DataSection, ModelConfig, RunConfig, RunSection, SplitSection, TrainSection
     from .training.stream_run import stream_train_run
 
-    past_vars = [v for v in ("tsoil", "swc", "precip") if v in ds]
+    site, past_vars = _site_config(ds, data)
     cfg = RunConfig(
-        data=DataSection(sites=[SiteConfig(path=data or "synthetic", depth_m=float(ds.attrs.get("depth_m", 0.15)))],
-                         past_vars=past_vars, future_vars=[], past_hours=168.0, future_hours=0.0),
+        data=DataSection(sites=[site], past_vars=past_vars, future_vars=[], past_hours=168.0, future_hours=0.0),
         run=RunSection(name="demo_kg_stream", seed=0, threads=1),
         split=SplitSection(scenario="extrapolation", test_start=test[0], test_end=test[1], val_fraction=0.1),
         model=ModelConfig(**STREAM_MODEL), train=TrainSection(**STREAM_TRAIN, progress=False))
-    set_determinism(cfg.run.seed, cfg.run.threads)
-    source = "synthetic" if data is None else str(ds.attrs.get("source", data))
-    res = stream_train_run(cfg, sites=[site_from_dataset(ds, name=str(ds.attrs.get("site", "site")), source=source)],
-                           progress=False)
-    res.meta = export_model(res.model, res.meta, model_path)
-    return res
+    return _train_export(cfg, ds, data, model_path, lambda c, sites: stream_train_run(c, sites=sites, progress=False))
 
 
 def core_metrics(model, obs, obs_path: Path, out_nc: Path, test: tuple[str, str]) -> dict:
