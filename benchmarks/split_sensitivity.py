@@ -6,8 +6,9 @@ days; every run is scored on the SAME rows (``--score-from`` .. the test end), s
 the training rows, the validation days, and with them the early stopping and the network's share λ.
 ``--variants``: the λ rule (``train.modulation_choice``: one_se, min, none) and, with ``+refit``,
 ``train.refit = true`` (every member trained again on training + validation rows with the epochs and λ
-validation chose). Per run: the ensemble's NSE, its members' NSE and λ, the physical base alone
-(λ = 0), and the rain that fell in the validation days.
+validation chose) or, with ``+slide``, ``train.member_validation = "slide"`` (member k validates on its
+own block of the training rows and trains on the rest). Per run: the ensemble's NSE, its members' NSE
+and λ, the physical base alone (λ = 0), and the rain that fell in the (last member's) validation days.
 
     PYTHONPATH=. python3 benchmarks/split_sensitivity.py --out DIR     # ~3 min per variant (13 test starts)
 
@@ -37,10 +38,11 @@ def one_run(b, site, start: str, variant: str, score_from: np.datetime64) -> dic
     """Train benchmark ``b``'s ensemble with the test from ``start``; scores on the rows from ``score_from``."""
     split = SplitSection(scenario="extrapolation", test_start=start, test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
-    rule, _, refit = variant.partition("+")
-    if refit not in ("", "refit"):
-        raise SystemExit(f"--variants {variant}: expected RULE or RULE+refit (RULE: one_se, min, none)")
-    bv = dataclasses.replace(b, train=dataclasses.replace(b.train, modulation_choice=rule, refit=refit == "refit"))
+    rule, _, how = variant.partition("+")
+    if how not in ("", "refit", "slide"):
+        raise SystemExit(f"--variants {variant}: expected RULE, RULE+refit or RULE+slide (RULE: one_se, min, none)")
+    bv = dataclasses.replace(b, train=dataclasses.replace(b.train, modulation_choice=rule, refit=how == "refit",
+                                                          member_validation="slide" if how == "slide" else "shared"))
     members, hists, prepared, masks = train_benchmark(bv, [site], split, 0, b.members, vars_for(b, site), False)
     p, (_, val, test) = prepared[0], masks[0]
     y = p.y.numpy()
@@ -80,7 +82,8 @@ def figure(runs: list[dict], variants: list[str], path: Path, title: str) -> Non
     axes[1].legend(fontsize=7)
     rain = {r["test_start"]: r["validation"]["rain_mm"] for r in runs if r["variant"] == variants[0]}
     axes[2].bar(x, [rain[s] for s in starts], color="C9")
-    axes[2].set_ylabel("rain in the\nvalidation days [mm]")
+    axes[2].set_ylabel("rain in the\nvalidation days [mm]"
+                       + ("\n(+slide: the last\nmember's)" if any("+slide" in v for v in variants) else ""))
     axes[2].set_xticks(x, starts, rotation=45, fontsize=7)
     axes[2].set_xlabel("test start (training and validation end the day before)")
     fig.tight_layout()
@@ -95,7 +98,8 @@ def main(argv=None) -> int:
     ap.add_argument("--last", default="2019-08-24", help="last test start")
     ap.add_argument("--score-from", default="2019-08-25", help="every run is scored from here to the test end")
     ap.add_argument("--variants", nargs="+", default=["one_se", "none", "one_se+refit", "none+refit"],
-                    help="train.modulation_choice values (one_se, min, none), each optionally +refit (train.refit)")
+                    help="train.modulation_choice values (one_se, min, none), each optionally "
+                         "+refit (train.refit) or +slide (train.member_validation)")
     ap.add_argument("--members", type=int, default=None, help="override the benchmark's members (quick checks)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)

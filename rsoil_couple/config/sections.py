@@ -223,6 +223,13 @@ class TrainSection:
         validation chose and with the λ it chose (the last days before a test are then learnt from, not
         only validated on; benchmarks/split_sensitivity.py). The file's envelope and training periods
         include the validation rows.
+    member_validation : str, default "shared"
+        ``kg_stream`` ensembles: ``"shared"`` every member validates (early stopping, λ) on the same rows;
+        ``"slide"`` member k of N validates on a block of the same size moved along the training and
+        validation rows, from their start (k = 0) to their end (k = N - 1, the shared block), and trains on
+        the rest: every row is learnt from by N - 1 or more members, and each member's early stopping and λ
+        rest on other days (`rsoil_couple.training.stream_run.member_masks`). The file's envelope and
+        training periods include the validation rows.
     modulation_block_hours : float, default 24
         ``kg_stream``: the validation rows are cut into blocks of this many hours for the choice of λ (the
         standard error of ``"one_se"`` is over blocks; longer blocks are less autocorrelated) [h].
@@ -252,6 +259,7 @@ class TrainSection:
     chunk_hours: float = 48.0           # streaming kinds: TBPTT truncation length [h]
     modulation_choice: str = "one_se"   # kg_stream: λ on validation rows, "one_se" | "min" | "none" (λ = 1)
     refit: bool = False                 # kg_stream: retrain on training + validation rows with the chosen epochs and λ
+    member_validation: str = "shared"   # kg_stream ensembles: "shared" | "slide" (member k validates on its own block)
     modulation_block_hours: float = 24.0   # kg_stream: blocks of the λ choice [h]
     site_weighting: str = "rows"        # kg_stream, several sites: "rows" | "sites" (each site counts equally)
     base_in_joint: str = "trained"      # kg_stream: the base's parameters after the base fit, "trained" | "frozen"

@@ -28,9 +28,13 @@ BASE_IN_JOINT = ("trained", "frozen")
 #: what each site's squared error is divided by in training (``train.site_normalization``): its variance or
 #: its squared mean
 SITE_NORMALIZATIONS = ("variance", "mean")
+#: which rows each ensemble member validates on (``train.member_validation``): the same for all, or a block
+#: sliding from the start of the training rows (first member) to their end (last member)
+MEMBER_VALIDATIONS = ("shared", "slide")
 #: the ``[train]`` options of kg_stream that take one of a few words, and those words
 TRAIN_CHOICES = {"modulation_choice": MODULATION_RULES, "site_weighting": SITE_WEIGHTINGS,
-                 "base_in_joint": BASE_IN_JOINT, "site_normalization": SITE_NORMALIZATIONS}
+                 "base_in_joint": BASE_IN_JOINT, "site_normalization": SITE_NORMALIZATIONS,
+                 "member_validation": MEMBER_VALIDATIONS}
 
 
 def check_train_choice(field: str, value: str) -> None:

@@ -138,9 +138,9 @@ def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=Non
     the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
     """
     hours = [float(h) for h in b.options.get("choose_recent_hours", [])]
-    if hours and b.train.refit:
-        raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true "
-                         "trains on; use one or the other")
+    if hours and (b.train.refit or b.train.member_validation != "shared"):
+        raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true and "
+                         "train.member_validation = \"slide\" train on; use one or the other")
     if not hours:
         return train_benchmark(b, sites, split, seed, members, past_vars, progress, masks), {}
     best, val_nse = None, {}

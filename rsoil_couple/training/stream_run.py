@@ -22,6 +22,7 @@ import torch
 from ..config import RunConfig
 from ..models.kg_stream import KGStream
 from ..models.stream_ensemble import StreamEnsemble
+from ..models.stream_options import check_train_choice
 from ..variables import CANONICAL_VARS, DRIVER_UNITS
 from .records import SiteArrays, load_sites, model_step_seconds
 from .stream import StreamSite, predict_sequence, prepare_site, train_stream
@@ -127,11 +128,13 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
                 modulation_choice=t.modulation_choice, modulation_block_hours=t.modulation_block_hours,
                 site_weighting=t.site_weighting, base_in_joint=t.base_in_joint, site_normalization=t.site_normalization)
     refit = t.refit and any(bool(mk[1].any()) for mk in masks)
+    check_train_choice("member_validation", t.member_validation)
     for k in range(t.members):
         seed = cfg.run.seed + k
         torch.manual_seed(seed)
         m = build_stream_model(cfg, export_step)
-        h = train_stream(m, prepared, [mk[0] for mk in masks], [mk[1] for mk in masks], epochs=t.epochs, seed=seed,
+        mks = member_masks(masks, k, t.members) if t.member_validation == "slide" else masks
+        h = train_stream(m, prepared, [mk[0] for mk in mks], [mk[1] for mk in mks], epochs=t.epochs, seed=seed,
                          patience=t.patience, **opts)
         if refit:   # the same member again on training + validation rows: validation's epochs and λ
             epochs, lam = int(np.argmin(h["val_loss"])) + 1, float(m.modulation_weight)
@@ -147,6 +150,36 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
         members.append(m)
         hists.append(h)
     return members, hists, prepared, masks
+
+
+def member_masks(masks: list, k: int, n: int) -> list:
+    """Member ``k`` of ``n``'s (train, validation, test) masks for ``train.member_validation = "slide"``: per
+    site, its training and validation rows in time order, and a validation block of as many rows as the
+    shared one, starting ``k / (n - 1)`` of the way from the first of those rows to the last possible start
+    (k = n - 1: the shared block). The block is contiguous in that order; the member trains on the rest.
+    """
+    out = []
+    for tr, va, te in masks:
+        pool = np.flatnonzero(tr | va)
+        nv = int(va.sum())
+        if n < 2 or nv == 0 or nv >= len(pool):
+            out.append((tr, va, te))
+            continue
+        start = int(round(k * (len(pool) - nv) / (n - 1)))
+        v = np.zeros_like(va)
+        v[pool[start:start + nv]] = True
+        out.append(((tr | va) & ~v, v, te))
+    return out
+
+
+def learnt_masks(cfg: RunConfig, masks: list) -> list:
+    """The masks with the validation rows counted as training rows where the members learnt from them
+    (``train.refit``, ``train.member_validation = "slide"``): the rule of the file's envelope, training
+    periods, ``n_train`` and fallback Q10.
+    """
+    if cfg.train.refit or cfg.train.member_validation == "slide":
+        return [(mk[0] | mk[1], *mk[1:]) for mk in masks]
+    return masks
 
 
 def physics_record(members: list[KGStream], hists: list[dict]) -> dict:
@@ -173,11 +206,10 @@ def envelope(prepared: list[StreamSite], masks: list, past_vars: Sequence[str]) 
 
 def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], prepared, masks) -> dict:
     """The fields every streaming file shares (the caller adds streaming, site_scale, fallback, metrics).
-    With ``train.refit`` the members learnt from the validation rows too: they count as training rows here.
+    Validation rows the members learnt from count as training rows here (`learnt_masks`).
     """
     spin = int(math.ceil(168.0 * 3600.0 / step_seconds))
-    if cfg.train.refit:
-        masks = [(mk[0] | mk[1], *mk[1:]) for mk in masks]
+    masks = learnt_masks(cfg, masks)
     periods = []
     for s, mk in zip(sites, masks):
         tt = s.time[mk[0]]
@@ -202,6 +234,7 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
                                          "sees_level": cfg.model.sees_level,
                                          "envelope": cfg.model.envelope,
                                          "recent_hours": cfg.model.recent_hours, "refit": cfg.train.refit,
+                                         "member_validation": cfg.train.member_validation,
                                          "modulation_choice": cfg.train.modulation_choice,
                                          "learn_q10": cfg.model.learn_q10,
                                          "modulation_max": cfg.model.modulation_max},
@@ -261,7 +294,7 @@ def stream_train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None, 
         mpred_all.append(mp[:, ok])
     obs = np.concatenate(obs_all)
     meta = base_meta(cfg, step, sites, prepared, masks)
-    meta["fallback_q10"] = _fallback_q10(prepared, masks, cfg.data.past_vars)
+    meta["fallback_q10"] = _fallback_q10(prepared, learnt_masks(cfg, masks), cfg.data.past_vars)
     meta["streaming"] = model.streaming_meta()
     per_site = {p.name: regression_metrics(p.y.numpy()[mk[2] & np.isfinite(p.y.numpy())], test_pred[p.name])
                 for p, mk in zip(prepared, masks) if len(test_pred[p.name])}

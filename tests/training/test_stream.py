@@ -275,6 +275,68 @@ def test_refit_trains_each_member_again_on_training_and_validation_rows(tmp_path
         load_run_config(tmp_path / "bad.toml")
 
 
+def test_member_masks_slide_a_validation_block_from_the_first_training_row_to_the_shared_block():
+    """member_masks: member k of n validates on a contiguous block (in the order of the training + validation
+    rows, skipping rows of neither) of the shared block's size, at k/(n-1) of the way from the first row;
+    the last member's block is the shared one; each member trains on the rest; test rows never move."""
+    from rsoil_couple.training.stream_run import member_masks
+
+    n = 40
+    tr = np.zeros(n, bool)
+    tr[2:30] = True
+    tr[10:12] = False                   # rows of no split (a gap): never validated, never trained on
+    va = np.zeros(n, bool)
+    va[30:34] = True
+    te = np.zeros(n, bool)
+    te[34:] = True
+    pool = np.flatnonzero(tr | va)      # 30 rows
+    for k in range(5):
+        (mtr, mva, mte), = member_masks([(tr, va, te)], k, 5)
+        start = round(k * (len(pool) - 4) / 4)
+        assert np.array_equal(np.flatnonzero(mva), pool[start:start + 4])
+        assert np.array_equal(mtr | mva, tr | va) and not (mtr & mva).any() and mte is te
+    (ltr, lva, _), = member_masks([(tr, va, te)], 4, 5)
+    assert np.array_equal(lva, va) and np.array_equal(ltr, tr)
+    (ftr, fva, _), = member_masks([(tr, va, te)], 0, 5)
+    assert np.flatnonzero(fva).tolist() == [2, 3, 4, 5] and ftr[30:34].all()
+    # one member, or no validation rows: the masks as given
+    assert member_masks([(tr, va, te)], 0, 1)[0][1] is va
+    assert member_masks([(tr, np.zeros(n, bool), te)], 1, 3)[0][0] is tr
+
+
+def test_member_validation_slide_trains_members_on_each_others_validation_rows(tmp_path):
+    """train.member_validation = "slide": every member's history comes from its own validation block, the
+    file counts validation rows as training rows (envelope, periods, n_train, fallback Q10) and records the
+    rule; with refit, or a window kind, it is refused by name."""
+    from rsoil_couple.modelfile.card import model_card
+    from rsoil_couple.training.stream_run import learnt_masks
+
+    cfg = load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"'))
+    res = stream_train_run(cfg, progress=False)
+    shared = load_run_config(_config(tmp_path, members=3))
+    plain = stream_train_run(shared, progress=False)
+    # the last member validated on the shared block: the same run as the shared rule's last member
+    assert res.histories[2]["val_loss"] == plain.histories[2]["val_loss"]
+    assert res.histories[0]["val_loss"] != plain.histories[0]["val_loss"]
+    tr, va, _ = res.masks[0]
+    y = res.prepared[0].y.numpy()
+    meta = res.meta
+    assert meta["training"]["hyperparameters"]["member_validation"] == "slide"
+    assert meta["training"]["n_train"] == int(np.isfinite(y[tr | va]).sum())
+    assert plain.meta["training"]["n_train"] == int(np.isfinite(y[tr]).sum()) < meta["training"]["n_train"]
+    assert learnt_masks(shared, res.masks) is res.masks
+    assert meta["fallback_q10"] != plain.meta["fallback_q10"]          # fitted on the rows the members learnt
+    assert "(slide)" in model_card(meta) and "(slide)" not in model_card(plain.meta)
+    with pytest.raises(ValueError, match="member_validation = 'slide' and train.refit = true"):
+        load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"\nrefit = true'))
+    with pytest.raises(ValueError, match=r"train.member_validation = 'sliding'; expected one of \['shared', 'slide'\]"):
+        load_run_config(_config(tmp_path, members=3, extra='member_validation = "sliding"'))
+    bad = _config(tmp_path, extra='member_validation = "slide"').read_text().replace('kind = "kg_stream"', 'kind = "lstm"')
+    (tmp_path / "bad.toml").write_text(bad.replace("hidden = 0", "hidden = 4"))
+    with pytest.raises(ValueError, match="member_validation = 'slide' applies to streaming kinds"):
+        load_run_config(tmp_path / "bad.toml")
+
+
 def test_site_weighting_sites_gives_every_site_the_same_total_weight():
     """train.site_weighting = "sites": in the joint stage a site's weight times its usable rows is the same
     for every site (an average site's), whatever its record length; "rows" (default) keeps the per-row
