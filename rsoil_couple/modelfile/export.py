@@ -112,11 +112,41 @@ def _tensor_problem(x, shape: tuple, state: bool) -> str:
     return "" if ok else f"returned {list(x.shape)} {str(x.dtype).replace('torch.', '')}, expected {want}"
 
 
+class _SortedSet(set):
+    """A set that iterates in sorted order (falls back to the set's own order for unsortable members)."""
+
+    def __iter__(self):
+        try:
+            return iter(sorted(set.__iter__(self)))
+        except TypeError:
+            return set.__iter__(self)
+
+
+def script(module: torch.nn.Module) -> torch.jit.ScriptModule:
+    """``torch.jit.script(module)`` whose generated code does not depend on the Python hash seed.
+
+    torch 2.13 collects a module's ``__constants__`` (nn.Linear's ``in_features``, nn.LSTM's sizes) in a
+    ``set`` and emits them in its iteration order, which changes from process to process
+    (``PYTHONHASHSEED``): the same weights then gave files whose code, and so ``model_id``, differed run to
+    run. While scripting, that module's ``set`` iterates sorted.
+    """
+    from torch.jit import _recursive
+    had = "set" in vars(_recursive)
+    old = vars(_recursive).get("set")
+    _recursive.set = _SortedSet
+    try:
+        return torch.jit.script(module)
+    finally:
+        if had:
+            _recursive.set = old
+        else:
+            del _recursive.set
+
+
 def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
     if isinstance(module, torch.jit.ScriptModule):
         return module
-    module = module.eval()
-    return torch.jit.script(module)
+    return script(module.eval())
 
 
 def export_model(module: torch.nn.Module, meta: dict, path: str | Path) -> dict:
