@@ -115,10 +115,15 @@ def month_figure(rows: dict, path: Path, title: str) -> None:
     fig, axes = plt.subplots(len(names), 1, figsize=(11, 2.4 * len(names)), squeeze=False)
     for ax, n in zip(axes[:, 0], names):
         t = rows[n]["by_month_common"]
-        x = np.arange(len(t))
+        # months at their calendar place (months since the first), a month without common rows a gap
+        x = np.array([12 * (m["year"] - t[0]["year"]) + m["month"] - t[0]["month"] for m in t])
+        gap = np.concatenate([[False], np.diff(x) > 1])
         for key, style in (("obs", "k-o"), ("window", "C1-"), ("stream", "C0-"), ("stream_base_alone", "C0:")):
-            ax.plot(x, [m[key] for m in t], style, ms=3, lw=1.2, label=key.replace("_", " "))
-        ax.set_xticks(x[::2], [f"{m['year']}-{m['month']:02d}" for m in t][::2], fontsize=6, rotation=45)
+            y = np.array([m[key] for m in t], float)
+            ax.plot(np.insert(x.astype(float), np.flatnonzero(gap), np.nan), np.insert(y, np.flatnonzero(gap), np.nan),
+                    style, ms=3, lw=1.2, label=key.replace("_", " "))
+        every = max(1, len(x) // 12)
+        ax.set_xticks(x[::every], [f"{m['year']}-{m['month']:02d}" for m in t][::every], fontsize=6, rotation=45)
         ax.set_ylabel("Rsoil [umol m-2 s-1]", fontsize=7)
         ax.set_title(f"{n}: monthly means of the {rows[n]['common_n']} test rows both models score "
                      f"(window NSE {rows[n]['window_nse_common']:.3f}, streaming {rows[n]['stream_nse_common']:.3f})",
