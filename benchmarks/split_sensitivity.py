@@ -4,11 +4,12 @@ Benchmark (a) trains the streaming ensemble on US-Hn1's record before 2019-08-20
 tenth of it, about eight days) and scores 2019-08-20..09-14. Here the test start moves over a range of
 days; every run is scored on the SAME rows (``--score-from`` .. the test end), so only the split moves:
 the training rows, the validation days, and with them the early stopping and the network's share λ.
-``--variants``: the λ rule (``train.modulation_choice``: one_se, min, none) and, with ``+refit``,
-``train.refit = true`` (every member trained again on training + validation rows with the epochs and λ
-validation chose) or, with ``+slide``, ``train.member_validation = "slide"`` (member k validates on its
-own block of the training rows and trains on the rest). Per run: the ensemble's NSE, its members' NSE
-and λ, the physical base alone (λ = 0), and the rain that fell in the (last member's) validation days.
+``--variants``: the λ rule (``train.modulation_choice``: one_se, min, none), then optionally ``+slide``
+(``train.member_validation = "slide"``: member k validates on its own block of the training rows and trains
+on the rest) and/or ``+refit`` (``train.refit = true``: every member trained again on training +
+validation rows with the epochs and λ validation chose; with +slide the members' upper medians). Per run:
+the ensemble's NSE, its members' NSE and λ, the physical base alone (λ = 0), and the rain that fell in
+the (last member's) validation days.
 
     PYTHONPATH=. python3 benchmarks/split_sensitivity.py --out DIR     # ~3 min per variant (13 test starts)
 
@@ -38,11 +39,11 @@ def one_run(b, site, start: str, variant: str, score_from: np.datetime64) -> dic
     """Train benchmark ``b``'s ensemble with the test from ``start``; scores on the rows from ``score_from``."""
     split = SplitSection(scenario="extrapolation", test_start=start, test_end=b.options["test_end"],
                          val_fraction=float(b.options.get("val_fraction", 0.1)))
-    rule, _, how = variant.partition("+")
-    if how not in ("", "refit", "slide"):
-        raise SystemExit(f"--variants {variant}: expected RULE, RULE+refit or RULE+slide (RULE: one_se, min, none)")
-    bv = dataclasses.replace(b, train=dataclasses.replace(b.train, modulation_choice=rule, refit=how == "refit",
-                                                          member_validation="slide" if how == "slide" else "shared"))
+    rule, *how = variant.split("+")
+    if not set(how) <= {"refit", "slide"}:
+        raise SystemExit(f"--variants {variant}: expected RULE, optionally +slide and/or +refit (RULE: one_se, min, none)")
+    bv = dataclasses.replace(b, train=dataclasses.replace(b.train, modulation_choice=rule, refit="refit" in how,
+                                                          member_validation="slide" if "slide" in how else "shared"))
     members, hists, prepared, masks = train_benchmark(bv, [site], split, 0, b.members, vars_for(b, site), False)
     p, (_, val, test) = prepared[0], masks[0]
     y = p.y.numpy()
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--score-from", default="2019-08-25", help="every run is scored from here to the test end")
     ap.add_argument("--variants", nargs="+", default=["one_se", "none", "one_se+refit", "none+refit"],
                     help="train.modulation_choice values (one_se, min, none), each optionally "
-                         "+refit (train.refit) or +slide (train.member_validation)")
+                         "+slide (train.member_validation) and/or +refit (train.refit)")
     ap.add_argument("--members", type=int, default=None, help="override the benchmark's members (quick checks)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)

@@ -145,9 +145,6 @@ def check_run(cfg: RunConfig) -> None:
     if t.member_validation != "shared" and not getattr(MODELS[m.kind], "streaming", False):
         raise ValueError(f"train.member_validation = {t.member_validation!r} applies to streaming kinds (kg_stream), "
                          f"not model.kind = {m.kind!r}")
-    if t.member_validation != "shared" and t.refit:
-        raise ValueError(f"train.member_validation = {t.member_validation!r} and train.refit = true: choose one "
-                         "(each lets the members learn from the validation rows)")
     if not t.modulation_block_hours > 0:
         raise ValueError(f"train.modulation_block_hours must be > 0 [h], got {t.modulation_block_hours}")
     if not 1 <= t.members <= 64:

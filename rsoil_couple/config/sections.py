@@ -228,8 +228,10 @@ class TrainSection:
         ``"slide"`` member k of N validates on a block of the same size moved along the training and
         validation rows, from their start (k = 0) to their end (k = N - 1, the shared block), and trains on
         the rest: every row is learnt from by N - 1 or more members, and each member's early stopping and λ
-        rest on other days (`rsoil_couple.training.stream_run.member_masks`). The file's envelope and
-        training periods include the validation rows.
+        rest on other days (`rsoil_couple.training.stream_run.member_masks`). With ``refit = true`` every
+        member is then trained again on all training and validation rows for the upper median of the
+        members' chosen epochs, with the upper median of their λ (cross-validation, then refit). The
+        file's envelope and training periods include the validation rows.
     modulation_block_hours : float, default 24
         ``kg_stream``: the validation rows are cut into blocks of this many hours for the choice of λ (the
         standard error of ``"one_se"`` is over blocks; longer blocks are less autocorrelated) [h].

@@ -30,9 +30,11 @@ def model_card(meta: dict, name: str = "") -> str:
                      + (f", the head reads the last {hp['recent_hours']:g} h of drivers" if hp.get("recent_hours") else ""))
     if "modulation_choice" in hp:
         lines.append(f"- the network's share λ chosen on validation rows by `{hp['modulation_choice']}`"
-                     + ("; then every member trained again on training + validation rows (refit)" if hp.get("refit") else "")
                      + ("; each member validated on its own block of the training rows (slide)"
-                        if hp.get("member_validation") == "slide" else ""))
+                        if hp.get("member_validation") == "slide" else "")
+                     + ("; then every member trained again on training + validation rows (refit"
+                        + (", the members' median epochs)" if hp.get("member_validation") == "slide" else ")")
+                        if hp.get("refit") else ""))
     st = meta.get("streaming")
     if st:
         lines.append(f"- streaming: {st['state_size']} floats of state per column, spin-up {st['spinup_steps']} steps, "

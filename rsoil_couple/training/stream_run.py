@@ -129,26 +129,33 @@ def train_members(cfg: RunConfig, sites: Sequence[SiteArrays], export_step: int,
                 site_weighting=t.site_weighting, base_in_joint=t.base_in_joint, site_normalization=t.site_normalization)
     refit = t.refit and any(bool(mk[1].any()) for mk in masks)
     check_train_choice("member_validation", t.member_validation)
+    slide = t.member_validation == "slide"
     for k in range(t.members):
         seed = cfg.run.seed + k
         torch.manual_seed(seed)
         m = build_stream_model(cfg, export_step)
-        mks = member_masks(masks, k, t.members) if t.member_validation == "slide" else masks
+        mks = member_masks(masks, k, t.members) if slide else masks
         h = train_stream(m, prepared, [mk[0] for mk in mks], [mk[1] for mk in mks], epochs=t.epochs, seed=seed,
                          patience=t.patience, **opts)
-        if refit:   # the same member again on training + validation rows: validation's epochs and λ
-            epochs, lam = int(np.argmin(h["val_loss"])) + 1, float(m.modulation_weight)
-            torch.manual_seed(seed)
-            m = build_stream_model(cfg, export_step)
-            h = {**train_stream(m, prepared, [mk[0] | mk[1] for mk in masks], None, epochs=epochs, seed=seed,
-                                patience=epochs + 1, **opts), "refit": {"epochs": epochs, "modulation_weight": lam,
-                                                                         "first_pass_val_loss": h["val_loss"]}}
-            m.modulation_weight.fill_(lam)
-            h["physics"] = m.physics()
-        scales = list(h["log_scales"].values())
-        m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
         members.append(m)
         hists.append(h)
+    if refit:   # every member again on training + validation rows with validation's epochs and λ
+        chosen = [(int(np.argmin(h["val_loss"])) + 1, float(m.modulation_weight)) for m, h in zip(members, hists)]
+        if slide:   # one choice from every member's block: the upper medians (values the members chose)
+            chosen = [tuple(sorted(c)[len(c) // 2] for c in zip(*chosen))] * len(chosen)
+        for k, ((epochs, lam), h) in enumerate(zip(chosen, hists)):
+            seed = cfg.run.seed + k
+            torch.manual_seed(seed)
+            m = build_stream_model(cfg, export_step)
+            hists[k] = {**train_stream(m, prepared, [mk[0] | mk[1] for mk in masks], None, epochs=epochs, seed=seed,
+                                       patience=epochs + 1, **opts),
+                        "refit": {"epochs": epochs, "modulation_weight": lam, "first_pass_val_loss": h["val_loss"]}}
+            m.modulation_weight.fill_(lam)
+            hists[k]["physics"] = m.physics()
+            members[k] = m
+    for m, h in zip(members, hists):
+        scales = list(h["log_scales"].values())
+        m.site_scale.fill_(math.exp(scales[0] if len(scales) == 1 else float(np.median(scales))))
     return members, hists, prepared, masks
 
 

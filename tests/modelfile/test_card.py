@@ -27,3 +27,6 @@ def test_card_lists_sites_envelope_scores_and_physics(model, capsys):
     meta["training"]["hyperparameters"] = {"modulation_choice": "none", "refit": True}
     assert ("- the network's share λ chosen on validation rows by `none`; then every member trained again on "
             "training + validation rows (refit)") in model_card(meta, "demo")
+    meta["training"]["hyperparameters"]["member_validation"] = "slide"
+    assert ("by `none`; each member validated on its own block of the training rows (slide); then every member "
+            "trained again on training + validation rows (refit, the members' median epochs)") in model_card(meta, "demo")

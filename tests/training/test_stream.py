@@ -307,9 +307,9 @@ def test_member_masks_slide_a_validation_block_from_the_first_training_row_to_th
 def test_member_validation_slide_trains_members_on_each_others_validation_rows(tmp_path):
     """train.member_validation = "slide": every member's history comes from its own validation block, the
     file counts validation rows as training rows (envelope, periods, n_train, fallback Q10) and records the
-    rule; with refit, or a window kind, it is refused by name."""
+    rule; with refit the members are trained again with one choice; a window kind is refused by name."""
     from rsoil_couple.modelfile.card import model_card
-    from rsoil_couple.training.stream_run import learnt_masks
+    from rsoil_couple.training.stream_run import learnt_masks, load_stream_sites, train_members
 
     cfg = load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"'))
     res = stream_train_run(cfg, progress=False)
@@ -327,8 +327,18 @@ def test_member_validation_slide_trains_members_on_each_others_validation_rows(t
     assert learnt_masks(shared, res.masks) is res.masks
     assert meta["fallback_q10"] != plain.meta["fallback_q10"]          # fitted on the rows the members learnt
     assert "(slide)" in model_card(meta) and "(slide)" not in model_card(plain.meta)
-    with pytest.raises(ValueError, match="member_validation = 'slide' and train.refit = true"):
-        load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"\nrefit = true'))
+    # with refit: cross-validation, then refit; every member again on all rows for the members' upper median
+    # of chosen epochs and λ (the first pass is the slide run above: same seeds, same blocks)
+    both = stream_train_run(load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"\n'
+                                                    'modulation_choice = "min"\nrefit = true')), progress=False)
+    first = load_run_config(_config(tmp_path, members=3, extra='member_validation = "slide"\nmodulation_choice = "min"'))
+    m1, h1, _, _ = train_members(first, load_stream_sites(first), 1800, False)
+    epochs = sorted(int(np.argmin(h["val_loss"])) + 1 for h in h1)[1]
+    lam = sorted(float(m.modulation_weight) for m in m1)[1]
+    for h, m, h_first in zip(both.histories, both.members, h1):
+        assert h["refit"]["first_pass_val_loss"] == h_first["val_loss"]
+        assert h["refit"]["epochs"] == epochs == h["epochs"] and float(m.modulation_weight) == lam
+    assert both.meta["training"]["n_train"] == meta["training"]["n_train"]
     with pytest.raises(ValueError, match=r"train.member_validation = 'sliding'; expected one of \['shared', 'slide'\]"):
         load_run_config(_config(tmp_path, members=3, extra='member_validation = "sliding"'))
     bad = _config(tmp_path, extra='member_validation = "slide"').read_text().replace('kind = "kg_stream"', 'kind = "lstm"')
