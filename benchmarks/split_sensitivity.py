@@ -13,7 +13,9 @@ the (last member's) validation days.
 
     PYTHONPATH=. python3 benchmarks/split_sensitivity.py --out DIR     # ~3 min per variant (13 test starts)
 
-Writes DIR/split_sensitivity.json and DIR/split_sensitivity.png.
+    PYTHONPATH=. python3 benchmarks/split_sensitivity.py --merge A/split_sensitivity.json B/... --out DIR
+
+Writes DIR/split_sensitivity.json and DIR/split_sensitivity.png (``--merge``: earlier runs side by side).
 """
 from __future__ import annotations
 
@@ -92,6 +94,45 @@ def figure(runs: list[dict], variants: list[str], path: Path, title: str) -> Non
     plt.close(fig)
 
 
+def summarize(runs: list[dict], variants: list[str]) -> dict:
+    """Per variant: the ensemble's NSE over the starts (min, median, max), how many starts meet (a)'s 0.65, and
+    how many meet it with every member >= 0.55 (a's second target)."""
+    out = {}
+    for variant in variants:
+        rs = [r for r in runs if r["variant"] == variant]
+        out[variant] = {"nse_min": min(r["nse"] for r in rs), "nse_median": float(np.median([r["nse"] for r in rs])),
+                        "nse_max": max(r["nse"] for r in rs), "starts_meeting_0.65": sum(r["nse"] >= 0.65 for r in rs),
+                        "starts_meeting_0.65_members_0.55": sum(r["nse"] >= 0.65 and min(r["member_nse"]) >= 0.55
+                                                                for r in rs),
+                        "lowest_member_nse": min(min(r["member_nse"]) for r in rs)}
+    return out
+
+
+def merge(paths: list[str], out: Path) -> int:
+    """Earlier runs (same benchmark, starts and scored rows) side by side: one JSON, one figure."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("bench_config", "site", "members", "score_from", "test_end", "starts")
+    for p, d in zip(paths[1:], parts[1:]):
+        bad = [k for k in keys if d[k] != parts[0][k]]
+        if bad:
+            raise SystemExit(f"--merge: {p} differs from {paths[0]} in {bad}: not the same experiment")
+    variants = [v for d in parts for v in d["variants"]]
+    if len(set(variants)) < len(variants):
+        raise SystemExit(f"--merge: a variant appears twice in {paths}")
+    runs = [r for d in parts for r in d["runs"]]
+    res = {"benchmark": "split_sensitivity", **{k: parts[0][k] for k in keys}, "variants": variants,
+           "summary": summarize(runs, variants), "runs": runs, "merged_from": [str(p) for p in paths]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "split_sensitivity.json").write_text(json.dumps(res, indent=1))
+    figure(runs, variants, out / "split_sensitivity.png", f"{Path(res['bench_config']).stem} with its test start moved: "
+           f"{res['site']}, scored {res['score_from']}..{res['test_end']}")
+    for variant, v in res["summary"].items():
+        print(f"{variant:20s} median {v['nse_median']:.3f} (min {v['nse_min']:.3f}); >= 0.65 at {v['starts_meeting_0.65']}, "
+              f"with every member >= 0.55 at {v['starts_meeting_0.65_members_0.55']} of {len(res['starts'])} starts")
+    print(f"wrote {out}/split_sensitivity.json")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench", default=str(ROOT / "configs" / "benchmarks" / "a_us_hn1_extrapolation.toml"))
@@ -102,8 +143,12 @@ def main(argv=None) -> int:
                     help="train.modulation_choice values (one_se, min, none), each optionally "
                          "+slide (train.member_validation) and/or +refit (train.refit)")
     ap.add_argument("--members", type=int, default=None, help="override the benchmark's members (quick checks)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="no training: put earlier runs' split_sensitivity.json side by side (one table, one figure)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, Path(args.out))
     torch.set_num_threads(1)
     b = load_benchmark(args.bench)
     if args.members:
@@ -126,11 +171,7 @@ def main(argv=None) -> int:
             print(f"[{time.perf_counter() - t0:6.0f} s] {variant:12s} test from {s}: NSE {r['nse']:6.3f} (base alone "
                   f"{r['base_alone_nse']:6.3f}), λ {r['member_lambda']}, validation {r['validation']['from'][:10]}.."
                   f"{r['validation']['to'][:10]} rain {r['validation']['rain_mm']:.1f} mm", flush=True)
-    summary = {variant: {"nse_min": min(r["nse"] for r in runs if r["variant"] == variant),
-                      "nse_median": float(np.median([r["nse"] for r in runs if r["variant"] == variant])),
-                      "nse_max": max(r["nse"] for r in runs if r["variant"] == variant),
-                      "starts_meeting_0.65": sum(r["nse"] >= 0.65 for r in runs if r["variant"] == variant)}
-               for variant in args.variants}
+    summary = summarize(runs, args.variants)
     bench = Path(args.bench).resolve()
     res = {"benchmark": "split_sensitivity",
            "bench_config": str(bench.relative_to(ROOT)) if bench.is_relative_to(ROOT) else bench.name,

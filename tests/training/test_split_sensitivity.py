@@ -35,3 +35,22 @@ def test_split_sensitivity_quick(shared_data, repo_root, tmp_path):
     bad = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--last", "2019-08-30",
                           "--out", str(tmp_path / "bad")], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "is after --score-from" in bad.stderr
+    # --merge: earlier runs side by side without training; runs of another experiment are refused
+    other = json.loads((tmp_path / "split_sensitivity.json").read_text())
+    other.update(variants=["none+slide+refit"], runs=[dict(r, variant="none+slide+refit") for r in other["runs"]
+                                                       if r["variant"] == "none+refit"])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "split_sensitivity.json").write_text(json.dumps(other))
+    m = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--merge",
+                        str(tmp_path / "split_sensitivity.json"), str(tmp_path / "b" / "split_sensitivity.json"),
+                        "--out", str(tmp_path / "m")], env=env, capture_output=True, text=True, timeout=120)
+    assert m.returncode == 0, m.stderr[-2000:]
+    merged = json.loads((tmp_path / "m" / "split_sensitivity.json").read_text())
+    assert merged["variants"] == ["one_se", "none+refit", "none+slide+refit"] and len(merged["runs"]) == 6
+    assert merged["summary"]["none+slide+refit"]["nse_median"] == merged["summary"]["none+refit"]["nse_median"]
+    other["score_from"] = "2019-08-26"
+    (tmp_path / "b" / "split_sensitivity.json").write_text(json.dumps(other))
+    m = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--merge",
+                        str(tmp_path / "split_sensitivity.json"), str(tmp_path / "b" / "split_sensitivity.json"),
+                        "--out", str(tmp_path / "m2")], env=env, capture_output=True, text=True, timeout=120)
+    assert m.returncode != 0 and "differs" in m.stderr and "score_from" in m.stderr
