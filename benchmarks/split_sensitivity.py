@@ -120,15 +120,21 @@ def merge(paths: list[str], out: Path) -> int:
     if len(set(variants)) < len(variants):
         raise SystemExit(f"--merge: a variant appears twice in {paths}")
     runs = [r for d in parts for r in d["runs"]]
-    res = {"benchmark": "split_sensitivity", **{k: parts[0][k] for k in keys}, "variants": variants,
-           "summary": summarize(runs, variants), "runs": runs, "merged_from": [str(p) for p in paths]}
+    return write(out, {"benchmark": "split_sensitivity", **{k: parts[0][k] for k in keys}, "variants": variants,
+                       "summary": summarize(runs, variants), "runs": runs, "merged_from": [str(p) for p in paths]})
+
+
+def write(out: Path, res: dict) -> int:
+    """``res`` as OUT/split_sensitivity.json and its figure, the summary printed (a run and --merge alike)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "split_sensitivity.json").write_text(json.dumps(res, indent=1))
-    figure(runs, variants, out / "split_sensitivity.png", f"{Path(res['bench_config']).stem} with its test start moved: "
-           f"{res['site']}, scored {res['score_from']}..{res['test_end']}")
+    figure(res["runs"], res["variants"], out / "split_sensitivity.png",
+           f"benchmark {Path(res['bench_config']).stem} with its test start moved: {res['site']}, scored "
+           f"{res['score_from']}..{res['test_end']}")
     for variant, v in res["summary"].items():
-        print(f"{variant:20s} median {v['nse_median']:.3f} (min {v['nse_min']:.3f}); >= 0.65 at {v['starts_meeting_0.65']}, "
-              f"with every member >= 0.55 at {v['starts_meeting_0.65_members_0.55']} of {len(res['starts'])} starts")
+        print(f"{variant:20s} ensemble NSE {v['nse_min']:.3f}..{v['nse_max']:.3f} (median {v['nse_median']:.3f}); "
+              f">= 0.65 at {v['starts_meeting_0.65']} of {len(res['starts'])} starts, with every member >= 0.55 at "
+              f"{v['starts_meeting_0.65_members_0.55']}")
     print(f"wrote {out}/split_sensitivity.json")
     return 0
 
@@ -162,7 +168,6 @@ def main(argv=None) -> int:
     site = read_sites(b.sites)[0]
     starts = [str(d) for d in np.arange(np.datetime64(args.first), np.datetime64(args.last) + 1)]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0, runs = time.perf_counter(), []
     for variant in args.variants:
         for s in starts:
@@ -171,22 +176,13 @@ def main(argv=None) -> int:
             print(f"[{time.perf_counter() - t0:6.0f} s] {variant:12s} test from {s}: NSE {r['nse']:6.3f} (base alone "
                   f"{r['base_alone_nse']:6.3f}), λ {r['member_lambda']}, validation {r['validation']['from'][:10]}.."
                   f"{r['validation']['to'][:10]} rain {r['validation']['rain_mm']:.1f} mm", flush=True)
-    summary = summarize(runs, args.variants)
     bench = Path(args.bench).resolve()
-    res = {"benchmark": "split_sensitivity",
-           "bench_config": str(bench.relative_to(ROOT)) if bench.is_relative_to(ROOT) else bench.name,
-           "site": site.name, "members": b.members, "score_from": args.score_from, "test_end": b.options["test_end"],
-           "starts": starts, "variants": args.variants, "summary": summary, "runs": runs,
-           "runtime_s": round(time.perf_counter() - t0, 1)}
-    (out / "split_sensitivity.json").write_text(json.dumps(res, indent=1))
-    figure(runs, args.variants, out / "split_sensitivity.png",
-           f"benchmark {b.name} with its test start moved: {site.name}, scored {args.score_from}..{b.options['test_end']}")
-    for variant, v in summary.items():
-        print(f"{variant}: ensemble NSE {v['nse_min']:.3f}..{v['nse_max']:.3f} (median {v['nse_median']:.3f}); "
-              f">= 0.65 at {v['starts_meeting_0.65']} of {len(starts)} starts")
-    print(f"wrote {out}/split_sensitivity.json")
-    return 0
-
+    return write(out, {"benchmark": "split_sensitivity",
+                       "bench_config": str(bench.relative_to(ROOT)) if bench.is_relative_to(ROOT) else bench.name,
+                       "site": site.name, "members": b.members, "score_from": args.score_from,
+                       "test_end": b.options["test_end"], "starts": starts, "variants": args.variants,
+                       "summary": summarize(runs, args.variants), "runs": runs,
+                       "runtime_s": round(time.perf_counter() - t0, 1)})
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -212,8 +212,8 @@ def envelope(prepared: list[StreamSite], masks: list, past_vars: Sequence[str]) 
 
 
 def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], prepared, masks) -> dict:
-    """The fields every streaming file shares (the caller adds streaming, site_scale, fallback, metrics).
-    Validation rows the members learnt from count as training rows here (`learnt_masks`).
+    """The fields every streaming file shares, fallback Q10 included (the caller adds streaming, site_scale,
+    metrics). Validation rows the members learnt from count as training rows here (`learnt_masks`).
     """
     spin = int(math.ceil(168.0 * 3600.0 / step_seconds))
     masks = learnt_masks(cfg, masks)
@@ -228,6 +228,7 @@ def base_meta(cfg: RunConfig, step_seconds: int, sites: Sequence[SiteArrays], pr
         "past_vars": [{"name": v, "units": DRIVER_UNITS[v]} for v in cfg.data.past_vars], "future_vars": [],
         "depth_m": float(sites[0].depth_m), "output": {"name": "rsoil", "units": "umol m-2 s-1"},
         "envelope": envelope(prepared, masks, cfg.data.past_vars),
+        "fallback_q10": _fallback_q10(prepared, masks, cfg.data.past_vars),
         "physical_range": {v: dict(zip(("min", "max"), CANONICAL_VARS[v].physical_range)) for v in cfg.data.past_vars},
         "training": {"sites": [s.name for s in sites], "periods": periods,
                      "n_train": int(sum(int(np.isfinite(p.y.numpy()[mk[0]]).sum()) for p, mk in zip(prepared, masks))),
@@ -301,7 +302,6 @@ def stream_train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None, 
         mpred_all.append(mp[:, ok])
     obs = np.concatenate(obs_all)
     meta = base_meta(cfg, step, sites, prepared, masks)
-    meta["fallback_q10"] = _fallback_q10(prepared, learnt_masks(cfg, masks), cfg.data.past_vars)
     meta["streaming"] = model.streaming_meta()
     per_site = {p.name: regression_metrics(p.y.numpy()[mk[2] & np.isfinite(p.y.numpy())], test_pred[p.name])
                 for p, mk in zip(prepared, masks) if len(test_pred[p.name])}
