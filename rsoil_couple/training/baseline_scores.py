@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..metrics import regression_metrics
+from ..metrics import cc, nse, regression_metrics
 
 
 def prediction_range(pred: np.ndarray) -> dict:
@@ -61,3 +61,35 @@ def score_baselines(names: Sequence[str], tsoil: np.ndarray, swc: np.ndarray | N
         scores[name] = {"params": {k: float(v) for k, v in params.items()},
                         "test": regression_metrics(y[te], pred), "range": prediction_range(pred)}
     return scores, preds
+
+
+def q10_family_best(t_fit, w_fit, y_fit, t_ev, w_ev, y_ev) -> dict:
+    """Fit every Q10 form on the fit rows; NSE of each on the evaluation rows, and the best."""
+    from ..baselines import q10
+    res = {}
+    for form in q10.FORMS:
+        try:
+            f = q10.fit(form, t_fit, None if form == "q10" else w_fit, y_fit)
+            p = f.predict(t_ev, None if form == "q10" else w_ev)
+            res[form] = {"nse": nse(y_ev, p), "cc": cc(y_ev, p)}
+        except (ValueError, RuntimeError) as exc:
+            res[form] = {"error": str(exc)[:200]}
+    ok = {k: v for k, v in res.items() if "nse" in v and np.isfinite(v["nse"])}
+    best = max(ok, key=lambda k: ok[k]["nse"]) if ok else None
+    return {"forms": res, "best": best, "best_nse": ok[best]["nse"] if best else float("nan")}
+
+
+def driver_rows(p, rows):
+    """Temperature, SWC (None without it), target and the row mask of ``rows`` with finite drivers."""
+    d = p.drivers.astype(np.float64)
+    it = p.past_vars.index("tsoil")
+    iw = p.past_vars.index("swc") if "swc" in p.past_vars else None
+    ok = rows & np.isfinite(d[:, [it] + ([iw] if iw is not None else [])]).all(1)
+    return d[ok, it], (d[ok, iw] if iw is not None else None), p.y.numpy().astype(np.float64)[ok], ok
+
+
+def q10_on_rows(p, fit_rows, ev_rows) -> dict:
+    """`q10_family_best` on a prepared site's rows (forms with SWC only where the site has it)."""
+    t_f, w_f, y_f, _ = driver_rows(p, fit_rows)
+    t_e, w_e, y_e, _ = driver_rows(p, ev_rows)
+    return q10_family_best(t_f, w_f, y_f, t_e, w_e, y_e)

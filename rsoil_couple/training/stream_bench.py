@@ -31,6 +31,7 @@ import tomllib
 from ..config import DataSection, ModelConfig, RunConfig, SplitSection, TrainSection
 from ..metrics import best_scaled, cc, nse, origin_scale
 from ..models.stream_options import MODULATION_WEIGHTS
+from .baseline_scores import driver_rows, q10_family_best, q10_on_rows
 from .records import SiteArrays
 from .stream import predict_sequence, prepare_site
 from .stream_run import physics_record, train_members
@@ -101,22 +102,6 @@ def _cfg(b: Benchmark, sites: list[SiteArrays], split: SplitSection, seed: int, 
 def _masked_site(s: SiteArrays, keep: np.ndarray) -> SiteArrays:
     """``s`` with the target removed outside ``keep`` (drivers kept: the state still runs through them)."""
     return dataclasses.replace(s, target=np.where(keep, s.target, np.nan))
-
-
-def q10_family_best(t_fit, w_fit, y_fit, t_ev, w_ev, y_ev) -> dict:
-    """Fit every Q10 form on the fit rows; NSE of each on the evaluation rows, and the best."""
-    from ..baselines import q10
-    res = {}
-    for form in q10.FORMS:
-        try:
-            f = q10.fit(form, t_fit, None if form == "q10" else w_fit, y_fit)
-            p = f.predict(t_ev, None if form == "q10" else w_ev)
-            res[form] = {"nse": nse(y_ev, p), "cc": cc(y_ev, p)}
-        except (ValueError, RuntimeError) as exc:
-            res[form] = {"error": str(exc)[:200]}
-    ok = {k: v for k, v in res.items() if "nse" in v and np.isfinite(v["nse"])}
-    best = max(ok, key=lambda k: ok[k]["nse"]) if ok else None
-    return {"forms": res, "best": best, "best_nse": ok[best]["nse"] if best else float("nan")}
 
 
 def vars_for(b: Benchmark, s: SiteArrays) -> list[str]:
@@ -235,7 +220,7 @@ def run_cross_season(b, progress=True) -> dict:
         phys[s.name] = physics_record(members, hists)
         tr = masks[0][0] & np.isfinite(prepared[0].y.numpy())
         te = masks[0][2] & np.isfinite(prepared[0].y.numpy())
-        out[s.name]["q10"] = _q10_on(prepared[0], tr, te)
+        out[s.name]["q10"] = q10_on_rows(prepared[0], tr, te)
         out[s.name]["ceiling"] = season_ceiling(prepared[0], te)
     return {"sites": out, "physics": phys}
 
@@ -258,7 +243,7 @@ def season_ceiling(p, te_rows: np.ndarray) -> dict:
     A target above both is beyond what a Q10 of these drivers carries, from any training data.
     """
     from ..baselines import q10
-    t, w, y, rows = _driver_rows(p, te_rows)
+    t, w, y, rows = driver_rows(p, te_rows)
     out = {"fit_on_test": q10_family_best(t, w, y, t, w, y)}
     season = _seasons(p.time, rows)
     n = int(season.max()) + 1 if season.size else 0
@@ -282,22 +267,6 @@ def season_ceiling(p, te_rows: np.ndarray) -> dict:
     return out
 
 
-def _driver_rows(p, rows):
-    """Temperature, SWC (None without it), target and the row mask of ``rows`` with finite drivers."""
-    d = p.drivers.astype(np.float64)
-    it = p.past_vars.index("tsoil")
-    iw = p.past_vars.index("swc") if "swc" in p.past_vars else None
-    ok = rows & np.isfinite(d[:, [it] + ([iw] if iw is not None else [])]).all(1)
-    return d[ok, it], (d[ok, iw] if iw is not None else None), p.y.numpy().astype(np.float64)[ok], ok
-
-
-def _q10_on(p, fit_rows, ev_rows) -> dict:
-    """`q10_family_best` on a prepared site's rows (forms with SWC only where the site has it)."""
-    t_f, w_f, y_f, _ = _driver_rows(p, fit_rows)
-    t_e, w_e, y_e, _ = _driver_rows(p, ev_rows)
-    return q10_family_best(t_f, w_f, y_f, t_e, w_e, y_e)
-
-
 def run_own_split(b, progress=True) -> dict:
     """(d): per site, the first ``train_fraction`` trains, the rest tests; the best Q10 form on the same rows."""
     out, phys = {}, {}
@@ -311,7 +280,7 @@ def run_own_split(b, progress=True) -> dict:
         out[s.name].update(choice)
         phys[s.name] = physics_record(members, hists)
         fit_rows = (masks[0][0] | masks[0][1]) & np.isfinite(prepared[0].y.numpy())
-        out[s.name]["q10"] = _q10_on(prepared[0], fit_rows, masks[0][2] & np.isfinite(prepared[0].y.numpy()))
+        out[s.name]["q10"] = q10_on_rows(prepared[0], fit_rows, masks[0][2] & np.isfinite(prepared[0].y.numpy()))
     return {"sites": out, "physics": phys}
 
 
@@ -341,7 +310,7 @@ def run_loso(b, progress=True) -> dict:
                           "cc_uncalibrated": cc(y[allr], ens[allr]), "nse_uncalibrated_rest": nse(y[rest], ens[rest]),
                           "nse": nse(y[rest], k * ens[rest]), "cc": cc(y[rest], ens[rest]),
                           "member_nse": [nse(y[rest], origin_scale(y[first], q[first]) * q[rest]) for q in mp],
-                          "q10": _q10_on(p, first, rest), "min_pred": float(ens.min()),
+                          "q10": q10_on_rows(p, first, rest), "min_pred": float(ens.min()),
                           "physics_only_nse": nse(y[rest], kb * base[rest]),
                           "physics_only_cc_uncalibrated": cc(y[allr], base[allr]),
                           "modulation_weight_calibrated": lam,

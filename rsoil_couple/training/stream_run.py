@@ -24,6 +24,7 @@ from ..models.kg_stream import KGStream
 from ..models.stream_ensemble import StreamEnsemble
 from ..models.stream_options import check_train_choice
 from ..variables import CANONICAL_VARS, DRIVER_UNITS
+from .baseline_scores import q10_on_rows
 from .records import SiteArrays, load_sites, model_step_seconds
 from .stream import StreamSite, predict_sequence, prepare_site, train_stream
 
@@ -282,6 +283,19 @@ def _fallback_q10(prepared: list[StreamSite], masks: list, past_vars: Sequence[s
     return res.to_meta()
 
 
+def site_q10_scores(prepared: list[StreamSite], masks: list, scored) -> dict:
+    """Per site of ``scored``: the best of the Q10 family fitted on that site's own training and validation
+    rows, scored on its test rows (NSE, CC) - what the ensemble's held-out scores are to be compared with.
+    """
+    out = {}
+    for p, mk in zip(prepared, masks):
+        if p.name in scored:
+            r = q10_on_rows(p, mk[0] | mk[1], mk[2] & np.isfinite(p.y.numpy()))
+            if r["best"] is not None:
+                out[p.name] = {"form": r["best"], "nse": r["best_nse"], "cc": r["forms"][r["best"]]["cc"]}
+    return out
+
+
 def stream_train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None, progress: bool = True) -> StreamResult:
     """Train a streaming model (members, ensemble) and score it on each site's test rows."""
     from ..config import check_finite
@@ -308,6 +322,7 @@ def stream_train_run(cfg: RunConfig, sites: Sequence[SiteArrays] | None = None, 
     meta["test_metrics"] = regression_metrics(obs, np.concatenate(pred_all)) if len(obs) else {"n": 0}
     meta["training"]["physics"] = physics_record(members, hists)
     meta["training"]["test_metrics_per_site"] = per_site
+    meta["training"]["q10_per_site"] = site_q10_scores(prepared, masks, per_site)
     n_sites = len(sites)
     meta["site_scale"] = {"value": 1.0 if len(members) > 1 else float(members[0].site_scale),
                           "method": "trained" if n_sites == 1 else "training_median",

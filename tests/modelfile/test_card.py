@@ -30,3 +30,20 @@ def test_card_lists_sites_envelope_scores_and_physics(model, capsys):
     meta["training"]["hyperparameters"]["member_validation"] = "slide"
     assert ("by `none`; each member validated on its own block of the training rows (slide); then every member "
             "trained again on training + validation rows (refit, the members' median epochs)") in model_card(meta, "demo")
+
+
+def test_card_sets_each_sites_score_beside_the_q10_fitted_on_that_site():
+    meta = {"model_id": "x", "model_kind": "kg_stream", "step_seconds": 1800, "future_hours": 0,
+            "past_vars": [{"name": "tsoil", "units": "degC"}],
+            "training": {"scenario": "temporal",
+                         "test_metrics_per_site": {"A": {"n": 10, "nse": 0.5, "cc": 0.8, "kge": 0.6},
+                                                   "B": {"n": 5, "nse": 0.1, "cc": 0.4, "kge": 0.2},
+                                                   "C": {"n": 7, "nse": 0.3, "cc": 0.5, "kge": 0.1}},
+                         "q10_per_site": {"A": {"form": "q10_swc", "nse": 0.4, "cc": 0.7},
+                                          "B": {"form": "q10", "nse": 0.2, "cc": 0.5}}}}
+    card = model_card(meta, "demo")
+    assert "| A | 10 | 0.500 | 0.800 | 0.600 | q10_swc | 0.400 | 0.700 |" in card
+    assert "| C | 7 | 0.300 | 0.500 | 0.100 | | | |" in card               # no Q10 fit at C: blank, not counted
+    assert "the ensemble's NSE is higher at 1 of 3 sites" in card
+    del meta["training"]["q10_per_site"]                                    # files before the field: five columns
+    assert "| A | 10 | 0.500 | 0.800 | 0.600 |\n" in model_card(meta, "demo") and "best Q10" not in model_card(meta, "demo")

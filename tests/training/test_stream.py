@@ -136,6 +136,16 @@ def test_train_exports_a_streaming_file_with_physics_and_scale(tmp_path):
     ph = meta2["training"]["physics"]
     assert len(ph["q10"]["members"]) == 2 and 1.0 < ph["q10"]["mean"] < 5.0
     assert meta2["ensemble"]["members"] == 2 and meta["test_metrics"]["n"] > 100
+    q, site, (tr, va, te) = meta2["training"]["q10_per_site"], res.prepared[0], res.masks[0]
+    assert set(q) == set(meta2["training"]["test_metrics_per_site"]) == {site.name}
+    from rsoil_couple.baselines import q10
+    from rsoil_couple.metrics import nse
+    d, y = site.drivers.astype(np.float64), site.y.numpy().astype(np.float64)   # the same form refitted by hand
+    ok = np.isfinite(y) & np.isfinite(d[:, :2]).all(1)       # tsoil, swc (past_vars above)
+    fit, ev = (tr | va) & ok, te & ok
+    swc = None if q[site.name]["form"] == "q10" else d[:, 1]
+    f = q10.fit(q[site.name]["form"], d[fit, 0], None if swc is None else swc[fit], y[fit])
+    assert q[site.name]["nse"] == pytest.approx(nse(y[ev], f.predict(d[ev, 0], None if swc is None else swc[ev])))
     x = torch.from_numpy(res.prepared[0].drivers).unsqueeze(0)
     with torch.no_grad():
         out, _ = module.run(module.initial_state(1), x)
