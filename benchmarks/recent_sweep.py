@@ -3,10 +3,10 @@
 
     PYTHONPATH=. python3 benchmarks/recent_sweep.py --out docs/benchmarks/recent_sweep
 
-Reads docs/benchmarks/{d_own_site_split,a_us_hn1_extrapolation}[_recent<h>]/benchmark.json (h = 0, i.e. no
-suffix, and ``--hours``); writes OUT/recent_sweep.json (the numbers, and each (d) run's sites beating the
-best fitted Q10) and OUT/recent_sweep.png. The three lengths were compared on the TEST splits themselves:
-this is a description of the sweep, not a validated choice of ``recent_hours``.
+Reads docs/benchmarks/{d_own_site_split,a_us_hn1_extrapolation}_{shared,recent<h>}/benchmark.json (h = 0:
+the _shared form, which the _recent<h> configs vary; and ``--hours``); writes OUT/recent_sweep.json (the
+numbers, and each (d) run's sites beating the best fitted Q10) and OUT/recent_sweep.png. The three lengths
+were compared on the TEST splits themselves: this is a description of the sweep, not a validated choice of ``recent_hours``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(name: str, hours: float) -> dict:
-    stem = name if hours == 0 else f"{name}_recent{hours:g}"
+    stem = f"{name}_shared" if hours == 0 else f"{name}_recent{hours:g}"   # the form the _recent<h> variants vary
     path = ROOT / "docs" / "benchmarks" / stem / "benchmark.json"
     return {"config": f"configs/benchmarks/{stem}.toml", **json.loads(path.read_text())}
 

@@ -125,11 +125,15 @@ def test_benchmark_configs_parse(repo_root):
     assert loaded["d_own_site_split_sees_level"].model.sees_level
     assert loaded["d_own_site_split_lstm16"].model.hidden == 16 and not loaded["d_own_site_split"].model.sees_level
     assert loaded["d_own_site_split_recent24"].model.recent_hours == 24.0 and loaded["d_own_site_split"].model.recent_hours == 0
+    # since stop 24 (d) carries an LSTM of 16 units; its stop 23 form is d_own_site_split_h0, the same but for that
+    d, h0 = loaded["d_own_site_split"], loaded["d_own_site_split_h0"]
+    assert (d.model.hidden, h0.model.hidden) == (16, 0)
+    assert dataclasses.replace(d, name=h0.name, model=dataclasses.replace(d.model, hidden=0)) == h0
     # since stop 23 the four benchmarks cross-validate and refit (λ = 1); their previous form is *_shared
-    for name in ("a_us_hn1_extrapolation", "b_cross_season", "c_leave_one_site_out", "d_own_site_split"):
-        now, before = loaded[name].train, loaded[name + "_shared"].train
+    for name in ("a_us_hn1_extrapolation", "b_cross_season", "c_leave_one_site_out", "d_own_site_split_h0"):
+        now, before = loaded[name].train, loaded[name.removesuffix("_h0") + "_shared"].train
         assert (now.member_validation, now.refit, now.modulation_choice) == ("slide", True, "none"), name
         assert (before.member_validation, before.refit, before.modulation_choice) == ("shared", False, "one_se"), name
         assert dataclasses.replace(now, member_validation="shared", refit=False, modulation_choice="one_se") == before
-        assert (loaded[name].model, loaded[name].sites, loaded[name].options) == \
-            (loaded[name + "_shared"].model, loaded[name + "_shared"].sites, loaded[name + "_shared"].options)
+        shared = loaded[name.removesuffix("_h0") + "_shared"]
+        assert (loaded[name].model, loaded[name].sites, loaded[name].options) == (shared.model, shared.sites, shared.options)
