@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from loso_base_fit import ema
 from scipy.optimize import least_squares
 
 from rsoil_couple.metrics import nse
@@ -41,14 +42,7 @@ SPINUP_DAYS = 60.0
 
 def moving_average(x: np.ndarray, dt_h: float, tau_days: float) -> np.ndarray:
     """Exponential moving average of ``x`` with time constant ``tau_days``; a NaN row holds the pool."""
-    a = 1.0 - np.exp(-dt_h / (tau_days * 24.0))
-    out = np.empty_like(x)
-    m = np.nan
-    for i, v in enumerate(x):
-        if np.isfinite(v):
-            m = v if not np.isfinite(m) else m + a * (v - m)
-        out[i] = m
-    return out
+    return ema(x, 1.0 - np.exp(-dt_h / (tau_days * 24.0)))
 
 
 def predict(p: np.ndarray, t: np.ndarray, w: np.ndarray, dt_h: float, tau: float | None) -> np.ndarray:
