@@ -415,19 +415,20 @@ def test_base_in_joint_frozen_keeps_the_fitted_physics_while_the_network_trains(
         train_stream(m, [ss], [tr], epochs=1, progress=False, base_in_joint="fixed")
 
 
-@pytest.mark.parametrize("recent_hours", [0.0, 6.0])
-def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_path, recent_hours):
+@pytest.mark.parametrize("recent_hours, hidden", [(0.0, 0), (6.0, 0), (0.0, 4)])
+def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_path, recent_hours, hidden):
     """model.envelope = "clamp", moisture_form = "none", learn_q10 = false (the *_window_like_q10fixed
     benchmark configs, hidden 0 here): Q10 stays 2 through training, and the exported file gives the same
     numbers prepared for offline runs (chunked heads + frozen) and stepped by the C++ core, also outside
     the training envelope (where the clamped modulation stays whole). With recent_hours = 6 (the
-    *_recent24 configs' delay line, shorter) the state carries the line through the same paths."""
+    *_recent24 configs' delay line, shorter) the state carries the line through the same paths; with hidden = 4
+    an LSTM carried step to step (benchmark d's, smaller) does, and a restart halfway is bit for bit."""
     from rsoil_couple import Coupler
     from rsoil_couple.core import stream_fast
 
     extra = ('temperature_form = "q10"\nmoisture_form = "none"\nsees_level = true\nenvelope = "clamp"\n'
              f'learn_q10 = false\nrecent_hours = {recent_hours}\n')
-    p = _config(tmp_path, members=2)
+    p = _config(tmp_path, members=2, hidden=hidden)
     p.write_text(p.read_text().replace("modulation_max = 10.0\n", "modulation_max = 10.0\n" + extra))
     cfg = load_run_config(p)
     res = stream_train_run(cfg, progress=False)
@@ -436,10 +437,10 @@ def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_p
     hp = meta["training"]["hyperparameters"]
     assert (hp["envelope"], hp["moisture_form"], hp["learn_q10"], hp["recent_hours"]) == ("clamp", "none", False,
                                                                                           recent_hours)
-    assert meta["streaming"]["state_size"] == 2 * (17 + 3 * int(2 * recent_hours))   # 2 members, 30-min step
+    assert meta["streaming"]["state_size"] == 2 * (17 + 3 * int(2 * recent_hours) + 2 * hidden)   # 2 members, 30 min
     assert meta["training"]["physics"]["q10"]["members"] == pytest.approx([2.0, 2.0])
     fast, applied = stream_fast.prepared_module(tmp_path / "wl.pt", module, meta, probe_steps=40, rows=64)
-    assert "chunked_heads" in applied and applied[-1] == "frozen"
+    assert ("chunked_heads" in applied) == (hidden == 0) and applied[-1] == "frozen"   # an LSTM's head is not chunked
     x = stream_fast.probe_drivers(meta, 64, int(meta["streaming"]["spinup_steps"]) + 40, seed=3)
     with torch.inference_mode():
         ya, sa = module.run(module.initial_state(64), x)
@@ -447,8 +448,16 @@ def test_the_window_structure_trains_exports_and_runs_the_same_in_the_core(tmp_p
     assert torch.equal(ya, yb) and torch.equal(sa, sb)
     c = Coupler(tmp_path / "wl.pt", 64, "supplied", chunk_size=64)
     xs = x.numpy().astype("float64")
+    half = x.shape[1] // 2
     for t in range(x.shape[1]):
         r = c.step(xs[:, t, 0], xs[:, t, 1], xs[:, t, 2])
+        if t == half:
+            restarted = Coupler(tmp_path / "wl.pt", 64, "supplied", chunk_size=64)
+            restarted.set_state(c.get_state())
+        elif t > half:
+            r2 = restarted.step(xs[:, t, 0], xs[:, t, 1], xs[:, t, 2])
+            np.testing.assert_array_equal(r2.rsoil, r.rsoil)
+    assert restarted.get_state() == c.get_state()
     net = (r.status == 0) | (r.status == 1)          # ACTIVE, EXTRAPOLATING: the model's own value
     assert net.sum() > 32 and (r.status == 1).any()   # some columns outside the envelope
     np.testing.assert_array_equal(r.rsoil[net], ya[:, -1].double().numpy()[net])
