@@ -290,7 +290,8 @@ def site_q10_scores(prepared: list[StreamSite], masks: list, scored) -> dict:
     out = {}
     for p, mk in zip(prepared, masks):
         if p.name in scored:
-            r = q10_on_rows(p, mk[0] | mk[1], mk[2] & np.isfinite(p.y.numpy()))
+            seen = np.isfinite(p.y.numpy())
+            r = q10_on_rows(p, (mk[0] | mk[1]) & seen, mk[2] & seen)
             if r["best"] is not None:
                 out[p.name] = {"form": r["best"], "nse": r["best_nse"], "cc": r["forms"][r["best"]]["cc"]}
     return out
