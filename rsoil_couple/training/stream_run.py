@@ -348,8 +348,10 @@ def report_stream_run(cfg: RunConfig, out: str) -> int:
     res = stream_train_run(cfg)
     meta = export_model(res.model, res.meta, out)
     fmt = lambda m: f"nse {m['nse']:.3f}  cc {m['cc']:.3f}  kge {m['kge']:.3f}  n {m['n']}"  # noqa: E731
+    q = meta["training"].get("q10_per_site", {})
     for name, m in meta["training"]["test_metrics_per_site"].items():
-        print(f"test {name}: {fmt(m)}")
+        own = f"  | best Q10 fitted on this site ({q[name]['form']}): nse {q[name]['nse']:.3f}" if name in q else ""
+        print(f"test {name}: {fmt(m)}{own}")
     ph = meta["training"]["physics"]
     print("learned physics (mean ± sd over members): " + ", ".join(
         f"{k} {ph[k]['mean']:.3f} ± {ph[k]['sd']:.3f}" for k in ("q10", "moisture_exponent", "anomaly_share") if k in ph))

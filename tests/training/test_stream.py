@@ -472,3 +472,12 @@ def test_a_delay_line_or_an_lstm_refuses_a_site_at_another_step():
     with pytest.raises(ValueError, match=r"model.hidden \(an LSTM\)"):
         prepare_site(KGStream(["tsoil", "swc", "precip"], [], 168, 0, 3600, hidden=4), site)
     prepare_site(KGStream(["tsoil", "swc", "precip"], [], 168, 0, 3600, hidden=0), site)   # hours: any step
+
+
+def test_rsoil_couple_train_prints_each_sites_score_beside_its_own_q10(tmp_path, capsys):
+    from rsoil_couple.training.stream_run import report_stream_run
+    assert report_stream_run(load_run_config(_config(tmp_path)), str(tmp_path / "m.pt")) == 0
+    _, meta = load_model(tmp_path / "m.pt")
+    q = meta["training"]["q10_per_site"]["US-Hn1"]
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("test US-Hn1:"))
+    assert line.endswith(f"| best Q10 fitted on this site ({q['form']}): nse {q['nse']:.3f}")
