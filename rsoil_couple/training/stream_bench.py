@@ -13,10 +13,12 @@ A benchmark config has a ``[benchmark]`` table (configs/bench_*.toml; docs/train
 
 ``choose_recent_hours = [h, ...]`` (extrapolation and own_split): one ensemble per delay-line length
 ``model.recent_hours``, the one with the best NSE on the validation rows scored (`_train_chosen`).
+``choose_hidden = [n, ...]`` (with ``train.member_validation = "slide"``): one ensemble per LSTM width
+``model.hidden``, the one with the lowest `cross_validation_loss` kept (`_train_hidden_chosen`).
 
 Every benchmark writes ``OUT/benchmark.json`` (the numbers, the config, the learned physics with
 spreads) and ``OUT/<kind>.png``. Sites are keys of `rsoil_couple.data.sites.SITES` read at their own
-step (``model.hidden = 0``: the model is defined in hours).
+step (with ``model.hidden = 0`` the model is defined in hours; an LSTM trains at one step).
 """
 from __future__ import annotations
 
@@ -122,6 +124,9 @@ def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=Non
     ensemble per delay-line length (``model.recent_hours``), the one whose ensemble has the highest NSE on
     the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
     """
+    hidden = [int(h) for h in b.options.get("choose_hidden", [])]
+    if hidden:
+        return _train_hidden_chosen(b, hidden, sites, split, seed, members, past_vars, progress, masks)
     hours = [float(h) for h in b.options.get("choose_recent_hours", [])]
     if hours and (b.train.refit or b.train.member_validation != "shared"):
         raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true and "
@@ -138,6 +143,30 @@ def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=Non
         if best is None or val_nse[f"{h:g}"] > best[0]:
             best = (val_nse[f"{h:g}"], h, out)
     return best[2], {"recent_hours_validation_nse": val_nse, "recent_hours_chosen": best[1]}
+
+
+def cross_validation_loss(hists: list[dict]) -> float:
+    """The members' mean of their best validation loss in the sliding pass (each member's own block of the
+    training rows, ``train.member_validation = "slide"``; kept as ``refit.first_pass_val_loss`` after a refit).
+    """
+    return float(np.mean([min(h["refit"]["first_pass_val_loss"] if "refit" in h else h["val_loss"]) for h in hists]))
+
+
+def _train_hidden_chosen(b, hidden, sites, split, seed, members, past_vars, progress, masks=None):
+    """``choose_hidden = [n, ...]`` in ``[benchmark]``: one ensemble per LSTM width (``model.hidden``; 0: none),
+    the one with the lowest `cross_validation_loss` kept (test rows never seen; ties to the first listed).
+    """
+    if b.train.member_validation != "slide" or "choose_recent_hours" in b.options:
+        raise ValueError(f"{b.name}: choose_hidden compares the members' cross-validation losses: it needs "
+                         "train.member_validation = \"slide\" and no choose_recent_hours")
+    best, cv = None, {}
+    for h in hidden:
+        bh = dataclasses.replace(b, model=dataclasses.replace(b.model, hidden=h))
+        out = train_benchmark(bh, sites, split, seed, members, past_vars, progress, masks)
+        cv[str(h)] = cross_validation_loss(out[1])
+        if best is None or cv[str(h)] < best[0]:
+            best = (cv[str(h)], h, out)
+    return best[2], {"hidden_cross_validation_loss": cv, "hidden_chosen": best[1]}
 
 
 def ensemble_at(members, p, lam: float, log_scales=None) -> np.ndarray:

@@ -153,10 +153,11 @@ def test_train_exports_a_streaming_file_with_physics_and_scale(tmp_path):
     assert ok.all() and (out.numpy()[0] > 0).all()
 
 
-@pytest.mark.parametrize("choose", ["", "choose_recent_hours = [0.0, 3.0]"])
+@pytest.mark.parametrize("choose", ["", "choose_recent_hours = [0.0, 3.0]", "choose_hidden = [0, 2]"])
 def test_ci_sized_benchmark_own_split(tmp_path, shared_data, choose):
-    """Also with the delay line's length chosen on validation rows (choose_recent_hours)."""
-    from rsoil_couple.training.stream_bench import run_benchmark
+    """Also with the delay line's length chosen on validation rows (choose_recent_hours), and the LSTM's width
+    by the members' cross-validation losses (choose_hidden, with member_validation = "slide")."""
+    from rsoil_couple.training.stream_bench import cross_validation_loss, run_benchmark
     p = tmp_path / "bench.toml"
     p.write_text(f"""
 [benchmark]
@@ -172,13 +173,20 @@ modulation_max = 10.0
 [train]
 epochs = 2
 patience = 2
-""")
+""" + ('member_validation = "slide"\n' if "hidden" in choose else ""))
     res = run_benchmark(p, tmp_path / "out", progress=False)
     r = res["sites"]["US-Hn1"]
     assert r["n"] > 500 and np.isfinite(r["nse"]) and r["q10"]["best"] in ("q10", "q10_swc", "logistic_power")
     assert (tmp_path / "out" / "own_split.png").stat().st_size > 5000
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["summary"]["n_beats"] in (0, 1)
-    if choose:   # the length with the best validation NSE, both recorded
+    if "hidden" in choose:   # the width with the lowest cross-validation loss, both recorded
+        cv = r["hidden_cross_validation_loss"]
+        assert set(cv) == {"0", "2"} and r["hidden_chosen"] == int(min(cv, key=cv.get))
+        assert cross_validation_loss([{"refit": {"first_pass_val_loss": [3.0, 1.0]}}, {"val_loss": [2.0]}]) == 1.5
+        p.write_text(p.read_text().replace('member_validation = "slide"', ""))
+        with pytest.raises(ValueError, match="choose_hidden compares the members' cross-validation"):
+            run_benchmark(p, tmp_path / "out2", progress=False)
+    elif choose:   # the length with the best validation NSE, both recorded
         v = r["recent_hours_validation_nse"]
         assert set(v) == {"0", "3"} and all(np.isfinite(x) for x in v.values())
         assert r["recent_hours_chosen"] == float(max(v, key=v.get))
