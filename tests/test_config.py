@@ -125,10 +125,12 @@ def test_benchmark_configs_parse(repo_root):
     assert loaded["d_own_site_split_sees_level"].model.sees_level
     assert loaded["d_own_site_split_lstm16"].model.hidden == 16 and not loaded["d_own_site_split"].model.sees_level
     assert loaded["d_own_site_split_recent24"].model.recent_hours == 24.0 and loaded["d_own_site_split"].model.recent_hours == 0
-    # since stop 24 (d) carries an LSTM of 16 units; its stop 23 form is d_own_site_split_h0, the same but for that
-    d, h0 = loaded["d_own_site_split"], loaded["d_own_site_split_h0"]
-    assert (d.model.hidden, h0.model.hidden) == (16, 0)
-    assert dataclasses.replace(d, name=h0.name, model=dataclasses.replace(d.model, hidden=0)) == h0
+    # since stop 24 (d) chooses per site between no LSTM and 16 units by cross-validation; its stop 23 form
+    # (d_own_site_split_h0) and the LSTM everywhere (_h16) are the same but for that
+    d, h0, h16 = loaded["d_own_site_split"], loaded["d_own_site_split_h0"], loaded["d_own_site_split_h16"]
+    assert d.options.pop("choose_hidden") == [0, 16] and (h0.model.hidden, h16.model.hidden) == (0, 16)
+    assert dataclasses.replace(d, name=h0.name) == h0
+    assert dataclasses.replace(h16, name=h0.name, model=dataclasses.replace(h16.model, hidden=0)) == h0
     # since stop 23 the four benchmarks cross-validate and refit (λ = 1); their previous form is *_shared
     for name in ("a_us_hn1_extrapolation", "b_cross_season", "c_leave_one_site_out", "d_own_site_split_h0"):
         now, before = loaded[name].train, loaded[name.removesuffix("_h0") + "_shared"].train
