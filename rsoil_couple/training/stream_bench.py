@@ -14,7 +14,7 @@ A benchmark config has a ``[benchmark]`` table (configs/bench_*.toml; docs/train
 ``choose_recent_hours = [h, ...]`` (extrapolation and own_split): one ensemble per delay-line length
 ``model.recent_hours``, the one with the best NSE on the validation rows scored (`_train_chosen`).
 ``choose_hidden = [n, ...]`` (with ``train.member_validation = "slide"``): one ensemble per LSTM width
-``model.hidden``, the one with the lowest `cross_validation_loss` kept (`_train_hidden_chosen`).
+``model.hidden``, the one with the lowest `cross_validation_loss` kept (`_train_chosen`).
 
 Every benchmark writes ``OUT/benchmark.json`` (the numbers, the config, the learned physics with
 spreads) and ``OUT/<kind>.png``. Sites are keys of `rsoil_couple.data.sites.SITES` read at their own
@@ -122,27 +122,43 @@ def train_benchmark(b, sites, split, seed, members, past_vars, progress, masks=N
 def _train_chosen(b, sites, split, seed, members, past_vars, progress, masks=None):
     """`train_benchmark`, and the choice record; with ``choose_recent_hours = [h, ...]`` in ``[benchmark]``: one
     ensemble per delay-line length (``model.recent_hours``), the one whose ensemble has the highest NSE on
-    the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed).
+    the first site's VALIDATION rows kept (test rows never seen; ties to the first length listed); with
+    ``choose_hidden = [n, ...]``: one per LSTM width (``model.hidden``; 0: none), the one with the lowest
+    `cross_validation_loss` kept (ties to the first listed).
     """
     hidden = [int(h) for h in b.options.get("choose_hidden", [])]
-    if hidden:
-        return _train_hidden_chosen(b, hidden, sites, split, seed, members, past_vars, progress, masks)
     hours = [float(h) for h in b.options.get("choose_recent_hours", [])]
+    run = (sites, split, seed, members, past_vars, progress, masks)
+    if hidden:
+        if b.train.member_validation != "slide" or hours:
+            raise ValueError(f"{b.name}: choose_hidden compares the members' cross-validation losses: it needs "
+                             "train.member_validation = \"slide\" and no choose_recent_hours")
+        out, h, cv = _train_best(b, "hidden", hidden, lambda o: cross_validation_loss(o[1]), True, run)
+        return out, {"hidden_cross_validation_loss": cv, "hidden_chosen": h}
     if hours and (b.train.refit or b.train.member_validation != "shared"):
         raise ValueError(f"{b.name}: choose_recent_hours scores the validation rows, which train.refit = true and "
                          "train.member_validation = \"slide\" train on; use one or the other")
     if not hours:
-        return train_benchmark(b, sites, split, seed, members, past_vars, progress, masks), {}
-    best, val_nse = None, {}
-    for h in hours:
-        bh = dataclasses.replace(b, model=dataclasses.replace(b.model, recent_hours=h))
-        out = train_benchmark(bh, sites, split, seed, members, past_vars, progress, masks)
-        name = out[2][0].name
-        val_nse[f"{h:g}"] = _split_scores(out[0], out[1], out[2][:1], out[3][:1], which=1).get(
-            name, {}).get("nse", float("-inf"))
-        if best is None or val_nse[f"{h:g}"] > best[0]:
-            best = (val_nse[f"{h:g}"], h, out)
-    return best[2], {"recent_hours_validation_nse": val_nse, "recent_hours_chosen": best[1]}
+        return train_benchmark(b, *run), {}
+
+    def val_nse(o):
+        return _split_scores(o[0], o[1], o[2][:1], o[3][:1], which=1).get(o[2][0].name, {}).get("nse", float("-inf"))
+    out, h, nses = _train_best(b, "recent_hours", hours, val_nse, False, run)
+    return out, {"recent_hours_validation_nse": nses, "recent_hours_chosen": h}
+
+
+def _train_best(b, field: str, values: list, score, lower: bool, run: tuple):
+    """One ensemble per value of ``model.<field>`` (`train_benchmark` with ``run``'s arguments), each scored by
+    ``score(output)``; returns the best one's output (the lowest score with ``lower``, else the highest; ties
+    to the first value listed), its value and every value's score.
+    """
+    best, scores = None, {}
+    for v in values:
+        out = train_benchmark(dataclasses.replace(b, model=dataclasses.replace(b.model, **{field: v})), *run)
+        sc = scores[f"{v:g}"] = score(out)
+        if best is None or (sc < best[0] if lower else sc > best[0]):
+            best = (sc, v, out)
+    return best[2], best[1], scores
 
 
 def cross_validation_loss(hists: list[dict]) -> float:
@@ -150,23 +166,6 @@ def cross_validation_loss(hists: list[dict]) -> float:
     training rows, ``train.member_validation = "slide"``; kept as ``refit.first_pass_val_loss`` after a refit).
     """
     return float(np.mean([min(h["refit"]["first_pass_val_loss"] if "refit" in h else h["val_loss"]) for h in hists]))
-
-
-def _train_hidden_chosen(b, hidden, sites, split, seed, members, past_vars, progress, masks=None):
-    """``choose_hidden = [n, ...]`` in ``[benchmark]``: one ensemble per LSTM width (``model.hidden``; 0: none),
-    the one with the lowest `cross_validation_loss` kept (test rows never seen; ties to the first listed).
-    """
-    if b.train.member_validation != "slide" or "choose_recent_hours" in b.options:
-        raise ValueError(f"{b.name}: choose_hidden compares the members' cross-validation losses: it needs "
-                         "train.member_validation = \"slide\" and no choose_recent_hours")
-    best, cv = None, {}
-    for h in hidden:
-        bh = dataclasses.replace(b, model=dataclasses.replace(b.model, hidden=h))
-        out = train_benchmark(bh, sites, split, seed, members, past_vars, progress, masks)
-        cv[str(h)] = cross_validation_loss(out[1])
-        if best is None or cv[str(h)] < best[0]:
-            best = (cv[str(h)], h, out)
-    return best[2], {"hidden_cross_validation_loss": cv, "hidden_chosen": best[1]}
 
 
 def ensemble_at(members, p, lam: float, log_scales=None) -> np.ndarray:
