@@ -37,6 +37,24 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def run_benchmark_script():
+    """``run(script, *args, timeout=600)``: ``benchmarks/<script> *args`` in a subprocess with one torch thread that
+    imports the same rsoil_couple as the tests (installed or source tree); returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    import rsoil_couple
+    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+
+    def run(script: str, *args, timeout: float = 600):
+        return subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / script), *map(str, args)], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    return run
+
+
 LSTM_PAST_H, LSTM_FUTURE_H = 24, 12  # 48 and 24 steps of 30 min
 
 

@@ -2,22 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 
-def _run(repo_root, script, *args):
-    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
-    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
-def test_own_split_sensitivity_quick(shared_data, repo_root, tmp_path):
+def test_own_split_sensitivity_quick(shared_data, run_benchmark_script, tmp_path):
     bench = tmp_path / "d_quick.toml"
     bench.write_text("""[benchmark]
 kind = "own_split"
@@ -30,7 +19,7 @@ hidden = 0
 [train]
 epochs = 2
 """)
-    p = _run(repo_root, "own_split_sensitivity.py", "--benches", bench, "--fractions", 0.6, 0.8, "--out", tmp_path / "o")
+    p = run_benchmark_script("own_split_sensitivity.py", "--benches", bench, "--fractions", 0.6, 0.8, "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "o" / "own_split_sensitivity.json").read_text())
     runs = res["runs"]["d_quick"]
@@ -41,11 +30,11 @@ epochs = 2
     assert runs["0.6"]["n_beats_q10"] == int(a["nse"] > a["q10_nse"])
     assert (tmp_path / "o" / "own_split_sensitivity.png").stat().st_size > 10_000
     bench.write_text(bench.read_text().replace('kind = "own_split"', 'kind = "extrapolation"', 1))
-    bad = _run(repo_root, "own_split_sensitivity.py", "--benches", bench, "--out", tmp_path / "bad")
+    bad = run_benchmark_script("own_split_sensitivity.py", "--benches", bench, "--out", tmp_path / "bad")
     assert bad.returncode != 0 and "compares own_split" in bad.stderr
 
 
-def test_season_pool_quick(shared_data, repo_root, tmp_path):
+def test_season_pool_quick(shared_data, run_benchmark_script, tmp_path):
     bench = tmp_path / "b_quick.toml"
     bench.write_text("""[benchmark]
 kind = "cross_season"
@@ -57,7 +46,7 @@ months = { "US-Wkg" = { train = [4, 5, 6, 7, 8, 9, 10], test = [12, 1, 2] } }
 kind = "kg_stream"
 hidden = 0
 """)
-    p = _run(repo_root, "season_pool.py", "--bench", bench, "--out", tmp_path / "o")
+    p = run_benchmark_script("season_pool.py", "--bench", bench, "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "o" / "season_pool.json").read_text())
     fits = res["sites"]["US-Wkg"]["fits"]

@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 
-def test_loso_base_fit_scores_every_left_out_site(shared_data, repo_root, tmp_path):
-    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
-    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "loso_base_fit.py"), "--out", str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=600)
+def test_loso_base_fit_scores_every_left_out_site(shared_data, run_benchmark_script, tmp_path):
+    p = run_benchmark_script("loso_base_fit.py", "--out", tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "loso_base_fit.json").read_text())
     assert len(res["sites"]) == 8

@@ -2,23 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 
-def _env():
-    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
-    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
-                OMP_NUM_THREADS="1")
-
-
-def test_the_core_cost_of_a_delay_line_quick(repo_root, tmp_path):
+def test_the_core_cost_of_a_delay_line_quick(run_benchmark_script, tmp_path):
     out = tmp_path / "cost.json"
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "bench_recent_cost.py"), "--steps", "20",
-                        "--out", str(out)], env=_env(), capture_output=True, text=True, timeout=600)
+    p = run_benchmark_script("bench_recent_cost.py", "--steps", "20", "--out", out)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     # 17 feature slots, then 3 floats per step of the line (30-min steps: 12 and 48 steps)
@@ -27,9 +15,8 @@ def test_the_core_cost_of_a_delay_line_quick(repo_root, tmp_path):
     assert r["ratio_to_no_line"]["0"] == 1.0
 
 
-def test_the_sweep_table_is_read_from_the_runs(repo_root, tmp_path):
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "recent_sweep.py"), "--out", str(tmp_path)],
-                       env=_env(), capture_output=True, text=True, timeout=300)
+def test_the_sweep_table_is_read_from_the_runs(repo_root, run_benchmark_script, tmp_path):
+    p = run_benchmark_script("recent_sweep.py", "--out", tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((tmp_path / "recent_sweep.json").read_text())
     d6 = json.loads((repo_root / "docs" / "benchmarks" / "d_own_site_split_recent6" / "benchmark.json").read_text())

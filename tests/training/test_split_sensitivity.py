@@ -2,20 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 
-def test_split_sensitivity_quick(shared_data, repo_root, tmp_path):
-    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
-    env = dict(os.environ, PYTHONPATH=str(Path(rsoil_couple.__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--first", "2019-08-19",
-                        "--last", "2019-08-20", "--variants", "one_se", "none+refit", "--members", "1",
-                        "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+def test_split_sensitivity_quick(shared_data, run_benchmark_script, tmp_path):
+    p = run_benchmark_script("split_sensitivity.py", "--first", "2019-08-19", "--last", "2019-08-20", "--variants",
+                             "one_se", "none+refit", "--members", "1", "--out", tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "split_sensitivity.json").read_text())
     runs = {(r["variant"], r["test_start"]): r for r in res["runs"]}
@@ -32,8 +25,7 @@ def test_split_sensitivity_quick(shared_data, repo_root, tmp_path):
     assert runs[("one_se", "2019-08-19")]["validation"]["from"] < runs[("one_se", "2019-08-20")]["validation"]["from"]
     assert (tmp_path / "split_sensitivity.png").stat().st_size > 10_000
     # refused: a last start inside the scored rows
-    bad = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--last", "2019-08-30",
-                          "--out", str(tmp_path / "bad")], env=env, capture_output=True, text=True, timeout=120)
+    bad = run_benchmark_script("split_sensitivity.py", "--last", "2019-08-30", "--out", tmp_path / "bad", timeout=120)
     assert bad.returncode != 0 and "is after --score-from" in bad.stderr
     # --merge: earlier runs side by side without training; runs of another experiment are refused
     other = json.loads((tmp_path / "split_sensitivity.json").read_text())
@@ -41,16 +33,14 @@ def test_split_sensitivity_quick(shared_data, repo_root, tmp_path):
                                                        if r["variant"] == "none+refit"])
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "split_sensitivity.json").write_text(json.dumps(other))
-    m = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--merge",
-                        str(tmp_path / "split_sensitivity.json"), str(tmp_path / "b" / "split_sensitivity.json"),
-                        "--out", str(tmp_path / "m")], env=env, capture_output=True, text=True, timeout=120)
+    m = run_benchmark_script("split_sensitivity.py", "--merge", tmp_path / "split_sensitivity.json",
+                             tmp_path / "b" / "split_sensitivity.json", "--out", tmp_path / "m", timeout=120)
     assert m.returncode == 0, m.stderr[-2000:]
     merged = json.loads((tmp_path / "m" / "split_sensitivity.json").read_text())
     assert merged["variants"] == ["one_se", "none+refit", "none+slide+refit"] and len(merged["runs"]) == 6
     assert merged["summary"]["none+slide+refit"]["nse_median"] == merged["summary"]["none+refit"]["nse_median"]
     other["score_from"] = "2019-08-26"
     (tmp_path / "b" / "split_sensitivity.json").write_text(json.dumps(other))
-    m = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "split_sensitivity.py"), "--merge",
-                        str(tmp_path / "split_sensitivity.json"), str(tmp_path / "b" / "split_sensitivity.json"),
-                        "--out", str(tmp_path / "m2")], env=env, capture_output=True, text=True, timeout=120)
+    m = run_benchmark_script("split_sensitivity.py", "--merge", tmp_path / "split_sensitivity.json",
+                             tmp_path / "b" / "split_sensitivity.json", "--out", tmp_path / "m2", timeout=120)
     assert m.returncode != 0 and "differs" in m.stderr and "score_from" in m.stderr

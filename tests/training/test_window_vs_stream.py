@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 
-def test_window_vs_stream_quick_on_d(shared_data, repo_root, tmp_path):
-    import rsoil_couple  # the subprocess imports the same package as this test (installed or source tree)
-    pkg_parent = str(Path(rsoil_couple.__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "window_vs_stream.py"), "--sites", "US-Wkg",
-                        "--members", "1", "--epochs", "1", "--common-rows", "--out", str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=600)
+def test_window_vs_stream_quick_on_d(shared_data, run_benchmark_script, tmp_path):
+    p = run_benchmark_script("window_vs_stream.py", "--sites", "US-Wkg", "--members", "1", "--epochs", "1",
+                             "--common-rows", "--out", tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     res = json.loads((tmp_path / "window_own_split.json").read_text())
     r = res["sites"]["US-Wkg"]
