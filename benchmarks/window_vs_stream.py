@@ -69,7 +69,8 @@ def window_split(b, key: str, site) -> SplitSection:
         raise SystemExit(f"{b.name}: kind {b.kind!r} has no window counterpart here "
                          "(own_split, cross_season, extrapolation)")
     t = np.asarray(site.time, "datetime64[D]")
-    return SplitSection(scenario="extrapolation", test_start=str(t[int(0.7 * len(t))]),
+    frac = float(b.options.get("train_fraction", 0.7))   # as the streaming runner's own_split
+    return SplitSection(scenario="extrapolation", test_start=str(t[int(frac * len(t))]),
                         test_end=str(t[-1] + np.timedelta64(1, "D")), val_fraction=0.1)
 
 
@@ -165,12 +166,20 @@ def main(argv=None) -> int:
     ap.add_argument("--window-val", choices=("random", "last"), default="random",
                     help="the window model's validation: a random tenth of its training rows (default) or the "
                          "last tenth in time (the streaming model's rule)")
+    ap.add_argument("--train-fraction", type=float, default=None,
+                    help="(d) only: another training share for both models (needs --common-rows)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     b = load_benchmark(args.bench)
+    if args.train_fraction is not None:
+        if b.kind != "own_split" or not args.common_rows:
+            raise SystemExit("--train-fraction applies to (d) (kind own_split) with --common-rows: the benchmark's "
+                             "stored streaming run is at its own share")
+        b = dataclasses.replace(b, options={**b.options, "train_fraction": args.train_fraction})
     base = load_run_config(args.window_config)
     stream_json = Path(args.stream_json or ROOT / "docs" / "benchmarks" / Path(args.bench).stem / "benchmark.json")
-    stream = json.loads(stream_json.read_text())["sites"]
+    # at another share the stored run does not apply: the streaming numbers are this run's (--common-rows)
+    stream = {} if args.train_fraction is not None else json.loads(stream_json.read_text())["sites"]
     keys = args.sites or b.sites
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +200,7 @@ def main(argv=None) -> int:
         split = dataclasses.replace(window_split(b, key, site), val_at_end=args.window_val == "last")
         cfg = window_config(base, site, split, vars_for(b, site), args.members, args.epochs,
                             b.options.get("seed", 0), b.kind)
-        s = stream.get(site.name, {})
+        s = stream.get(site.name) or stream_rows.get(site.name, {})
         r = rows[site.name] = {"stream_nse": s.get("nse", float("nan")), "stream_cc": s.get("cc", float("nan")),
                                "stream_n": s.get("n"), "q10_best_nse": s.get("q10", {}).get("best_nse", float("nan")),
                                "window_past_vars": cfg.data.past_vars, "depth_m_assumed_for_metadata": assumed}
@@ -230,6 +239,7 @@ def main(argv=None) -> int:
     result = {"benchmark": f"window_{b.kind}",
               "bench_config": str(bench.relative_to(ROOT)) if bench.is_relative_to(ROOT) else bench.name,
               "window_config": Path(args.window_config).name, "members": args.members, "epochs": args.epochs,
+              "train_fraction": b.options.get("train_fraction") if b.kind == "own_split" else None,
               "window_validation": args.window_val,
               "sites": rows, "stream_matches_or_beats_window": better, "n_stream_ge_window": int(sum(better.values())),
               "stream_matches_or_beats_window_persistence": better_p,

@@ -56,3 +56,62 @@ def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root):
         assert "no window counterpart" in str(exc)
     else:
         raise AssertionError("(c) has no window counterpart and must say so")
+
+
+def test_the_window_model_of_d_tests_from_the_benchmarks_share(repo_root):
+    """(d) at another training share (``--train-fraction``): the window model's test starts on the day of the
+    row at that share, as the streaming runner's temporal split does; other kinds refuse the option."""
+    import dataclasses
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("wvs", repo_root / "benchmarks" / "window_vs_stream.py")
+    wvs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wvs)
+    from rsoil_couple.training.stream_bench import load_benchmark
+
+    site = SimpleNamespace(time=np.arange("2020-01-01", "2020-11-06", dtype="datetime64[h]"))   # 310 days
+    d = load_benchmark(repo_root / "configs" / "benchmarks" / "d_own_site_split.toml")
+    for frac, start in ((0.7, "2020-08-05"), (0.6, "2020-07-05"), (0.8, "2020-09-05")):
+        b = dataclasses.replace(d, options={**d.options, "train_fraction": frac})
+        split = wvs.window_split(b, "x", site)
+        assert (split.test_start, split.test_end) == (start, "2020-11-06"), frac
+    try:
+        wvs.main(["--bench", str(repo_root / "configs" / "benchmarks" / "b_cross_season.toml"),
+                  "--train-fraction", "0.6", "--common-rows", "--out", "unused"])
+    except SystemExit as exc:
+        assert "--train-fraction applies to (d)" in str(exc)
+    else:
+        raise AssertionError("--train-fraction on (b) must be refused")
+
+
+def test_summary_over_runs_counts_each_site_and_split(repo_root, tmp_path):
+    """benchmarks/window_vs_stream_summary.py: every run's sites side by side, counted per run and over all,
+    unscored window sites left out, the median of the paired differences; JSON and figure written."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("wvss", repo_root / "benchmarks" / "window_vs_stream_summary.py")
+    wvss = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wvss)
+    run1 = {"sites": {"A": {"stream_nse": 0.7, "window_nse": 0.5, "common_n": 10, "stream_nse_common": 0.6,
+                            "window_nse_common": 0.65},
+                      "B": {"stream_nse": -2.0, "window_nse": -1.5},
+                      "C": {"stream_nse": 0.2, "window_nse": float("nan"), "window_error": "no complete window"}}}
+    run2 = {"sites": {"A": {"stream_nse": 0.3, "window_nse": 0.3}}}
+    paths = []
+    for k, run in enumerate((run1, run2)):
+        (tmp_path / f"r{k}.json").write_text(json.dumps(run))
+        paths.append(f"run {k}={tmp_path / f'r{k}.json'}")
+    assert wvss.main([*paths, "--out", str(tmp_path / "out")]) == 0
+    res = json.loads((tmp_path / "out" / "window_vs_stream_summary.json").read_text())
+    assert [(r["run"], r["site"]) for r in res["rows"]] == [("run 0", "A"), ("run 0", "B"), ("run 1", "A")]
+    t = res["per_run"]["run 0"]["own_rows"]
+    assert (t["n"], t["n_stream_ge_window"], t["window_ahead"]) == (2, 1, ["run 0: B"])
+    assert abs(t["median_difference"] - (-0.15)) < 1e-12    # the median of +0.2 and -0.5
+    assert res["per_run"]["run 0"]["common_rows"]["window_ahead"] == ["run 0: A"]
+    assert res["per_run"]["run 1"]["common_rows"] == {"n": 0, "n_stream_ge_window": 0, "median_difference": None,
+                                                      "window_ahead": []}
+    a = res["all_runs"]["own_rows"]
+    assert (a["n"], a["n_stream_ge_window"]) == (3, 2) and abs(a["median_difference"] - 0.0) < 1e-12  # ties count
+    assert (tmp_path / "out" / "window_vs_stream_summary.png").stat().st_size > 5000
+    assert np.allclose(wvss.bounded([-30.0, 0.0, 1.0]), [-30 / 32, 0.0, 1.0])
