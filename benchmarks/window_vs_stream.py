@@ -29,7 +29,11 @@ there must agree), beside each one's own rows.
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --bench configs/benchmarks/a_us_hn1_extrapolation.toml \
         --members 5 --out DIR
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites Haibei US-Wkg --common-rows --out DIR
+    PYTHONPATH=. python3 benchmarks/window_vs_stream.py --common-rows --window-val last --train-fraction 0.6 --out DIR
     PYTHONPATH=. python3 benchmarks/window_vs_stream.py --sites US-Wkg --members 1 --epochs 1 --out DIR  # CI size
+
+``--train-fraction`` runs (d) at another training share for both models (the streaming model trained here,
+so it needs ``--common-rows``); ``benchmarks/window_vs_stream_summary.py`` sets several runs side by side.
 
 Writes OUT/window_<kind>.json and OUT/window_<kind>.png (with ``--common-rows`` also the monthly means on
 the common rows, ``by_month_common`` in the JSON and OUT/window_<kind>_by_month.png); prints progress per site.

@@ -85,6 +85,22 @@ def test_the_window_model_of_d_tests_from_the_benchmarks_share(repo_root):
         raise AssertionError("--train-fraction on (b) must be refused")
 
 
+def test_window_vs_stream_at_another_share(shared_data, run_benchmark_script, repo_root, tmp_path):
+    """--train-fraction: both models at (d)'s share 0.6; the streaming numbers are this run's, not the stored
+    run's at 0.7."""
+    p = run_benchmark_script("window_vs_stream.py", "--sites", "SCI-Embudo", "--members", "1", "--epochs", "1",
+                             "--common-rows", "--window-val", "last", "--train-fraction", "0.6", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads((tmp_path / "window_own_split.json").read_text())
+    r = res["sites"]["SCI-Embudo"]
+    assert res["train_fraction"] == 0.6 and res["window_validation"] == "last"
+    assert r["stream_nse"] == r["stream_nse_rerun"] and r["stream_n"] == r["stream_n_rerun"]
+    # a test share of 40 % instead of the stored run's 30 %: more rows scored
+    stored = json.loads((repo_root / "docs" / "benchmarks" / "d_own_site_split" / "benchmark.json").read_text())
+    assert r["stream_n"] > stored["sites"]["SCI-Embudo"]["n"]
+    assert r["window_n"] > 0 and np.isfinite(r["window_nse"]) and 0 < r["common_n"] <= r["window_n"]
+
+
 def test_summary_over_runs_counts_each_site_and_split(repo_root, tmp_path):
     """benchmarks/window_vs_stream_summary.py: every run's sites side by side, counted per run and over all,
     unscored window sites left out, the median of the paired differences; JSON and figure written."""
