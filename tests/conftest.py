@@ -55,6 +55,13 @@ def run_benchmark_script():
     return run
 
 
+@pytest.fixture(scope="session")
+def benchmark_module():
+    """``load(script)``: ``benchmarks/<script>`` imported in this process as a module (`module_at`), to test
+    its functions without running it."""
+    return lambda script: module_at(f"rsoil_benchmarks_{Path(script).stem}", REPO_ROOT / "benchmarks" / script)
+
+
 LSTM_PAST_H, LSTM_FUTURE_H = 24, 12  # 48 and 24 steps of 30 min
 
 
@@ -178,19 +185,24 @@ def scaled_q10():
     return make
 
 
-def streaming_helpers():
-    """tests/streaming_model.py as a module (loaded by path: a `tests` package elsewhere on sys.path
-    shadows this folder; TorchScript needs the module in sys.modules to read its source)."""
+def module_at(name: str, path: Path):
+    """The Python file ``path`` as the module ``name``, loaded once by path and kept in sys.modules (a `tests`
+    package elsewhere on sys.path shadows this folder, and benchmarks/ is no package; TorchScript needs a
+    module in sys.modules to read its source)."""
     import importlib.util
     import sys
 
-    name = "rsoil_tests_predict_streaming_model"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("streaming_model.py"))
+        spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
     return sys.modules[name]
+
+
+def streaming_helpers():
+    """tests/streaming_model.py as a module (`module_at`)."""
+    return module_at("rsoil_tests_predict_streaming_model", Path(__file__).with_name("streaming_model.py"))
 
 
 @pytest.fixture(scope="session")

@@ -37,13 +37,9 @@ def test_window_vs_stream_quick_on_d(shared_data, run_benchmark_script, tmp_path
     assert (tmp_path / "window_own_split_by_month.png").stat().st_size > 5000
 
 
-def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root):
+def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root, benchmark_module):
     """(a): the window model is scored on the streaming benchmark's window, not on a split of its own."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("wvs", repo_root / "benchmarks" / "window_vs_stream.py")
-    wvs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(wvs)
+    wvs = benchmark_module("window_vs_stream.py")
     from rsoil_couple.training.stream_bench import load_benchmark
 
     b = load_benchmark(repo_root / "configs" / "benchmarks" / "a_us_hn1_extrapolation.toml")
@@ -58,16 +54,13 @@ def test_the_window_model_of_a_gets_the_benchmarks_own_test_window(repo_root):
         raise AssertionError("(c) has no window counterpart and must say so")
 
 
-def test_the_window_model_of_d_tests_from_the_benchmarks_share(repo_root):
+def test_the_window_model_of_d_tests_from_the_benchmarks_share(repo_root, benchmark_module):
     """(d) at another training share (``--train-fraction``): the window model's test starts on the day of the
     row at that share, as the streaming runner's temporal split does; other kinds refuse the option."""
     import dataclasses
-    import importlib.util
     from types import SimpleNamespace
 
-    spec = importlib.util.spec_from_file_location("wvs", repo_root / "benchmarks" / "window_vs_stream.py")
-    wvs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(wvs)
+    wvs = benchmark_module("window_vs_stream.py")
     from rsoil_couple.training.stream_bench import load_benchmark
 
     site = SimpleNamespace(time=np.arange("2020-01-01", "2020-11-06", dtype="datetime64[h]"))   # 310 days
@@ -101,14 +94,10 @@ def test_window_vs_stream_at_another_share(shared_data, run_benchmark_script, re
     assert r["window_n"] > 0 and np.isfinite(r["window_nse"]) and 0 < r["common_n"] <= r["window_n"]
 
 
-def test_summary_over_runs_counts_each_site_and_split(repo_root, tmp_path):
+def test_summary_over_runs_counts_each_site_and_split(benchmark_module, tmp_path):
     """benchmarks/window_vs_stream_summary.py: every run's sites side by side, counted per run and over all,
     unscored window sites left out, the median of the paired differences; JSON and figure written."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("wvss", repo_root / "benchmarks" / "window_vs_stream_summary.py")
-    wvss = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(wvss)
+    wvss = benchmark_module("window_vs_stream_summary.py")
     run1 = {"sites": {"A": {"stream_nse": 0.7, "window_nse": 0.5, "common_n": 10, "stream_nse_common": 0.6,
                             "window_nse_common": 0.65},
                       "B": {"stream_nse": -2.0, "window_nse": -1.5},
