@@ -54,9 +54,11 @@ def tally(rows: list[dict], key: str = "") -> dict:
 
 
 def summarise(runs: dict[str, dict]) -> dict:
-    rows = [row for label, run in runs.items() for row in rows_of(label, run)]
-    per_run = {label: {"own_rows": tally([r for r in rows if r["run"] == label]),
-                       "common_rows": tally([r for r in rows if r["run"] == label], "_common")} for label in runs}
+    per_run, rows = {}, []
+    for label, run in runs.items():
+        mine = rows_of(label, run)
+        per_run[label] = {"own_rows": tally(mine), "common_rows": tally(mine, "_common")}
+        rows += mine
     return {"experiment": "window_vs_stream_summary", "rows": rows, "per_run": per_run,
             "all_runs": {"own_rows": tally(rows), "common_rows": tally(rows, "_common")}}
 
@@ -104,13 +106,13 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", help="LABEL=PATH of a window_vs_stream.py JSON")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    runs = {}
+    runs, inputs = {}, {}
     for spec in args.runs:
         label, sep, path = spec.partition("=")
         if not sep or not label:
             raise SystemExit(f"{spec!r}: give each run as LABEL=PATH")
-        runs[label] = json.loads(Path(path).read_text())
-    result = summarise(runs) | {"inputs": dict(s.partition("=")[::2] for s in args.runs)}
+        runs[label], inputs[label] = json.loads(Path(path).read_text()), path
+    result = summarise(runs) | {"inputs": inputs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "window_vs_stream_summary.json").write_text(json.dumps(result, indent=1))
